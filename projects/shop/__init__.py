@@ -1,0 +1,1 @@
+"""The demo shop shared by every backend project: models, task bodies, web pages and the measurement channel."""

@@ -1,0 +1,81 @@
+"""The suite's environment variables (see docs/ARCHITECTURE.md), read in one place.
+
+Django-free so that settings modules, the harness and tests can all use it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The repository root (``projects/shop/conf.py`` → three levels up).
+REPO_DIR = Path(__file__).resolve().parents[2]
+
+BACKENDS = ("celery", "djangoq", "dramatiq", "huey")
+PROFILES = ("shipped", "tuned", "safe")
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """Read a boolean environment variable (``1``/``true``/``yes``/``on`` are true)."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in _TRUE
+
+
+def _default_backend() -> str:
+    """``SHOP_BACKEND``, else the backend named by ``DJANGO_SETTINGS_MODULE=shop_<backend>.settings``, else celery."""
+    explicit = os.environ.get("SHOP_BACKEND")
+    if explicit:
+        return explicit
+    package = os.environ.get("DJANGO_SETTINGS_MODULE", "").split(".", 1)[0]
+    if package.startswith("shop_") and package[5:] in BACKENDS:
+        return package[5:]
+    return "celery"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShopEnv:
+    """The values of the suite's environment variables, with the contract's defaults applied."""
+
+    backend: str
+    redis_url: str | None
+    database_url: str | None
+    var_dir: Path
+    smtp_port: int
+    channel_dir: Path | None
+    profile: str
+    log_level: str
+    fast_faults: bool
+    debug: bool
+
+    @classmethod
+    def from_environ(cls) -> ShopEnv:
+        """Read ``os.environ`` now."""
+        backend = _default_backend()
+        var_dir = os.environ.get("SHOP_VAR_DIR") or str(REPO_DIR / "var" / backend)
+        channel_dir = os.environ.get("SHOP_CHANNEL_DIR")
+        profile = os.environ.get("SHOP_PROFILE") or "shipped"
+        if profile not in PROFILES:
+            raise ValueError(f"SHOP_PROFILE={profile!r}: expected one of {', '.join(PROFILES)}")
+        return cls(
+            backend=backend,
+            redis_url=os.environ.get("SHOP_REDIS_URL") or None,
+            database_url=os.environ.get("SHOP_DATABASE_URL") or None,
+            var_dir=Path(var_dir).resolve(),
+            smtp_port=int(os.environ.get("SHOP_SMTP_PORT") or 8025),
+            channel_dir=Path(channel_dir).resolve() if channel_dir else None,
+            profile=profile,
+            log_level=(os.environ.get("SHOP_LOG_LEVEL") or "WARNING").upper(),
+            fast_faults=env_flag("SHOP_FAST_FAULTS"),
+            debug=env_flag("SHOP_DEBUG"),
+        )
+
+    def require_redis_url(self) -> str:
+        """The broker URL; every backend needs one and must never fall back to the machine's own Redis."""
+        if not self.redis_url:
+            raise RuntimeError("SHOP_REDIS_URL is not set: start a private redis-server and point SHOP_REDIS_URL at it")
+        return self.redis_url
