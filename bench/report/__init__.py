@@ -1,0 +1,33 @@
+"""Reports from a results file: ``report.md`` with PNG charts beside it and a self-contained ``report.html``.
+
+``python -m bench.report RESULTS.json [--out DIR]`` writes both; ``python -m bench.report compare A.json B.json``
+compares two runs. A report is a pure function of its results file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.report import charts, content, html, markdown
+from bench.report.model import Chart
+from bench.results import RunResults
+
+__all__ = ["write_report"]
+
+
+def write_report(results: RunResults, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``report.md`` (+ chart PNGs) and ``report.html`` into ``out_dir``; return both paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    blocks = content.build(results)
+    try:
+        md_path = out / "report.md"
+        md_path.write_text(markdown.render(blocks, out), encoding="utf-8")
+        html_path = out / "report.html"
+        title = f"Django task queue benchmark — run {results.run.get('id', '?')}"
+        html_path.write_text(html.render(blocks, title=title), encoding="utf-8")
+    finally:
+        for block in blocks:
+            if isinstance(block, Chart):
+                charts.close(block.figure)
+    return md_path, html_path

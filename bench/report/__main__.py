@@ -1,0 +1,58 @@
+"""Command line: ``python -m bench.report RESULTS.json [--out DIR]`` and ``python -m bench.report compare A B``.
+
+Bad input (missing or corrupt file, unknown schema version) prints one line on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.report import write_report
+from bench.report.compare import compare_runs, render_text
+from bench.results import ResultsError, load_results
+
+
+def _fail(message: str) -> int:
+    print(f"bench.report: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "compare":
+        parser = argparse.ArgumentParser(
+            prog="python -m bench.report compare",
+            description="Compare two results files metric by metric (changed against base).",
+        )
+        parser.add_argument("base", type=Path, help="results.json of the reference run")
+        parser.add_argument("changed", type=Path, help="results.json of the run to compare with it")
+        ns = parser.parse_args(args[1:])
+        try:
+            base, changed = load_results(ns.base), load_results(ns.changed)
+        except ResultsError as exc:
+            return _fail(str(exc))
+        sys.stdout.write(render_text(compare_runs(base, changed), str(ns.base), str(ns.changed)))
+        return 0
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report",
+        description="Write report.md (+ PNG charts) and a self-contained report.html from a results file. "
+        "Use 'python -m bench.report compare A.json B.json' to compare two runs.",
+    )
+    parser.add_argument("results", type=Path, help="results.json written by the harness")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: the results file's folder)")
+    ns = parser.parse_args(args)
+    try:
+        results = load_results(ns.results)
+    except ResultsError as exc:
+        return _fail(str(exc))
+    md_path, html_path = write_report(results, ns.out or ns.results.parent)
+    print(f"wrote {md_path} and {html_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

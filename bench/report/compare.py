@@ -1,0 +1,130 @@
+"""Compare two runs metric by metric, in the manner of pyperf's ``compare_to``.
+
+For every measurement present in both runs (same backend, profile, scenario and parameters) and every registered
+metric of its scenario, the per-repetition values are compared with ``bench.stats.compare_samples``: "1.30x slower",
+"1.10x faster" or "not significant". Environment differences that change numbers are printed first as warnings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from bench import stats
+from bench.environment import compare_environments
+from bench.report.metrics import format_value, metrics_for
+from bench.results import RunResults
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One row of the comparison."""
+
+    backend: str
+    profile: str
+    scenario: str
+    params: str
+    metric: str
+    unit: str
+    higher_is_better: bool
+    comparison: stats.Comparison
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """Everything ``compare`` prints."""
+
+    warnings: list[str]
+    rows: list[MetricComparison]
+    only_in_base: int
+    only_in_changed: int
+
+    def geometric_mean(self) -> float:
+        """Geometric mean of the 'changed is slower by' factors of every row (> 1: the changed run is slower)."""
+        return stats.geometric_mean(
+            (1 / row.comparison.ratio if row.higher_is_better else row.comparison.ratio)
+            for row in self.rows
+            if row.comparison.ratio > 0
+        )
+
+
+def compare_runs(base: RunResults, changed: RunResults) -> RunComparison:
+    """Compare ``changed`` against ``base``."""
+    warnings = compare_environments(base.environment, changed.environment)
+    if base.run.get("preset") != changed.run.get("preset"):
+        warnings.append(
+            f"presets differ: {base.run.get('preset')} vs {changed.run.get('preset')} (workload sizes differ)"
+        )
+    a, b = base.groups(status="ok"), changed.groups(status="ok")
+    rows = []
+    for key in sorted(set(a) & set(b)):
+        backend, profile, scenario, params = key
+        for metric in metrics_for(scenario, a[key] + b[key]):
+            va, vb = metric.per_repetition(a[key]), metric.per_repetition(b[key])
+            if not va or not vb:
+                continue
+            if not any(va) and not any(vb):
+                continue  # 0 lost vs 0 lost: nothing to compare
+            if stats.summarize(va).median == 0:
+                continue  # a ratio against zero has no meaning (e.g. 0 → 2 lost tasks; shown by the report)
+            comparison = stats.compare_samples(va, vb, higher_is_better=metric.higher_is_better)
+            rows.append(
+                MetricComparison(
+                    backend,
+                    profile,
+                    scenario,
+                    _params(params),
+                    metric.name,
+                    metric.unit,
+                    metric.higher_is_better,
+                    comparison,
+                )
+            )
+    return RunComparison(warnings, rows, len(set(a) - set(b)), len(set(b) - set(a)))
+
+
+def _params(canonical: str) -> str:
+    return ", ".join(f"{k}={v}" for k, v in json.loads(canonical).items())
+
+
+def render_text(result: RunComparison, base_name: str, changed_name: str) -> str:
+    """The plain-text table ``python -m bench.report compare`` prints."""
+    lines = [f"Comparing {changed_name} against {base_name}", ""]
+    for warning in result.warnings:
+        lines.append(f"WARNING: {warning}")
+    if result.warnings:
+        lines.append("")
+    header = ("scenario", "backend", "profile", "params", "metric", "base", "changed", "verdict")
+    table = [header]
+    for row in result.rows:
+        c = row.comparison
+        table.append(
+            (
+                row.scenario,
+                row.backend,
+                row.profile,
+                row.params or "-",
+                row.metric,
+                format_value(c.base.median, row.unit) + (f" (n={c.base.n})" if c.base.n > 1 else ""),
+                format_value(c.changed.median, row.unit) + (f" (n={c.changed.n})" if c.changed.n > 1 else ""),
+                c.verdict,
+            )
+        )
+    widths = [max(len(str(r[i])) for r in table) for i in range(len(header))]
+    for i, r in enumerate(table):
+        lines.append("  ".join(str(cell).ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append("")
+    if result.rows:
+        gm = result.geometric_mean()
+        lines.append(
+            f"Geometric mean over {len(result.rows)} metrics: {stats.format_ratio(gm, higher_is_better=False)}"
+        )
+    else:
+        lines.append("No measurement is present in both runs.")
+    if result.only_in_base or result.only_in_changed:
+        lines.append(
+            f"Measurements only in {base_name}: {result.only_in_base}; only in {changed_name}: {result.only_in_changed}"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,122 @@
+"""Registry of the metrics computed from records: what the report ranks and what ``compare`` compares.
+
+Each metric is a function of one record (one repetition), so a metric over repetitions is a list of values that
+``bench.stats`` can summarize or test. Nothing here writes into the records (ann-benchmarks' lesson).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from bench import stats
+from bench.results import Record
+
+
+@lru_cache(maxsize=8192)
+def _percentiles(encoded: str) -> stats.Percentiles:
+    """Decoded percentiles of an encoded histogram, cached: the same histogram is read by many tables."""
+    return stats.percentiles(encoded)
+
+
+def histogram_percentile(record: Record, name: str, label: str) -> float | None:
+    """A percentile ('p50', 'p99', 'p99.9', 'max', 'count', 'mean') of a record's histogram; None when absent."""
+    encoded = record.histograms.get(name)
+    if not encoded:
+        return None
+    pct = _percentiles(encoded)
+    return None if not pct.count and label != "count" else pct.as_dict()[label]
+
+
+def flat_samples(value: Any) -> list[float]:
+    """A samples entry as one list: a list of numbers as is, a {task id: [numbers]} mapping concatenated."""
+    if isinstance(value, Mapping):
+        return [float(x) for v in value.values() for x in v]
+    return [float(x) for x in value or []]
+
+
+def sample_median(record: Record, name: str) -> float | None:
+    """Median of a samples entry; None when absent or empty."""
+    values = flat_samples(record.samples.get(name))
+    return statistics.median(values) if values else None
+
+
+def value(record: Record, name: str) -> float | None:
+    """A numeric entry of ``values``; None when absent, null or not a number."""
+    raw = record.values.get(name)
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or math.isnan(raw):
+        return None
+    return float(raw)
+
+
+def accounting_count(record: Record, outcome: str) -> float | None:
+    """How many task ids ended as ``outcome`` (completed/duplicated/lost) in a fault record."""
+    if record.accounting is None:
+        return None
+    return float(len(record.accounting.get(outcome, [])))
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named number per record, with its unit and which direction is better."""
+
+    scenario: str
+    name: str
+    unit: str  # "ns", "tasks/s", "bytes", "s", "count"
+    higher_is_better: bool
+    extract: Callable[[Record], float | None]
+
+    def per_repetition(self, records: Sequence[Record]) -> list[float]:
+        """The metric of each ok repetition that has it."""
+        found = (self.extract(r) for r in records if r.ok)
+        return [v for v in found if v is not None]
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("enqueue", "enqueue p50", "ns", False, lambda r: histogram_percentile(r, "latency_ns", "p50")),
+    Metric("enqueue", "enqueue p99", "ns", False, lambda r: histogram_percentile(r, "latency_ns", "p99")),
+    Metric("throughput", "tasks/s", "tasks/s", True, lambda r: value(r, "tasks_per_s")),
+    Metric("latency", "to-start p50", "ns", False, lambda r: histogram_percentile(r, "to_start_ns", "p50")),
+    Metric("latency", "to-start p99", "ns", False, lambda r: histogram_percentile(r, "to_start_ns", "p99")),
+    Metric("latency", "to-finish p99", "ns", False, lambda r: histogram_percentile(r, "to_finish_ns", "p99")),
+    Metric("latency", "achieved rate", "tasks/s", True, lambda r: value(r, "achieved_rate")),
+    Metric("idle_pickup", "pickup median", "ns", False, lambda r: sample_median(r, "pickup_ns")),
+    Metric("resources", "RSS idle", "bytes", False, lambda r: value(r, "rss_idle_bytes")),
+    Metric("resources", "RSS under load", "bytes", False, lambda r: value(r, "rss_load_bytes")),
+    Metric("resources", "CPU s per 1000 tasks", "s", False, lambda r: value(r, "cpu_s_per_1000")),
+    Metric("faults", "lost", "count", False, lambda r: accounting_count(r, "lost")),
+    Metric("faults", "duplicated", "count", False, lambda r: accounting_count(r, "duplicated")),
+)
+
+
+def metrics_for(scenario: str, records: Sequence[Record] = ()) -> list[Metric]:
+    """The registered metrics of ``scenario``; for a scenario nobody registered, one per numeric value found.
+
+    Generic metrics have no known direction; they are treated as lower-is-better and labelled as such by callers.
+    """
+    known = [m for m in METRICS if m.scenario == scenario]
+    if known:
+        return known
+    names = dict.fromkeys(k for r in records for k, v in r.values.items() if isinstance(v, int | float))
+    return [Metric(scenario, name, "", False, lambda r, n=name: value(r, n)) for name in names]
+
+
+def format_value(number: float | None, unit: str) -> str:
+    """A metric value with its unit, compact."""
+    if number is None or (isinstance(number, float) and math.isnan(number)):
+        return "–"
+    if unit == "ns":
+        return stats.format_ns(number)
+    if unit == "bytes":
+        return f"{number / 2**20:.1f} MiB"
+    if unit == "count":
+        return f"{number:.0f}"
+    if unit == "s":
+        return f"{number:.3g} s"
+    if unit == "tasks/s":
+        return f"{number:,.0f} tasks/s" if number >= 100 else f"{number:.3g} tasks/s"
+    return f"{number:.4g}"

@@ -1,0 +1,317 @@
+"""Report generation from the committed SYNTHETIC fixture, run comparison, and the HTML in headless Chromium."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import stats
+from bench.report import write_report
+from bench.report.__main__ import main
+from bench.report.compare import compare_runs, render_text
+from bench.results import Record, RunResults, load_results, write_results
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE = REPO / "tests" / "fixtures" / "results-small.json"
+
+
+@pytest.fixture(scope="module")
+def fixture_results() -> RunResults:
+    return load_results(FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory, fixture_results: RunResults) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    write_report(fixture_results, out)
+    return out
+
+
+def test_fixture_is_synthetic_and_up_to_date(fixture_results: RunResults) -> None:
+    assert fixture_results.run["preset"] == "synthetic-fixture"
+    spec = importlib.util.spec_from_file_location("make_fixture", REPO / "tests" / "fixtures" / "make_fixture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.build() == fixture_results, "run tests/fixtures/make_fixture.py to regenerate the fixture"
+
+
+def test_sections_in_reading_order(report_dir: Path) -> None:
+    md = (report_dir / "report.md").read_text()
+    assert "SYNTHETIC TEST DATA" in md.splitlines()[2]
+    headings = [
+        "## Answers",
+        "## Details",
+        "## FAQ",
+        "## Settings per backend and profile",
+        "## Environment",
+        "## Method",
+    ]
+    positions = [md.index(h) for h in headings]
+    assert positions == sorted(positions)
+    answers = md[md.index("## Answers") : md.index("## Details")]
+    for question in (
+        "enqueues fastest",
+        "most tasks done",
+        "latency lowest under load",
+        "safest",
+        "retries happen",
+        "Redis goes down",
+    ):
+        assert question in answers
+    for scenario in (
+        "### Enqueue latency",
+        "### Throughput",
+        "### End-to-end latency",
+        "### Idle pickup",
+        "### Resources",
+        "### Measurement channel",
+        "### Retries",
+        "### Faults",
+        "### Scenario future_scenario",
+    ):
+        assert scenario in md
+
+
+def test_key_numbers_match_an_independent_computation(report_dir: Path, fixture_results: RunResults) -> None:
+    md = (report_dir / "report.md").read_text()
+    reps = fixture_results.select(backend="huey", scenario="enqueue", profile="shipped", params={"task": "noop"})
+    merged = stats.percentiles(stats.merge(r.histograms["latency_ns"] for r in reps))
+    row = next(line for line in md.splitlines() if line.startswith("| Huey |") and "900" in line)
+    assert row.split(" | ")[1] == stats.format_ns(merged.p50)
+    assert row.split(" | ")[3] == stats.format_ns(merged.p99)
+    answers = md[md.index("## Answers") : md.index("## Details")]
+    assert "shipped: **Huey**, p50" in answers  # fastest synthetic enqueue
+    assert "shipped: **Huey**, 2," in answers  # highest synthetic throughput
+    assert "**Dramatiq**: 0 lost, 2 duplicated" in answers  # safest synthetic fault outcome
+    assert "django-q2: 200 tasks/s" in answers  # saturates at 800/s
+    assert "django-q2: attempts **not** as configured" in answers
+    # The unverified backend is shown as failed and never ranked.
+    assert "BrokenQ (synthetic): failed verification, not ranked" in answers
+    assert "**BrokenQ" not in answers
+    # A failed measurement is listed with its reason.
+    assert "drain timed out after 60 s" in md
+    # Fault table: a run without accounting shows dashes, not zeros.
+    assert re.search(r"\| Huey \| shipped \| kind=redis_down_enqueue \| 0 \| – \| – \| – \|", md)
+
+
+def test_charts_written_beside_the_markdown(report_dir: Path) -> None:
+    md = (report_dir / "report.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert len(images) >= 6
+    for name in images:
+        data = (report_dir / name).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 5000
+    for prefix in ("enqueue-", "throughput-", "latency-", "retry-timelines", "fault-outcomes", "memory-"):
+        assert any(n.startswith(prefix) for n in images), prefix
+
+
+def test_html_is_self_contained_and_deterministic(
+    report_dir: Path, fixture_results: RunResults, tmp_path: Path
+) -> None:
+    page = (report_dir / "report.html").read_text()
+    assert page.count('<figure class="chart"') == len(list(report_dir.glob("*.png")))
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "@import" not in page and "<link" not in page
+    write_report(fixture_results, tmp_path)
+    assert (tmp_path / "report.html").read_text() == page
+    assert (tmp_path / "report.md").read_text() == (report_dir / "report.md").read_text()
+
+
+def test_absent_scenarios_say_not_measured(fixture_results: RunResults, tmp_path: Path) -> None:
+    only_enqueue = replace(fixture_results, records=tuple(fixture_results.select(scenario="enqueue")))
+    write_report(only_enqueue, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    answers = md[md.index("## Answers") : md.index("## Details")]
+    assert answers.count("not measured in this run") == 5
+    assert "Throughput: not measured in this run." in md
+
+
+def test_cli_writes_report_and_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(FIXTURE), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "report.html").exists()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema_version": 1, "run": ')
+    capsys.readouterr()
+    assert main([str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"bench.report: error: corrupt results file {bad}: line 1 col") and "\n" not in err
+    assert main([str(tmp_path / "missing.json")]) == 2
+    assert main(["compare", str(FIXTURE), str(tmp_path / "missing.json")]) == 2
+
+
+def test_cli_exit_status_from_a_real_process(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.report", str(tmp_path / "nope.json")], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "no results file" in proc.stderr
+
+
+def _throughput_run(tps: float, cpu: str, reps: int = 5) -> RunResults:
+    records = tuple(
+        Record(
+            "huey",
+            "shipped",
+            "throughput",
+            {"task": "noop", "processes": 2, "mode": "backlog"},
+            rep,
+            values={"tasks_per_s": tps * (1 + 0.01 * rep)},
+        )
+        for rep in range(reps)
+    ) + tuple(
+        Record(
+            "celery",
+            "shipped",
+            "enqueue",
+            {"task": "noop"},
+            rep,
+            histograms={"latency_ns": stats.encode(stats.histogram_of([100_000 + rep * 100] * 50))},
+        )
+        for rep in range(reps)
+    )
+    env = {"cpu_model": cpu, "cpu_count": 2, "python": "3.11.7", "packages": {"huey": "3.5.4"}}
+    return RunResults({"id": cpu, "preset": "full"}, env, {}, records)
+
+
+def test_compare_reports_ratios_significance_and_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, changed = _throughput_run(2000.0, "CPU A"), _throughput_run(1000.0, "CPU B")
+    text = render_text(compare_runs(base, changed), "a.json", "b.json")
+    assert "WARNING: CPU model differs: CPU A vs CPU B" in text
+    huey = next(line for line in text.splitlines() if line.startswith("throughput") and "huey" in line)
+    assert huey.endswith("2.00x slower")
+    celery = next(line for line in text.splitlines() if "enqueue p50" in line)
+    assert celery.endswith("not significant")
+    assert "Geometric mean over" in text
+    # Through the CLI, from files.
+    write_results(tmp_path / "a.json", base)
+    write_results(tmp_path / "b.json", changed)
+    assert main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    assert "2.00x slower" in capsys.readouterr().out
+
+
+def test_compare_fixture_with_itself() -> None:
+    res = load_results(FIXTURE)
+    result = compare_runs(res, res)
+    assert result.rows and not result.warnings
+    assert all("slower" not in row.comparison.verdict for row in result.rows)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Headless Chromium, driven through the DevTools protocol over --remote-debugging-pipe (fd 3 in, fd 4 out).
+
+
+class DevTools:
+    """A minimal CDP client: JSON messages separated by NUL bytes on two pipes."""
+
+    def __init__(self, chromium: str, profile_dir: Path) -> None:
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+
+        def wire_fds() -> None:
+            os.dup2(to_chrome_r, 3)
+            os.dup2(from_chrome_w, 4)
+
+        self.proc = subprocess.Popen(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile_dir}", "--remote-debugging-pipe", "about:blank"],
+            preexec_fn=wire_fds, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._buffer = b""
+        self._next_id = 0
+        self.events: list[dict[str, Any]] = []
+
+    def call(self, method: str, params: dict[str, Any] | None = None, session: str | None = None) -> dict[str, Any]:
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        reply = self.wait(lambda m, i=self._next_id: m.get("id") == i)
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply["result"]
+
+    def wait(self, predicate: Any, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while b"\0" in self._buffer:
+                raw, self._buffer = self._buffer.split(b"\0", 1)
+                message = json.loads(raw)
+                if "method" in message:
+                    self.events.append(message)
+                if predicate(message):
+                    return message
+            ready, _, _ = select.select([self._from_chrome], [], [], 0.5)
+            if ready:
+                chunk = os.read(self._from_chrome, 1 << 16)
+                if not chunk:
+                    raise RuntimeError("chromium closed the DevTools pipe")
+                self._buffer += chunk
+        raise TimeoutError("no answer from chromium")
+
+    def close(self) -> None:
+        try:
+            os.write(self._to_chrome, json.dumps({"id": 0, "method": "Browser.close"}).encode() + b"\0")
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+        finally:
+            os.close(self._to_chrome)
+            os.close(self._from_chrome)
+
+
+def test_html_renders_in_headless_chromium_without_console_errors(report_dir: Path, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("chromium is not installed (apt-get install -y chromium) and CI=true")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    browser = DevTools(chromium, tmp_path / "profile")
+    try:
+        targets = browser.call("Target.getTargets")["targetInfos"]
+        page = next(t for t in targets if t["type"] == "page")
+        session = browser.call("Target.attachToTarget", {"targetId": page["targetId"], "flatten": True})["sessionId"]
+        for domain in ("Runtime", "Log", "Page", "Network"):
+            browser.call(f"{domain}.enable", session=session)
+        browser.call("Page.navigate", {"url": (report_dir / "report.html").as_uri()}, session=session)
+        browser.wait(lambda m: m.get("method") == "Page.loadEventFired")
+        marker = browser.call(
+            "Runtime.evaluate",
+            {
+                "expression": "[document.body.dataset.chartsOk, document.body.dataset.chartsFailed]",
+                "returnByValue": True,
+            },
+            session=session,
+        )["result"]["value"]
+    finally:
+        browser.close()
+    charts = len(list(report_dir.glob("*.png")))
+    assert marker == [str(charts), None], f"charts rendered: {marker}, expected {charts}"
+    errors = [
+        e
+        for e in browser.events
+        if e["method"] == "Runtime.exceptionThrown"
+        or (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert", "warning"))
+        or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] in ("error", "warning"))
+    ]
+    assert not errors, errors
+    requests = [e["params"]["request"]["url"] for e in browser.events if e["method"] == "Network.requestWillBeSent"]
+    assert requests and all(u.startswith(("file:", "data:", "about:")) for u in requests), requests
