@@ -1,0 +1,94 @@
+"""Django settings of the Celery project: the shop's common settings plus Celery on Redis.
+
+Profiles (``SHOP_PROFILE``): ``shipped`` keeps Celery's defaults, ``tuned`` applies Celery's own optimisation advice,
+``safe`` applies Celery's documented at-least-once settings. ``BENCH_SETTINGS`` lists every setting that differs from
+the library default in the active profile; the harness records it with the results.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+from shop.settings_base import *  # noqa: F403
+from shop.settings_base import INSTALLED_APPS, LOGGING, SHOP_ENV, SHOP_LOG_LEVEL, SHOP_PROFILE
+
+if not SHOP_ENV.redis_url:
+    raise ImproperlyConfigured(
+        "SHOP_REDIS_URL is not set: point it at a private redis-server, e.g. redis://127.0.0.1:PORT/0"
+    )
+
+ROOT_URLCONF = "shop_celery.urls"
+WSGI_APPLICATION = "shop_celery.wsgi.application"
+INSTALLED_APPS = [*INSTALLED_APPS, "django_celery_results", "shop_celery"]
+SHOP_QUEUE = "shop_celery.queue.enqueue"
+
+LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "celery": {"level": SHOP_LOG_LEVEL}}}
+
+#: One entry per setting that differs from Celery's default in the active profile (see docs/ARCHITECTURE.md).
+BENCH_SETTINGS: list[dict[str, object]] = []
+
+
+def _differs(setting: str, value: object, default: object, reason: str) -> None:
+    """Record a non-default setting for the results file."""
+    BENCH_SETTINGS.append({"setting": setting, "value": value, "default": default, "reason": reason})
+
+
+# --- needed to work, every profile -------------------------------------------------------------------------------
+CELERY_BROKER_URL = SHOP_ENV.redis_url
+_differs("broker_url", "$SHOP_REDIS_URL", "amqp://guest@localhost//", "the suite's private Redis")
+# JSON is already Celery's default task/result serializer (and the only accepted content type); nothing to set.
+
+# The tutorial's optional "django-celery-results" step: results stored through the ORM, browsable in the admin.
+CELERY_RESULT_BACKEND = "django-db"
+_differs(
+    "result_backend",
+    "django-db",
+    None,
+    "django-celery-results as in the 'First steps with Django' tutorial; stores one TaskResult row per task",
+)
+_differs(
+    "worker --concurrency / --pool",
+    "{processes} / prefork",
+    "CPU count / prefork",
+    "the suite runs N processes, one task at a time each, for every backend (backend.toml)",
+)
+
+# --- profiles ----------------------------------------------------------------------------------------------------
+if SHOP_PROFILE == "tuned":
+    # https://docs.celeryq.dev/en/stable/userguide/optimizing.html#prefetch-limits : "If you have many short tasks
+    # and throughput/round trip latency is important to you, this number should be large ... Say 64, or 128."
+    CELERY_WORKER_PREFETCH_MULTIPLIER = 64
+    _differs("worker_prefetch_multiplier", 64, 4, "Optimizing guide, prefetch limits: large for many short tasks")
+    # https://docs.celeryq.dev/en/stable/userguide/tasks.html#ignore-results-you-don-t-want : nobody reads the
+    # shop's task results (the shop keeps its own records), so storing them is wasted work.
+    CELERY_TASK_IGNORE_RESULT = True
+    _differs("task_ignore_result", True, False, "Tasks guide, 'Ignore results you don't want'")
+    _differs(
+        "worker --without-mingle --without-gossip",
+        True,
+        False,
+        "worker guide: mingle/gossip only matter for multi-node clusters; mingle costs ~1 s at start (backend.toml)",
+    )
+elif SHOP_PROFILE == "safe":
+    # https://docs.celeryq.dev/en/stable/userguide/tasks.html#Task.acks_late and the FAQ "Should I use retry or
+    # acks_late?": acknowledge after the task ran, and re-queue the message if the worker process is lost.
+    CELERY_TASK_ACKS_LATE = True
+    _differs("task_acks_late", True, False, "at-least-once: ack after execution (Tasks guide, acks_late)")
+    CELERY_TASK_REJECT_ON_WORKER_LOST = True
+    _differs("task_reject_on_worker_lost", True, False, "at-least-once: re-queue when a pool process dies")
+    # Optimizing guide, "Reserve one task at a time": acks_late together with a prefetch multiplier of 1.
+    CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+    _differs("worker_prefetch_multiplier", 1, 4, "Optimizing guide, 'Reserve one task at a time' (with acks_late)")
+
+if SHOP_ENV.fast_faults:
+    # Redis has no acks: kombu re-delivers a message unacknowledged for visibility_timeout seconds, sweeping every
+    # unacked_restore_interval * unacked_restore_throttle seconds (kombu/transport/redis.py). A task (e.g. `sleep`)
+    # running longer than visibility_timeout under acks_late is delivered a second time: keep fault sleeps shorter.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 10,
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    }
+    _differs(
+        "broker_transport_options",
+        CELERY_BROKER_TRANSPORT_OPTIONS,
+        {"visibility_timeout": 3600, "unacked_restore_interval": 10, "unacked_restore_throttle": 10},
+        "SHOP_FAST_FAULTS: re-deliver lost messages after 10 s instead of 1 h; tasks must run < 10 s",
+    )

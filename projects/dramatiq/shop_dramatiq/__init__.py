@@ -1,0 +1,1 @@
+"""The Dramatiq project of the shop (django_dramatiq on a Redis broker)."""

@@ -1,0 +1,101 @@
+"""Django settings of the Dramatiq project: the shop's common settings plus Dramatiq on Redis via django_dramatiq.
+
+Profiles (``SHOP_PROFILE``): ``shipped`` keeps Dramatiq's defaults, ``tuned`` applies what Dramatiq documents for
+latency/throughput, ``safe`` is Dramatiq's at-least-once behaviour (already the default on Redis). ``BENCH_SETTINGS``
+lists every setting that differs from the library default in the active profile.
+"""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+from shop.settings_base import *  # noqa: F403
+from shop.settings_base import INSTALLED_APPS, LOGGING, SHOP_ENV, SHOP_LOG_LEVEL, SHOP_PROFILE
+
+if not SHOP_ENV.redis_url:
+    raise ImproperlyConfigured(
+        "SHOP_REDIS_URL is not set: point it at a private redis-server, e.g. redis://127.0.0.1:PORT/0"
+    )
+
+ROOT_URLCONF = "shop_dramatiq.urls"
+WSGI_APPLICATION = "shop_dramatiq.wsgi.application"
+# django_dramatiq first: its AppConfig builds the broker, before any app's tasks module declares actors.
+INSTALLED_APPS = ["django_dramatiq", *INSTALLED_APPS, "shop_dramatiq"]
+SHOP_QUEUE = "shop_dramatiq.queue.enqueue"
+
+LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "dramatiq": {"level": SHOP_LOG_LEVEL}}}
+
+#: One entry per setting that differs from Dramatiq's default in the active profile (see docs/ARCHITECTURE.md).
+BENCH_SETTINGS: list[dict[str, object]] = []
+
+
+def _differs(setting: str, value: object, default: object, reason: str) -> None:
+    """Record a non-default setting for the results file."""
+    BENCH_SETTINGS.append({"setting": setting, "value": value, "default": default, "reason": reason})
+
+
+# Dramatiq's own default middleware (dramatiq.middleware.default_middleware). With django_dramatiq a MIDDLEWARE list
+# *replaces* the defaults (an absent list means no middleware at all, hence no retries), so it is spelled out here.
+_DRAMATIQ_DEFAULT_MIDDLEWARE = [
+    "dramatiq.middleware.AgeLimit",
+    "dramatiq.middleware.TimeLimit",
+    "dramatiq.middleware.ShutdownNotifications",
+    "dramatiq.middleware.Callbacks",
+    "dramatiq.middleware.Pipelines",
+    "dramatiq.middleware.Retries",
+]
+# django_dramatiq's: closes stale DB connections around each message (needed for any ORM work in a worker) and
+# AdminMiddleware, which records every message as a django_dramatiq Task row (the admin's task pages).
+_DB_CONNECTIONS = "django_dramatiq.middleware.DbConnectionsMiddleware"
+_ADMIN = "django_dramatiq.middleware.AdminMiddleware"
+
+_broker_options: dict[str, object] = {"url": SHOP_ENV.redis_url}
+_middleware = [*_DRAMATIQ_DEFAULT_MIDDLEWARE, _ADMIN, _DB_CONNECTIONS]
+
+_differs("DRAMATIQ_BROKER.BROKER", "RedisBroker(url=$SHOP_REDIS_URL)", "RabbitmqBroker", "the suite's private Redis")
+_differs(
+    "rundramatiq --processes / --threads",
+    "{processes} / 1",
+    "CPU count / 8",
+    "the suite runs N processes, one task at a time each, for every backend (backend.toml)",
+)
+
+if SHOP_PROFILE == "tuned":
+    # Nobody reads the per-message Task rows: drop them, as Celery's tuned profile ignores results.
+    _middleware = [*_DRAMATIQ_DEFAULT_MIDDLEWARE, _DB_CONNECTIONS]
+    # dramatiq/worker.py: "The number of milliseconds workers should wake up after if the queue is idle" -- the Redis
+    # consumer polls with back-off up to this value, so idle pick-up waits up to 1 s. Dramatiq reads it only from the
+    # environment; rundramatiq loads these settings and then exec()s the dramatiq CLI, which inherits os.environ.
+    os.environ.setdefault("dramatiq_worker_timeout", "100")
+    _differs(
+        "env dramatiq_worker_timeout",
+        int(os.environ["dramatiq_worker_timeout"]),  # noqa: SIM112 -- dramatiq reads this lower-case name
+        1000,
+        "shorter idle poll back-off of the Redis consumer (dramatiq/worker.py WORKER_TIMEOUT)",
+    )
+
+_differs(
+    "DRAMATIQ_BROKER.MIDDLEWARE",
+    [m.rsplit(".", 1)[1] for m in _middleware],
+    "django_dramatiq's list: Prometheus, AgeLimit, TimeLimit, Callbacks, Retries, AdminMiddleware, DbConnections",
+    "Dramatiq's own default_middleware plus django_dramatiq's DB middleware"
+    + ("" if _ADMIN in _middleware else " without AdminMiddleware (no Task row per message)")
+    + "; no Prometheus exporter (an HTTP server per worker, needs prometheus_client)",
+)
+
+# safe: the Redis broker is at-least-once already -- fetched messages sit in a per-worker ack set and are re-queued
+# by queue maintenance once the worker's heartbeat is older than heartbeat_timeout. Nothing to change.
+
+if SHOP_ENV.fast_faults:
+    # Maintenance runs on maintenance_chance per million broker commands; make it run on every command and declare a
+    # worker dead after 3 s without a heartbeat (every fetch is a heartbeat; idle consumers fetch at least every
+    # worker_timeout = 1 s).
+    _broker_options.update(heartbeat_timeout=3000, maintenance_chance=1_000_000)
+    _differs("RedisBroker heartbeat_timeout", 3000, 60000, "SHOP_FAST_FAULTS: a dead worker's messages return in ~3 s")
+    _differs("RedisBroker maintenance_chance", 1_000_000, 1000, "SHOP_FAST_FAULTS: queue maintenance on every command")
+
+DRAMATIQ_BROKER = {
+    "BROKER": "dramatiq.brokers.redis.RedisBroker",
+    "OPTIONS": _broker_options,
+    "MIDDLEWARE": _middleware,
+}
+# JSON is Dramatiq's (and django_dramatiq's) default encoder: dramatiq.encoder.JSONEncoder. Nothing to set.

@@ -1,0 +1,1 @@
+"""The Huey project of the shop (huey.contrib.djhuey on RedisHuey)."""

@@ -1,0 +1,74 @@
+"""The shop's task bodies as Huey tasks (``@db_task``), each run inside ``shop.tracking.tracked``.
+
+The shop's retry policy (up to 3 retries, 1 s apart) is Huey's native ``@db_task(retries=3, retry_delay=1)``: a failed
+task is put on the schedule with ``eta = now + 1 s`` and moved back to the queue by the consumer's scheduler, which
+ticks every ``scheduler_interval`` (1 s) -- so a retry starts 1-2 s after the failure. Huey retries on any exception;
+send_invoice_email turns non-SMTP errors into ``CancelExecution(retry=False)``, Huey's way to stop retrying. Tasks
+without ``retries`` are never retried (Huey's default is ``retries=0``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from huey.contrib.djhuey import db_task
+from huey.exceptions import CancelExecution
+from shop import jobs
+from shop.tracking import tracked
+
+MAX_RETRIES = jobs.MAX_RETRIES
+RETRY_DELAY_S = jobs.RETRY_DELAY_S
+
+
+@db_task(retries=MAX_RETRIES, retry_delay=RETRY_DELAY_S)
+def send_invoice_email(order_id: int, probe: str | None = None) -> dict[str, Any]:
+    """Send the invoice of an order; retried on SMTP/connection errors only."""
+    try:
+        with tracked("send_invoice_email", probe):
+            return jobs.send_invoice_email(order_id)
+    except jobs.RETRYABLE_EMAIL_ERRORS:
+        raise
+    except Exception as exc:
+        raise CancelExecution(f"not retried: {exc!r}", retry=False) from exc
+
+
+@db_task()
+def import_products(import_id: int, probe: str | None = None) -> dict[str, Any]:
+    """Import an uploaded product CSV; a rejected file is final (no retry)."""
+    with tracked("import_products", probe):
+        return jobs.import_products(import_id)
+
+
+@db_task()
+def build_sales_report(start: str, end: str, probe: str | None = None) -> dict[str, Any]:
+    """Build the sales report of a date range."""
+    with tracked("build_sales_report", probe):
+        return jobs.build_sales_report(start, end)
+
+
+@db_task()
+def noop(probe: str | None = None) -> None:
+    """Do nothing: the queue's own cost."""
+    with tracked("noop", probe):
+        jobs.noop()
+
+
+@db_task()
+def sleep(seconds: float, probe: str | None = None) -> None:
+    """Sleep: a long task for the fault scenarios."""
+    with tracked("sleep", probe):
+        jobs.sleep(seconds)
+
+
+@db_task()
+def flaky_default(key: str, fail_times: int, probe: str | None = None) -> int:
+    """Fail ``fail_times`` times; Huey's default behaviour (no retry)."""
+    with tracked("flaky_default", probe):
+        return jobs.flaky(key, fail_times)
+
+
+@db_task(retries=MAX_RETRIES, retry_delay=RETRY_DELAY_S)
+def flaky_retry(key: str, fail_times: int, probe: str | None = None) -> int:
+    """Fail ``fail_times`` times; the shop's retry policy."""
+    with tracked("flaky_retry", probe):
+        return jobs.flaky(key, fail_times)
