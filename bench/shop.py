@@ -1,0 +1,172 @@
+"""``nox -s shop -- --backend huey``: the demo shop on one backend, with everything it needs, until Ctrl-C.
+
+Starts a private Redis (or uses ``--redis-url``), an SMTP sink whose mail lands in a maildir, migrates and seeds the
+demo data, creates the superuser admin/admin, starts the backend's real worker command and Django's development
+server. Ctrl-C stops all of it. ``--mail`` prints the mail received so far instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from bench import REPO_ROOT
+from bench.agent import run_agent
+from bench.backends import PROFILES, Backend, get_backend, load_backends
+from bench.errors import BenchError, ServiceError
+from bench.services import LOOPBACK, ManagedProcess, SmtpSink, free_port, redis_service, wait_for_port
+
+DEFAULT_PORT = 8000
+SUPERUSER = {"username": "admin", "password": "admin", "email": "admin@example.com"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="nox -s shop --", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--backend",
+        "-b",
+        default=os.environ.get("SHOP_BACKEND") or "celery",
+        help=f"task queue backend: {', '.join(load_backends())} (default: $SHOP_BACKEND or celery)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=None, help=f"web server port (default {DEFAULT_PORT} if free, else any free port)"
+    )
+    parser.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--profile", choices=PROFILES, default=os.environ.get("SHOP_PROFILE") or "shipped")
+    parser.add_argument("--redis-url", default=None, help="use this Redis instead of starting a private one")
+    parser.add_argument("--database-url", default=os.environ.get("SHOP_DATABASE_URL"), help="e.g. postgres://…")
+    parser.add_argument("--var-dir", type=Path, default=None, help="state directory (default var/<backend>)")
+    parser.add_argument("--mail", action="store_true", help="print the mail the shop sent so far, then exit")
+    return parser.parse_args(argv)
+
+
+def maildir_of(var_dir: Path) -> Path:
+    """Where the sink stores mail for a shop state directory."""
+    return var_dir / "maildir"
+
+
+def print_mail(var_dir: Path) -> None:
+    """Print every mail of the shop's maildir (headers and text part), oldest first."""
+    sink = SmtpSink(maildir_of(var_dir))
+    messages = sink.messages()
+    print(f"{len(messages)} mail(s) in {sink.maildir}")
+    for message in messages:
+        print("-" * 78)
+        for header in ("Date", "From", "To", "Subject"):
+            print(f"{header}: {message[header]}")
+        body = message.get_body(preferencelist=("plain",))
+        print()
+        print(body.get_content().rstrip() if body is not None else "(no text part)")
+
+
+def _web_port(requested: int | None) -> int:
+    if requested:  # 0 or None: choose
+        return requested
+    try:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind((LOOPBACK, DEFAULT_PORT))
+        return DEFAULT_PORT
+    except OSError:
+        return free_port()
+
+
+def run(backend: Backend, args: argparse.Namespace) -> int:
+    """Bring the shop up, print where everything is, and wait for Ctrl-C (or a process dying)."""
+    backend.check_installed()
+    var_dir = (args.var_dir or REPO_ROOT / "var" / backend.name).resolve()
+    logs = var_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        redis = stack.enter_context(redis_service(args.redis_url))
+        smtp = stack.enter_context(SmtpSink(maildir_of(var_dir), log_path=logs / "smtp-sink.log"))
+        env = backend.environment(
+            redis_url=redis.url,
+            var_dir=var_dir,
+            smtp_port=smtp.port,
+            profile=args.profile,
+            log_level="INFO",
+            database_url=args.database_url,
+        )
+        print(f"Preparing the {backend.label} shop in {var_dir} (migrations, demo data, superuser)…", flush=True)
+        prepared = run_agent(backend, env, "prepare", {"demo": True, "superuser": SUPERUSER}, timeout=300)
+        worker = ManagedProcess(
+            backend.worker_argv(args.processes, args.profile, "INFO"),
+            env=env | backend.worker_env(args.processes, "INFO"),
+            cwd=backend.project_dir,
+            log_path=logs / "worker.log",
+            name=f"{backend.name} worker",
+        )
+        stack.callback(worker.stop)
+        worker.start()
+        port = _web_port(args.port)
+        web = ManagedProcess(
+            backend.manage_argv("runserver", f"{LOOPBACK}:{port}", "--noreload"),
+            # DEBUG only for the web process (static files, error pages); workers keep DEBUG off.
+            env=env | {"SHOP_DEBUG": "1"},
+            cwd=backend.project_dir,
+            log_path=logs / "web.log",
+            name="web server",
+        )
+        stack.callback(web.stop)
+        web.start()
+        wait_for_port(LOOPBACK, port, 60, process=web)
+        demo = prepared.get("demo", {})
+        var_opt = f" --var-dir {args.var_dir}" if args.var_dir else ""
+        url = f"http://{LOOPBACK}:{port}"
+        print(
+            f"""
+The demo shop runs on {backend.label} (profile {args.profile}, {args.processes} worker processes).
+
+  Shop          {url}/            ({demo.get("products", "?")} products, {demo.get("orders", "?")} orders)
+  Task runs     {url}/tasks/
+  Admin         {url}/admin/      user admin, password admin
+  Mail          {smtp.maildir}   (SMTP sink on {LOOPBACK}:{smtp.port})
+                read it with: nox -s shop -- --backend {backend.name}{var_opt} --mail
+  Redis         {redis.url}
+  Logs          {logs}/worker.log, web.log
+
+Press Ctrl-C to stop everything.""",
+            flush=True,
+        )
+        try:
+            while True:
+                for process in (worker, web):
+                    if not process.alive():
+                        raise ServiceError(
+                            f"the {process.name} exited with status {process.returncode}; "
+                            f"see {process.log_path}:\n{process.log_tail(15)}"
+                        )
+                if not redis.alive() or not smtp.alive():
+                    raise ServiceError("Redis or the SMTP sink stopped unexpectedly")
+                time.sleep(1)
+        except KeyboardInterrupt:
+            print("\nStopping the web server, the worker, the SMTP sink and Redis…", flush=True)
+    print("Stopped.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m bench.shop``."""
+    args = parse_args(argv)
+    try:
+        backend = get_backend(args.backend)
+        if args.mail:
+            print_mail((args.var_dir or REPO_ROOT / "var" / backend.name).resolve())
+            return 0
+        return run(backend, args)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("Stopped.")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

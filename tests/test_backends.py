@@ -1,0 +1,173 @@
+"""Backend descriptions: loading ``projects/*/backend.toml``, names, worker command lines, environments."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import PROJECTS_DIR, REPO_ROOT
+from bench.agent import run_agent
+from bench.backends import PROFILES, Backend, get_backend, get_backends, load_backend, load_backends
+from bench.errors import AgentError, BackendError, UsageError
+from bench.services import RedisServer
+
+#: The four backends issue 2 asks for; more may be added, none may be missing.
+REQUIRED = {"celery", "djangoq", "dramatiq", "huey"}
+
+
+def write_toml(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "backend.toml").write_text(text)
+    (folder / "manage.py").write_text("")
+    return folder / "backend.toml"
+
+
+MINIMAL = """
+name = "fake"
+label = "Fake"
+django_package = "shop_fake"
+distributions = ["psutil"]
+[worker]
+argv = ["python", "-c", "pass", "{processes}", "{loglevel}"]
+[worker.profiles]
+tuned = ["--fast"]
+[worker.env]
+FAKE_WORKERS = "{processes}"
+"""
+
+
+def test_all_required_backends_are_described() -> None:
+    backends = load_backends()
+    assert set(backends) >= REQUIRED
+    for name, backend in backends.items():
+        assert backend.name == name
+        assert backend.label
+        assert backend.project_dir == (PROJECTS_DIR / name).resolve()
+        assert backend.manage_py.is_file()
+        assert backend.settings_module == f"{backend.django_package}.settings"
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_backend_is_installed_and_worker_argv_resolves(name: str) -> None:
+    backend = get_backend(name)
+    backend.check_installed()
+    assert set(backend.versions()) == set(backend.distributions)
+    for profile in PROFILES:
+        argv = backend.worker_argv(3, profile)
+        assert Path(argv[0]).is_absolute() and os.access(argv[0], os.X_OK)
+        assert not any("{" in part for part in argv), argv
+        reaches = any("3" in part for part in argv) or "3" in backend.worker_env(3).values()
+        assert reaches, f"{name}: the process count reaches neither the worker argv nor its env: {argv}"
+
+
+def test_unknown_backend_is_a_usage_error_listing_valid_names() -> None:
+    with pytest.raises(UsageError) as info:
+        get_backends(["celery", "rq"])
+    message = str(info.value)
+    assert "'rq'" in message and "\n" not in message
+    for name in load_backends():
+        assert name in message
+
+
+def test_get_backends_keeps_order_and_defaults_to_all() -> None:
+    assert [b.name for b in get_backends(["huey", "celery", "huey"])] == ["huey", "celery"]
+    assert [b.name for b in get_backends(None)] == sorted(load_backends())
+
+
+def test_worker_argv_substitutes_and_appends_profile(tmp_path: Path) -> None:
+    backend = load_backend(write_toml(tmp_path / "fake", MINIMAL))
+    assert backend.worker_argv(4) == [sys.executable, "-c", "pass", "4", "WARNING"]
+    assert backend.worker_argv(2, "tuned", "info") == [sys.executable, "-c", "pass", "2", "INFO", "--fast"]
+    assert backend.worker_env(5) == {"FAKE_WORKERS": "5"}
+    with pytest.raises(UsageError, match="valid profiles: shipped, tuned, safe"):
+        backend.worker_argv(1, "turbo")
+    with pytest.raises(UsageError):
+        backend.worker_argv(0)
+
+
+def test_backend_is_immutable(tmp_path: Path) -> None:
+    backend = load_backend(write_toml(tmp_path / "fake", MINIMAL))
+    with pytest.raises(AttributeError):
+        backend.name = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        backend.worker_profiles["safe"] = ()  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name = 'x'\n", "missing key"),
+        (MINIMAL.replace("{loglevel}", "{threads}"), "bad placeholder"),
+        (MINIMAL.replace("[worker.profiles]", "[worker.profiles]\nturbo = []"), "unknown profile"),
+        ("name = ", "backend.toml"),
+    ],
+)
+def test_malformed_toml_names_the_file(tmp_path: Path, text: str, message: str) -> None:
+    path = write_toml(tmp_path / "fake", text)
+    with pytest.raises(BackendError, match=message) as info:
+        load_backend(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_library_and_worker_command_are_clear_errors(tmp_path: Path) -> None:
+    lib = load_backend(write_toml(tmp_path / "a", MINIMAL.replace('["psutil"]', '["no-such-distribution-xyz"]')))
+    with pytest.raises(BackendError, match="'no-such-distribution-xyz' is not installed"):
+        lib.check_installed()
+    cmd = load_backend(write_toml(tmp_path / "b", MINIMAL.replace('["python",', '["no-such-worker-xyz",')))
+    with pytest.raises(BackendError, match="worker command 'no-such-worker-xyz' not found"):
+        cmd.worker_argv(1)
+
+
+def test_duplicate_names_are_rejected(tmp_path: Path) -> None:
+    write_toml(tmp_path / "a", MINIMAL)
+    write_toml(tmp_path / "b", MINIMAL)
+    with pytest.raises(BackendError, match="two backends are named 'fake'"):
+        load_backends(tmp_path)
+
+
+def test_environment_is_complete_and_isolated_from_the_shell(tmp_path: Path) -> None:
+    backend = get_backend("celery")
+    base = {"PATH": "/usr/bin", "SHOP_DEBUG": "1", "SHOP_PROFILE": "tuned", "HOME": "/root", "PYTHONPATH": "/x"}
+    env = backend.environment(
+        redis_url="redis://127.0.0.1:1/0",
+        var_dir=tmp_path / "var",
+        smtp_port=2525,
+        channel_dir=tmp_path / "ch",
+        profile="safe",
+        log_level="info",
+        base=base,
+        extra={"SHOP_DEBUG": "0"},
+    )
+    assert env["PYTHONPATH"].split(os.pathsep) == [
+        str(backend.project_dir),
+        str(PROJECTS_DIR),
+        str(REPO_ROOT),
+    ]
+    assert env["DJANGO_SETTINGS_MODULE"] == "shop_celery.settings"
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    assert env["SHOP_BACKEND"] == "celery"
+    assert env["SHOP_REDIS_URL"] == "redis://127.0.0.1:1/0"
+    assert env["SHOP_VAR_DIR"] == str((tmp_path / "var").resolve())
+    assert env["SHOP_CHANNEL_DIR"] == str((tmp_path / "ch").resolve())
+    assert (env["SHOP_SMTP_PORT"], env["SHOP_PROFILE"], env["SHOP_LOG_LEVEL"]) == ("2525", "safe", "INFO")
+    assert env["SHOP_DEBUG"] == "0"  # from extra, not from the shell
+    assert env["HOME"] == "/root"
+    assert "SHOP_DATABASE_URL" not in env and "SHOP_FAST_FAULTS" not in env
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_agent_runs_inside_each_backend(name: str, redis_server: RedisServer, tmp_path: Path) -> None:
+    backend: Backend = get_backend(name)
+    env = backend.environment(redis_url=redis_server.url, var_dir=tmp_path)
+    answer = run_agent(backend, env, "ping")
+    assert answer["settings_module"] == backend.settings_module
+    assert answer["shop_queue"] == f"{backend.queue_module}.enqueue"
+    settings = run_agent(backend, env, "bench_settings")
+    assert isinstance(settings, list)
+    assert all({"setting", "value", "default", "reason"} <= set(s) for s in settings)
+    with pytest.raises(AgentError, match=r"unknown agent command .nope.; known: .*prepare"):
+        run_agent(backend, env, "nope")
