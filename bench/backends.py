@@ -19,6 +19,19 @@ from types import MappingProxyType
 from bench import PROJECTS_DIR, REPO_ROOT
 from bench.errors import BackendError, UsageError
 
+#: Every task a backend project implements (ARCHITECTURE.md); ``tasks`` in backend.toml may list fewer.
+SHOP_TASKS = (
+    "noop",
+    "send_invoice_email",
+    "import_products",
+    "build_sales_report",
+    "sleep",
+    "flaky_default",
+    "flaky_retry",
+)
+#: The Redis floor's description.
+BASELINE_TOML = REPO_ROOT / "bench" / "baseline" / "backend.toml"
+
 #: The settings profiles every backend project implements (``SHOP_PROFILE``).
 PROFILES = ("shipped", "tuned", "safe")
 #: The placeholders a worker argv may use.
@@ -42,6 +55,12 @@ class Backend:
     #: Extra environment of the worker processes, same placeholders (for a library whose worker CLI has no
     #: process-count option and reads it from its settings).
     worker_env_template: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: The shop tasks this backend implements (the Redis floor only has ``noop``).
+    tasks: tuple[str, ...] = SHOP_TASKS
+    #: Whether it is a Django project (the Redis floor is not: no settings, no database, no verification).
+    django: bool = True
+    #: The module holding ``ENQUEUE`` when it is not ``<django_package>.queue``.
+    queue_module_name: str | None = None
 
     @property
     def settings_module(self) -> str:
@@ -51,7 +70,7 @@ class Backend:
     @property
     def queue_module(self) -> str:
         """The module holding ``ENQUEUE`` and ``enqueue()`` (ARCHITECTURE.md, backend project contract)."""
-        return f"{self.django_package}.queue"
+        return self.queue_module_name or f"{self.django_package}.queue"
 
     @property
     def manage_py(self) -> Path:
@@ -88,7 +107,8 @@ class Backend:
         env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", os.defpath)])
         # The repo root too, so `python -m bench.agent` works whatever the cwd.
         env["PYTHONPATH"] = os.pathsep.join([str(self.project_dir), str(PROJECTS_DIR), str(REPO_ROOT)])
-        env["DJANGO_SETTINGS_MODULE"] = self.settings_module
+        if self.django:
+            env["DJANGO_SETTINGS_MODULE"] = self.settings_module
         env["PYTHONUNBUFFERED"] = "1"
         env["SHOP_BACKEND"] = self.name
         env["SHOP_REDIS_URL"] = redis_url
@@ -159,7 +179,7 @@ class Backend:
         """Raise a one-line :class:`BackendError` if a library or the worker command of this backend is missing."""
         self.versions()
         self.worker_argv(1)
-        if not self.manage_py.is_file():
+        if self.django and not self.manage_py.is_file():
             raise BackendError(f"{self.name}: {self.manage_py} is missing")
 
 
@@ -182,8 +202,12 @@ def load_backend(path: str | os.PathLike[str]) -> Backend:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise BackendError(f"{path}: {exc}") from exc
+    django = data.get("django", True)
+    if not isinstance(django, bool):
+        raise BackendError(f"{path}: django must be true or false")
     try:
-        name, label, package = data["name"], data["label"], data["django_package"]
+        name, label = data["name"], data["label"]
+        package = data["django_package"] if django else ""
         worker = data["worker"]
         template = _strings(worker["argv"], "worker.argv", path)
     except KeyError as exc:
@@ -205,6 +229,10 @@ def load_backend(path: str | os.PathLike[str]) -> Backend:
             raise BackendError(
                 f"{path}: bad placeholder in worker argv {part!r}; allowed: {sorted(ARGV_PLACEHOLDERS)}"
             ) from exc
+    tasks = _strings(data.get("tasks", list(SHOP_TASKS)), "tasks", path)
+    unknown_tasks = sorted(set(tasks) - set(SHOP_TASKS))
+    if unknown_tasks:
+        raise BackendError(f"{path}: unknown task(s) {unknown_tasks}; valid: {', '.join(SHOP_TASKS)}")
     return Backend(
         name=str(name),
         label=str(label),
@@ -214,6 +242,9 @@ def load_backend(path: str | os.PathLike[str]) -> Backend:
         worker_argv_template=template,
         worker_profiles=MappingProxyType(profiles),
         worker_env_template=MappingProxyType(dict(worker_env)),
+        tasks=tasks,
+        django=django,
+        queue_module_name=data.get("queue_module"),
     )
 
 
@@ -230,14 +261,26 @@ def load_backends(projects_dir: str | os.PathLike[str] = PROJECTS_DIR) -> dict[s
     return dict(sorted(backends.items()))
 
 
+def load_baseline() -> Backend:
+    """The Redis floor (``bench/baseline/backend.toml``): measured beside the backends, not one of them."""
+    return load_backend(BASELINE_TOML)
+
+
 def get_backends(
-    names: Iterable[str] | None = None, projects_dir: str | os.PathLike[str] = PROJECTS_DIR
+    names: Iterable[str] | None = None,
+    projects_dir: str | os.PathLike[str] = PROJECTS_DIR,
+    *,
+    with_baseline: bool = False,
 ) -> list[Backend]:
     """The backends named (all when ``names`` is empty or ``None``), in the order given.
 
-    An unknown name raises :class:`UsageError` whose one-line message lists the valid names.
+    ``with_baseline`` adds the Redis floor to the choice (and to "all"). An unknown name raises
+    :class:`UsageError` whose one-line message lists the valid names.
     """
     available = load_backends(projects_dir)
+    if with_baseline:
+        baseline = load_baseline()
+        available[baseline.name] = baseline
     if not available:
         raise BackendError(f"no backend projects found (no {Path(projects_dir)}/*/backend.toml)")
     wanted = [n.strip() for n in (names or []) if n.strip()]

@@ -15,7 +15,8 @@ METHOD: dict[str, str] = {
         "the task side through the measurement channel (one O_APPEND file per process, CLOCK_MONOTONIC ns), never "
         "through a library's result API. Latency histograms are HdrHistograms (1 ns .. 1 h, 3 significant digits) "
         "merged bucket-wise over repetitions, never averaged. Numbers over repetitions are medians with their "
-        "min–max spread; differences are tested with a two-sided Welch t-test on the logarithms of the per-repetition values (p < 0.05), as pyperf does."
+        "min–max spread; differences are tested with a two-sided Welch t-test on the logarithms of the "
+        "per-repetition values (p < 0.05), as pyperf does."
     ),
     "enqueue": (
         "Producer-side cost of one enqueue call (`.delay()`, `.send()`, calling the Huey task, `async_task`) with "

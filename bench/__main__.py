@@ -1,0 +1,281 @@
+"""``python -m bench`` (what ``nox -s bench`` runs): measure the backends and write a results file and report.
+
+Examples::
+
+    python -m bench --quick                          # every backend + the Redis floor, quick preset
+    python -m bench --backends celery,huey --scenarios enqueue,latency --profile tuned
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bench import REPO_ROOT, stats
+from bench.agent import run_agent
+from bench.backends import PROFILES, Backend, get_backends
+from bench.environment import capture_environment, finish_environment
+from bench.errors import BenchError, UsageError
+from bench.results import Record, RunResults, write_results
+from bench.runner import Session, plan_sessions, run_context
+from bench.scenarios import SCENARIOS, load_presets, select_scenarios
+
+# Wide enough for the summary table when the output is a file or a CI log (no terminal to measure).
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options; see ``--help``."""
+    presets = load_presets()
+    parser = argparse.ArgumentParser(
+        prog="nox -s bench --",
+        description="Benchmark Django task queues on real workers and a private Redis.",
+        epilog="Scenarios: " + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()),
+    )
+    parser.add_argument("--quick", action="store_true", help="the quick preset (about 5 minutes)")
+    parser.add_argument("--preset", choices=sorted(presets), help="preset by name (default: full)")
+    parser.add_argument("--backends", help="comma-separated backend names (default: all, with the Redis floor)")
+    parser.add_argument("--scenarios", help="comma-separated scenario names (default: all)")
+    parser.add_argument(
+        "--profile", default="shipped", help=f"profile(s), comma-separated, or 'all' ({', '.join(PROFILES)})"
+    )
+    parser.add_argument("--repetitions", type=int, help="override the preset's repetition count")
+    parser.add_argument("--redis-url", help="use this Redis instead of a private one (it gets FLUSHALLed!)")
+    parser.add_argument("--out", type=Path, help="results directory (default: results/<run id>)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the run order shuffle (default: random)")
+    parser.add_argument("--log-level", default="WARNING", help="the one log level every backend runs with")
+    parser.add_argument("--no-report", action="store_true", help="write the results JSON only")
+    options = parser.parse_args(argv)
+    preset_name = "quick" if options.quick else options.preset or "full"
+    options.preset_obj = presets[preset_name]
+    if options.repetitions is not None:
+        if options.repetitions < 1:
+            raise UsageError("--repetitions must be >= 1")
+        from dataclasses import replace
+
+        options.preset_obj = replace(options.preset_obj, repetitions=options.repetitions)
+    options.scenario_list = select_scenarios(_split(options.scenarios))
+    profiles = _split(options.profile) or ["shipped"]
+    if profiles == ["all"]:
+        profiles = list(PROFILES)
+    unknown = [p for p in profiles if p not in PROFILES]
+    if unknown:
+        raise UsageError(f"unknown profile(s): {', '.join(unknown)}; valid: {', '.join(PROFILES)}, all")
+    options.profiles = profiles
+    options.backend_list = get_backends(_split(options.backends), with_baseline=True)
+    if options.seed is None:
+        options.seed = int(time.time()) % 100_000
+    return options
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def run_id(commit: str | None) -> str:
+    """``2026-11-25T13-05-00Z-ab12cd3``: sortable, unique per run, names the code measured."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
+    return f"{stamp}-{(commit or 'nogit')[:7]}"
+
+
+def backend_descriptions(backends: list[Backend], profiles: list[str], ctx: Any) -> dict[str, Any]:
+    """Labels, library versions, worker command and every non-default setting per backend and profile."""
+    described: dict[str, Any] = {}
+    for backend in backends:
+        entry: dict[str, Any] = {"label": backend.label, "versions": backend.versions(), "profiles": {}}
+        for profile in profiles:
+            env = backend.environment(
+                redis_url=ctx.redis.url,
+                var_dir=ctx.workdir / f"var-{backend.name}-{profile}",
+                smtp_port=ctx.smtp.port,
+                profile=profile,
+                log_level=ctx.log_level,
+            )
+            settings = run_agent(backend, env, "bench_settings", {}, timeout=120) if backend.django else []
+            entry["profiles"][profile] = {
+                "worker_argv": backend.worker_argv(ctx.preset.default_processes, profile, ctx.log_level),
+                "settings": settings,
+            }
+        described[backend.name] = entry
+    return described
+
+
+def summary_table(results: RunResults) -> Table:
+    """The end-of-run table: one row per backend and profile, medians over repetitions."""
+    table = Table(title=f"Summary ({results.run.get('preset')} preset; medians over repetitions)")
+    for column in (
+        "backend",
+        "profile",
+        "verified",
+        "enqueue p50",
+        "enqueue p99",
+        "backlog tasks/s",
+        "max rate ≤bound",
+        "p99 to start @lowest rate",
+        "idle pickup",
+        "RSS idle",
+    ):
+        table.add_column(column, justify="right" if column not in ("backend", "profile") else "left")
+    preset = results.run.get("preset_params", {})
+    processes = preset.get("default_processes")
+    bound_ns = preset.get("latency_bound_ms", 100.0) * 1e6
+    for backend in results.backend_names:
+        for profile in results.profiles:
+            records = results.select(backend=backend, profile=profile)
+            if not records:
+                continue
+            failed = [r for r in records if r.scenario in ("verification", "session") and r.status != "ok"]
+            ok = [r for r in records if r.ok]
+
+            def pct(scenario: str, hist: str, q: float, _ok: list[Record] = ok, **params: Any) -> str:
+                chosen = [r.histograms[hist] for r in _ok if r.scenario == scenario and _match(r, params)]
+                return stats.format_ns(stats.merge(chosen).get_value_at_percentile(q)) if chosen else "–"
+
+            def med(scenario: str, value: str, _ok: list[Record] = ok, **params: Any) -> float | None:
+                chosen = [
+                    r.values[value]
+                    for r in _ok
+                    if r.scenario == scenario and _match(r, params) and r.values.get(value) is not None
+                ]
+                return stats.summarize(chosen).median if chosen else None
+
+            rates: dict[float, list[Record]] = {}
+            for r in ok:
+                if r.scenario == "latency":
+                    rates.setdefault(r.params["rate"], []).append(r)
+            points = []
+            for rate, reps in rates.items():
+                merged = stats.merge(r.histograms["to_start_ns"] for r in reps)
+                lost = sum(r.values.get("lost", 0) for r in reps)
+                points.append(stats.RatePoint(rate, merged.get_value_at_percentile(99), lost))
+            all_latency = [r for r in records if r.scenario == "latency"]
+            lost_somewhere = any(r.status != "ok" for r in all_latency)
+            max_rate = stats.max_sustainable_rate(points, bound_ns=bound_ns) if points or lost_somewhere else None
+            lowest = min(rates) if rates else None
+            pickup = [v for r in ok if r.scenario == "idle_pickup" for v in r.samples.get("pickup_ns", [])]
+            tput = med("throughput", "tasks_per_s", task="noop", mode="backlog", processes=processes)
+            rss = med("resources", "rss_idle_bytes", processes=processes)
+            table.add_row(
+                backend,
+                profile,
+                "FAILED" if failed else "yes",
+                pct("enqueue", "latency_ns", 50, task="noop"),
+                pct("enqueue", "latency_ns", 99, task="noop"),
+                f"{tput:,.0f}" if tput else "–",
+                f"{max_rate:,.0f}/s" if max_rate else ("none" if rates else "–"),
+                pct("latency", "to_start_ns", 99, rate=lowest) if lowest else "–",
+                stats.format_ns(stats.summarize(pickup).median) if pickup else "–",
+                f"{rss / 2**20:,.0f} MiB" if rss else "–",
+            )
+    return table
+
+
+def _match(record: Record, params: dict[str, Any]) -> bool:
+    return all(record.params.get(k) == v for k, v in params.items() if v is not None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; a user error prints one line and exits non-zero."""
+    try:
+        options = parse_args(sys.argv[1:] if argv is None else argv)
+        for backend in options.backend_list:
+            backend.check_installed()
+        return run(options)
+    except BenchError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]: every worker and broker process was stopped")
+        return 130
+
+
+def run(options: argparse.Namespace) -> int:
+    """The whole pipeline: plan → services → sessions (results rewritten after each) → summary → report."""
+    preset = options.preset_obj
+    sessions = plan_sessions(options.backend_list, options.profiles, options.scenario_list, preset, options.seed)
+    environment = capture_environment(REPO_ROOT)
+    rid = run_id(environment.get("git_commit"))
+    out_dir: Path = options.out or REPO_ROOT / "results" / rid
+    results_path = out_dir / "results.json"
+    console.print(
+        f"run {rid}: {len(sessions)} sessions, preset {preset.name}, profiles {', '.join(options.profiles)}, "
+        f"backends {', '.join(b.name for b in options.backend_list)} → {results_path}"
+    )
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[now]}"),
+        console=console,
+        transient=False,
+    ) as progress:
+        overall = progress.add_task("sessions", total=len(sessions), now="starting services")
+
+        def report_progress(message: str) -> None:
+            progress.update(overall, now=message)
+
+        with run_context(
+            preset,
+            out_dir=out_dir,
+            redis_url=options.redis_url,
+            log_level=options.log_level.upper(),
+            seed=options.seed,
+            progress=report_progress,
+        ) as ctx:
+            environment = {**environment, "redis_version": ctx.redis.version()}
+            results = RunResults(
+                run={
+                    "id": rid,
+                    "preset": preset.name,
+                    "preset_params": preset.as_dict(),
+                    "profiles": options.profiles,
+                    "scenarios": list(options.scenario_list),
+                    "repetitions": preset.repetitions,
+                    "seed": options.seed,
+                    "argv": sys.argv,
+                    "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    "finished_at": None,
+                    "redis": "external" if options.redis_url else "private",
+                    "session_order": [s.label for s in sessions],
+                },
+                environment=environment,
+                backends=backend_descriptions(options.backend_list, options.profiles, ctx),
+            )
+            write_results(results_path, results)
+            for spec in sessions:
+                progress.update(overall, now=spec.label)
+                records = Session(spec, ctx).run()
+                results = results.with_records(Record.from_dict(r) for r in records)
+                write_results(results_path, results)
+                progress.advance(overall)
+    results = RunResults(
+        run={**results.run, "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
+        environment=finish_environment(results.environment),
+        backends=results.backends,
+        records=results.records,
+    )
+    write_results(results_path, results)
+    console.print(summary_table(results))
+    failed = [r for r in results.records if r.status != "ok"]
+    for r in failed:
+        console.print(f"[yellow]failed[/yellow] {r.backend}/{r.profile} {r.scenario} {r.params}: {r.error}")
+    console.print(f"results: {results_path}")
+    if not options.no_report:
+        from bench.report import write_report
+
+        report = write_report(results_path, out_dir)
+        console.print(f"report: {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Consumer side of the Redis floor: N processes, each a blocking ``BRPOP`` loop, one task at a time.
+
+``python -m bench.baseline.worker --processes N``; SIGTERM or SIGINT stops every process after its current task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import signal
+
+import redis
+from shop.tracking import tracked
+
+from bench.baseline.client import QUEUE_KEY
+
+_stopping = False
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    global _stopping
+    _stopping = True
+
+
+def consume() -> None:
+    """One worker process: pop, run (noop), record start/finish on the channel."""
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    client = redis.Redis.from_url(os.environ["SHOP_REDIS_URL"])
+    while not _stopping:
+        item = client.brpop([QUEUE_KEY], timeout=1)
+        if item is None:
+            continue
+        message = json.loads(item[1])
+        with tracked(message["task"], message["probe"]):
+            pass  # the noop task
+
+
+def main() -> None:
+    """Start the consumer processes and wait for them."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--processes", type=int, default=1)
+    options = parser.parse_args()
+    children = [multiprocessing.Process(target=consume, daemon=True) for _ in range(options.processes)]
+    for child in children:
+        child.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.pid is not None:
+                os.kill(child.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        child.join()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Waiting on the measurement channel: the harness's only view of what the workers did.
+
+The harness never asks a queue library whether a task ran (their result APIs differ in kind); it reads the
+task-side events that ``shop.tracking`` wrote to the channel directory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from shop.channel import ERROR, FINISHED, STARTED, Tail
+
+
+@dataclass
+class ProbeLog:
+    """Every event seen per probe: attempt starts, finishes and errors (times in CLOCK_MONOTONIC ns)."""
+
+    starts: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    finishes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    pids: set[int] = field(default_factory=set)
+
+    def add(self, kind: str, probe: str, t_ns: int, pid: int) -> None:
+        """Record one channel event."""
+        {STARTED: self.starts, FINISHED: self.finishes, ERROR: self.errors}[kind][probe].append(t_ns)
+        self.pids.add(pid)
+
+    def finished(self, probes: Iterable[str]) -> int:
+        """How many of ``probes`` have finished at least once."""
+        return sum(1 for p in probes if self.finishes.get(p))
+
+
+class ChannelWatcher:
+    """Follows a channel directory and answers "have these probes finished yet?"."""
+
+    def __init__(self, directory: str) -> None:
+        self.tail = Tail(directory)
+        self.log = ProbeLog()
+
+    def poll(self) -> ProbeLog:
+        """Read new events into the log."""
+        for e in self.tail.poll():
+            self.log.add(e.kind, e.probe, e.t_ns, e.pid)
+        return self.log
+
+    def wait_finished(
+        self,
+        probes: list[str],
+        *,
+        timeout_s: float,
+        on_progress: Callable[[int, int], None] | None = None,
+        alive: Callable[[], bool] | None = None,
+        settle_s: float = 0.0,
+    ) -> bool:
+        """Wait until every probe has a finish event; ``False`` on timeout or when ``alive()`` says workers died.
+
+        ``settle_s`` keeps reading a little longer after the last finish so that late duplicates are seen too.
+        """
+        wanted = set(probes)
+        pending = {p for p in wanted if not self.log.finishes.get(p)}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.poll()
+            pending = {p for p in pending if not self.log.finishes.get(p)}
+            if on_progress is not None:
+                on_progress(len(wanted) - len(pending), len(wanted))
+            if not pending:
+                if settle_s:
+                    time.sleep(settle_s)
+                    self.poll()
+                return True
+            if time.monotonic() > deadline or (alive is not None and not alive()):
+                return False
+            time.sleep(0.02)

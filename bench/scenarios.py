@@ -1,0 +1,215 @@
+"""Scenarios and presets: what the harness measures, as data.
+
+A preset (``bench/presets.toml``) fixes every workload size; the scenario list below says what each scenario
+measures. Loading validates everything up front so that an impossible combination fails before any worker starts.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+
+PRESETS_FILE = Path(__file__).with_name("presets.toml")
+
+#: Shop tasks the harness can enqueue, with the arguments the producer builds for them.
+MEASURED_TASKS = ("noop", "send_invoice_email", "import_products", "build_sales_report")
+
+#: Every scenario, in the order a session runs them, with what it measures (shown by ``--help`` and the report).
+SCENARIOS: dict[str, str] = {
+    "enqueue": "producer-side cost of one enqueue call per task type (no workers running); HDR histogram + "
+    "pytest-benchmark",
+    "throughput": "tasks/s from task-side timestamps: a full noop backlog drained, and each shop task produced "
+    "while workers consume, at every worker process count",
+    "latency": "open-loop noop producer at fixed offered rates; latency from the intended send time "
+    "(coordinated omission corrected) to task start and finish",
+    "idle_pickup": "latency of a single task after the queue has been idle",
+    "resources": "RSS/PSS of all worker processes idle and under load, CPU seconds per 1,000 tasks",
+    "channel_overhead": "cost of the measurement channel itself (ns per event written)",
+    "retries": "flaky tasks failing k times / forever, with the shop's retry policy and with library defaults: "
+    "attempts, gaps against the configured delay, exhaustion, and whether a pending retry survives restarts",
+    "faults": "worker SIGKILL and SIGTERM mid-task, Redis restart (no persistence / AOF), Redis down at enqueue: "
+    "every task completed, duplicated or lost",
+}
+
+#: The tasks a backend must implement for a scenario to run on it (the Redis floor only has noop).
+REQUIRED_TASKS: dict[str, frozenset[str]] = {
+    "retries": frozenset({"flaky_retry", "flaky_default"}),
+    "faults": frozenset({"sleep", "flaky_retry", "noop"}),
+}
+
+
+def runs_on(scenario: str, tasks: tuple[str, ...]) -> bool:
+    """Whether a backend implementing ``tasks`` can run ``scenario``."""
+    return REQUIRED_TASKS.get(scenario, frozenset({"noop"})) <= set(tasks)
+
+
+#: Scenarios that run once per backend (not per repetition) in the fault profiles, at the default process count.
+FAULT_SCENARIOS = ("retries", "faults")
+#: Profiles the fault scenarios run in: library defaults, and each library's documented at-least-once settings.
+FAULT_PROFILES = ("shipped", "safe")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preset:
+    """Workload sizes of one preset; see ``presets.toml`` for the shipped values."""
+
+    name: str
+    repetitions: int
+    processes: tuple[int, ...]
+    default_processes: int
+    warmup_tasks: int
+    enqueue_count: int
+    enqueue_tasks: tuple[str, ...]
+    microbench: bool
+    backlog_tasks: int
+    concurrent_tasks: dict[str, int] = field(default_factory=dict)
+    import_rows: int
+    latency_rates: tuple[int, ...]
+    latency_duration_s: float
+    latency_bound_ms: float
+    idle_pickup_s: tuple[float, ...]
+    drain_timeout_s: float
+    retry_tasks: int
+    retry_window_s: float
+    fault_window_s: float
+    long_task_s: float
+    queued_tasks: int
+    redis_persistence: tuple[str, ...]
+    redis_down_s: float
+    down_enqueue_timeout_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The preset as recorded in the results file."""
+        return {
+            "name": self.name,
+            "repetitions": self.repetitions,
+            "processes": list(self.processes),
+            "default_processes": self.default_processes,
+            "warmup_tasks": self.warmup_tasks,
+            "enqueue_count": self.enqueue_count,
+            "enqueue_tasks": list(self.enqueue_tasks),
+            "microbench": self.microbench,
+            "backlog_tasks": self.backlog_tasks,
+            "concurrent_tasks": dict(self.concurrent_tasks),
+            "import_rows": self.import_rows,
+            "latency_rates": list(self.latency_rates),
+            "latency_duration_s": self.latency_duration_s,
+            "latency_bound_ms": self.latency_bound_ms,
+            "idle_pickup_s": list(self.idle_pickup_s),
+            "drain_timeout_s": self.drain_timeout_s,
+            "retry_tasks": self.retry_tasks,
+            "retry_window_s": self.retry_window_s,
+            "fault_window_s": self.fault_window_s,
+            "long_task_s": self.long_task_s,
+            "queued_tasks": self.queued_tasks,
+            "redis_persistence": list(self.redis_persistence),
+            "redis_down_s": self.redis_down_s,
+            "down_enqueue_timeout_s": self.down_enqueue_timeout_s,
+        }
+
+
+def _positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise UsageError(f"preset key {name!r} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _positive_number(name: str, value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise UsageError(f"preset key {name!r} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _tasks(name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise UsageError(f"preset key {name!r} must be a non-empty list of task names")
+    unknown = sorted(set(value) - set(MEASURED_TASKS))
+    if unknown:
+        raise UsageError(
+            f"preset key {name!r}: unknown task(s) {', '.join(unknown)}; valid: {', '.join(MEASURED_TASKS)}"
+        )
+    return tuple(value)
+
+
+def parse_preset(name: str, data: dict[str, Any]) -> Preset:
+    """Validate one preset table; every impossible combination is a ``UsageError`` here, not a failure later."""
+    known = set(Preset.__dataclass_fields__) - {"name"}
+    unknown_keys = sorted(set(data) - known)
+    if unknown_keys:
+        raise UsageError(f"preset {name!r}: unknown key(s) {', '.join(unknown_keys)}")
+    missing = sorted(known - set(data))
+    if missing:
+        raise UsageError(f"preset {name!r}: missing key(s) {', '.join(missing)}")
+    processes = tuple(_positive_int("processes", p) for p in data["processes"])
+    if not processes or len(set(processes)) != len(processes):
+        raise UsageError(f"preset {name!r}: 'processes' must be a non-empty list of distinct counts")
+    default_processes = _positive_int("default_processes", data["default_processes"])
+    if default_processes not in processes:
+        raise UsageError(f"preset {name!r}: default_processes={default_processes} is not one of processes={processes}")
+    concurrent = data["concurrent_tasks"]
+    if not isinstance(concurrent, dict):
+        raise UsageError(f"preset {name!r}: 'concurrent_tasks' must be a table task = count")
+    _tasks("concurrent_tasks", list(concurrent))
+    rates = tuple(_positive_int("latency_rates", r) for r in data["latency_rates"])
+    if list(rates) != sorted(set(rates)):
+        raise UsageError(f"preset {name!r}: 'latency_rates' must be strictly increasing")
+    warmup = _positive_int("warmup_tasks", data["warmup_tasks"], minimum=0)
+    backlog = _positive_int("backlog_tasks", data["backlog_tasks"])
+    if warmup >= backlog:
+        raise UsageError(f"preset {name!r}: warmup_tasks ({warmup}) must be smaller than backlog_tasks ({backlog})")
+    persistence = tuple(data["redis_persistence"])
+    if not persistence or set(persistence) - {"none", "aof"}:
+        raise UsageError(f"preset {name!r}: 'redis_persistence' must list 'none' and/or 'aof'")
+    retry_window = _positive_number("retry_window_s", data["retry_window_s"])
+    # The policy's 3 retries 1 s apart need > 3 s; less could not tell a missing retry from a slow one.
+    if retry_window < 5:
+        raise UsageError(f"preset {name!r}: retry_window_s must be >= 5 s to observe 3 retries 1 s apart")
+    return Preset(
+        name=name,
+        repetitions=_positive_int("repetitions", data["repetitions"]),
+        processes=processes,
+        default_processes=default_processes,
+        warmup_tasks=warmup,
+        enqueue_count=_positive_int("enqueue_count", data["enqueue_count"]),
+        enqueue_tasks=_tasks("enqueue_tasks", data["enqueue_tasks"]),
+        microbench=bool(data["microbench"]),
+        backlog_tasks=backlog,
+        concurrent_tasks={task: _positive_int(f"concurrent_tasks.{task}", n) for task, n in concurrent.items()},
+        import_rows=_positive_int("import_rows", data["import_rows"]),
+        latency_rates=rates,
+        latency_duration_s=_positive_number("latency_duration_s", data["latency_duration_s"]),
+        latency_bound_ms=_positive_number("latency_bound_ms", data["latency_bound_ms"]),
+        idle_pickup_s=tuple(_positive_number("idle_pickup_s", s) for s in data["idle_pickup_s"]),
+        drain_timeout_s=_positive_number("drain_timeout_s", data["drain_timeout_s"]),
+        retry_tasks=_positive_int("retry_tasks", data["retry_tasks"]),
+        retry_window_s=retry_window,
+        fault_window_s=_positive_number("fault_window_s", data["fault_window_s"]),
+        long_task_s=_positive_number("long_task_s", data["long_task_s"]),
+        queued_tasks=_positive_int("queued_tasks", data["queued_tasks"]),
+        redis_persistence=persistence,
+        redis_down_s=_positive_number("redis_down_s", data["redis_down_s"]),
+        down_enqueue_timeout_s=_positive_number("down_enqueue_timeout_s", data["down_enqueue_timeout_s"]),
+    )
+
+
+def load_presets(path: Path = PRESETS_FILE) -> dict[str, Preset]:
+    """All presets of a presets file, validated."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read presets file {path}: {exc}") from exc
+    return {name: parse_preset(name, table) for name, table in raw.items()}
+
+
+def select_scenarios(names: list[str] | None) -> tuple[str, ...]:
+    """The scenarios to run, in session order; unknown names are a one-line error listing the valid ones."""
+    if not names:
+        return tuple(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise UsageError(f"unknown scenario(s): {', '.join(unknown)}; valid: {', '.join(SCENARIOS)}")
+    return tuple(n for n in SCENARIOS if n in names)
