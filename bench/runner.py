@@ -31,7 +31,7 @@ from bench.backends import Backend
 from bench.channel_wait import ChannelWatcher
 from bench.errors import BenchError
 from bench.faults import FaultScenarios
-from bench.scenarios import FAULT_PROFILES, FAULT_SCENARIOS, Preset, runs_on
+from bench.scenarios import FAULT_SCENARIOS, Preset, runs_on
 from bench.services import ExternalRedis, ManagedProcess, RedisServer, SmtpSink, redis_service
 from bench.verify import verify_backend
 
@@ -96,7 +96,7 @@ def plan_sessions(
                         sessions.append(SessionSpec(backend, profile, processes, repetition, chosen))
     # Fault scenarios: once per backend, in the defaults profile and the at-least-once profile.
     for backend in backends:
-        for profile in FAULT_PROFILES:
+        for profile in preset.fault_profiles:
             chosen = tuple(s for s in faults if runs_on(s, backend.tasks))
             if chosen:
                 sessions.append(SessionSpec(backend, profile, preset.default_processes, 0, chosen))

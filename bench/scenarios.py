@@ -49,7 +49,8 @@ def runs_on(scenario: str, tasks: tuple[str, ...]) -> bool:
 
 #: Scenarios that run once per backend (not per repetition) in the fault profiles, at the default process count.
 FAULT_SCENARIOS = ("retries", "faults")
-#: Profiles the fault scenarios run in: library defaults, and each library's documented at-least-once settings.
+#: Profiles the fault scenarios may run in (a preset's ``fault_profiles`` picks): library defaults, and each
+#: library's documented at-least-once settings with timeouts shortened by configuration.
 FAULT_PROFILES = ("shipped", "safe")
 
 
@@ -81,6 +82,7 @@ class Preset:
     redis_persistence: tuple[str, ...]
     redis_down_s: float
     down_enqueue_timeout_s: float
+    fault_profiles: tuple[str, ...]
 
     def as_dict(self) -> dict[str, Any]:
         """The preset as recorded in the results file."""
@@ -109,6 +111,7 @@ class Preset:
             "redis_persistence": list(self.redis_persistence),
             "redis_down_s": self.redis_down_s,
             "down_enqueue_timeout_s": self.down_enqueue_timeout_s,
+            "fault_profiles": list(self.fault_profiles),
         }
 
 
@@ -164,6 +167,9 @@ def parse_preset(name: str, data: dict[str, Any]) -> Preset:
     persistence = tuple(data["redis_persistence"])
     if not persistence or set(persistence) - {"none", "aof"}:
         raise UsageError(f"preset {name!r}: 'redis_persistence' must list 'none' and/or 'aof'")
+    fault_profiles = tuple(data["fault_profiles"])
+    if not fault_profiles or set(fault_profiles) - set(FAULT_PROFILES):
+        raise UsageError(f"preset {name!r}: 'fault_profiles' must list some of {', '.join(FAULT_PROFILES)}")
     retry_window = _positive_number("retry_window_s", data["retry_window_s"])
     # The policy's 3 retries 1 s apart need > 3 s; less could not tell a missing retry from a slow one.
     if retry_window < 5:
@@ -193,6 +199,7 @@ def parse_preset(name: str, data: dict[str, Any]) -> Preset:
         redis_persistence=persistence,
         redis_down_s=_positive_number("redis_down_s", data["redis_down_s"]),
         down_enqueue_timeout_s=_positive_number("down_enqueue_timeout_s", data["down_enqueue_timeout_s"]),
+        fault_profiles=fault_profiles,
     )
 
 

@@ -212,6 +212,7 @@ def agent_verify_submit() -> dict[str, Any]:
 def agent_verify_check(invoice_order_id: int, imports: dict[str, int]) -> dict[str, Any]:
     """Inspect the database and media files after the tasks ran; returns the checks and the report files."""
     from django.conf import settings
+
     from shop.models import InvoiceEmail, Order, Product, ProductImport, SalesReport
 
     checks: list[dict[str, Any]] = []

@@ -20,6 +20,7 @@ REPORT_BASE = dt.date(2024, 1, 1)
 
 def _invoice_orders(count: int, seed: int) -> list[list[Any]]:
     from django.db import transaction
+
     from shop.models import Customer, Order, OrderLine, Product
 
     rng = random.Random(seed)

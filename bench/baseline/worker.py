@@ -12,9 +12,9 @@ import os
 import signal
 
 import redis
-from shop.tracking import tracked
 
 from bench.baseline.client import QUEUE_KEY
+from shop.tracking import tracked
 
 _stopping = False
 

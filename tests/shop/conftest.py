@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+
 from shop import demo
 from shop.models import Customer, Product
 

@@ -7,6 +7,7 @@ import time
 from decimal import Decimal
 
 import pytest
+
 from shop import demo, jobs
 from shop.models import Product, ProductImport
 

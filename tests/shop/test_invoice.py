@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from aiosmtpd.controller import Controller
+
 from shop import demo, jobs
 from shop.models import Customer, InvoiceEmail, Order, Product
 

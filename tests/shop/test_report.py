@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+
 from shop import demo, jobs
 from shop.models import Customer, Order, Product, SalesReport
 

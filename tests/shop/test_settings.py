@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+
 from shop.models import Order
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from shop import channel, jobs
 from shop.models import TaskRun
 from shop.queue import inline

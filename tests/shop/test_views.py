@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+
 from shop import demo
 from shop.models import InvoiceEmail, Order, Product, ProductImport, SalesReport, TaskRun
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+
 from shop import jobs
 from shop.tracking import tracked
 

@@ -11,6 +11,7 @@ from backend.toml's ``[worker] env``.
 import os
 
 from django.core.exceptions import ImproperlyConfigured
+
 from shop.settings_base import *  # noqa: F403
 from shop.settings_base import INSTALLED_APPS, LOGGING, SHOP_ENV, SHOP_LOG_LEVEL, SHOP_PROFILE
 

@@ -23,6 +23,7 @@ from typing import Any
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import schedule
+
 from shop import jobs
 from shop.tracking import tracked
 

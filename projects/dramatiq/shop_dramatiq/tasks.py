@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import dramatiq
+
 from shop import jobs
 from shop.tracking import tracked
 

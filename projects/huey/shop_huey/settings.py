@@ -6,6 +6,7 @@ that differs from the library default in the active profile.
 """
 
 from django.core.exceptions import ImproperlyConfigured
+
 from shop.settings_base import *  # noqa: F403
 from shop.settings_base import INSTALLED_APPS, LOGGING, SHOP_ENV, SHOP_LOG_LEVEL, SHOP_PROFILE
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from huey.contrib.djhuey import db_task
 from huey.exceptions import CancelExecution
+
 from shop import jobs
 from shop.tracking import tracked
 

@@ -1,0 +1,125 @@
+"""Unit tests of the harness's own logic: presets, run order, fault accounting, the channel watcher."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bench.backends import get_backends, load_baseline
+from bench.channel_wait import ChannelWatcher
+from bench.errors import UsageError
+from bench.faults import account, gaps_s
+from bench.runner import plan_sessions
+from bench.scenarios import PRESETS_FILE, load_presets, parse_preset, select_scenarios
+from shop.channel import ChannelWriter
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _preset_table(name: str = "smoke") -> dict:
+    import tomllib
+
+    return tomllib.loads(PRESETS_FILE.read_text())[name]
+
+
+def test_shipped_presets_load_and_fit_the_issue_minimums() -> None:
+    presets = load_presets()
+    full = presets["full"]
+    assert full.repetitions >= 3
+    assert full.backlog_tasks >= 5000
+    assert full.enqueue_count * len(full.enqueue_tasks) >= 10_000
+    assert set(full.processes) >= {1, 2, 4}
+    assert presets["quick"].repetitions >= 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"default_processes": 3}, "default_processes=3 is not one of"),
+        ({"latency_rates": [50, 20]}, "strictly increasing"),
+        ({"warmup_tasks": 100, "backlog_tasks": 50}, "must be smaller than backlog_tasks"),
+        ({"enqueue_tasks": ["noop", "mine_bitcoin"]}, "unknown task(s) mine_bitcoin"),
+        ({"redis_persistence": ["rdb"]}, "redis_persistence"),
+        ({"retry_window_s": 2.0}, "retry_window_s must be >= 5"),
+        ({"fault_profiles": ["tuned"]}, "fault_profiles"),
+        ({"processes": [1, 1]}, "distinct"),
+        ({"surprise": 1}, "unknown key(s) surprise"),
+    ],
+)
+def test_impossible_presets_are_rejected_when_loaded(change: dict, message: str) -> None:
+    table = _preset_table() | change
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_preset("broken", table)
+
+
+def test_missing_preset_key_is_named() -> None:
+    table = _preset_table()
+    del table["latency_rates"]
+    with pytest.raises(UsageError, match="missing key"):
+        parse_preset("broken", table)
+
+
+def test_unknown_scenario_lists_the_valid_ones() -> None:
+    with pytest.raises(UsageError, match=r"unknown scenario.*valid: enqueue, throughput"):
+        select_scenarios(["enqueue", "speed"])
+    assert select_scenarios(["latency", "enqueue"]) == ("enqueue", "latency")  # session order, not argument order
+
+
+def test_run_order_is_shuffled_complete_and_reproducible() -> None:
+    preset = replace(load_presets()["quick"], repetitions=2)
+    backends = [*get_backends(), load_baseline()]
+    scenarios = select_scenarios(None)
+    a = plan_sessions(backends, ["shipped"], scenarios, preset, seed=1)
+    b = plan_sessions(backends, ["shipped"], scenarios, preset, seed=1)
+    c = plan_sessions(backends, ["shipped"], scenarios, preset, seed=2)
+    assert [s.label for s in a] == [s.label for s in b]
+    assert [s.label for s in a] != [s.label for s in c]
+    assert sorted(s.label for s in a) == sorted(s.label for s in c)
+    # Every backend, repetition and process count has a session; faults once per backend and fault profile.
+    perf = {(s.backend.name, s.repetition, s.processes) for s in a if "throughput" in s.scenarios}
+    assert len(perf) == len(backends) * 2 * len(preset.processes)
+    faults = [s for s in a if "faults" in s.scenarios]
+    assert sorted((s.backend.name, s.profile) for s in faults) == sorted(
+        (b.name, p) for b in backends if b.django for p in preset.fault_profiles
+    )
+    # The Redis floor only has noop: no fault or retry scenario is planned for it.
+    assert all(s.backend.django for s in a if {"retries", "faults"} & set(s.scenarios))
+
+
+def test_accounting_puts_every_task_in_exactly_one_bucket() -> None:
+    finishes = {"a": [1], "b": [1, 2], "d": []}
+    result = account(["a", "b", "c", "d"], finishes)
+    assert result == {"completed": ["a"], "duplicated": ["b"], "lost": ["c", "d"]}
+    assert sorted(p for bucket in result.values() for p in bucket) == ["a", "b", "c", "d"]
+
+
+def test_gaps_are_between_sorted_attempt_starts() -> None:
+    assert gaps_s([3_000_000_000, 1_000_000_000, 1_500_000_000]) == [0.5, 1.5]
+    assert gaps_s([5]) == []
+
+
+def test_channel_watcher_follows_real_writers_across_processes(tmp_path: Path) -> None:
+    writer = ChannelWriter(tmp_path)
+    watcher = ChannelWatcher(str(tmp_path))
+    writer.write("S", "p1")
+    writer.write("F", "p1")
+    # Another process writes its own file; the watcher must see it too.
+    code = (
+        "import sys; from shop.channel import ChannelWriter; "
+        "w = ChannelWriter(sys.argv[1]); w.write('S', 'p2'); w.write('E', 'p2')"
+    )
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "projects")])}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, env=env)
+    assert not watcher.wait_finished(["p1", "p2"], timeout_s=0.3)
+    log = watcher.log
+    assert log.finished(["p1", "p2"]) == 1 and log.errors["p2"] and len(log.pids) == 2
+    t0 = time.monotonic()
+    writer.write("F", "p2")
+    assert watcher.wait_finished(["p1", "p2"], timeout_s=5)
+    assert time.monotonic() - t0 < 2
