@@ -11,7 +11,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +29,9 @@ from bench.backends import PROFILES, Backend, get_backends
 from bench.environment import capture_environment, finish_environment
 from bench.errors import BenchError, UsageError
 from bench.results import Record, RunResults, write_results
-from bench.runner import Session, plan_sessions, run_context
-from bench.scenarios import SCENARIOS, load_presets, select_scenarios
+from bench.runner import RunContext, Session, SessionSpec, plan_sessions, run_context
+from bench.scenarios import FAULT_SCENARIOS, SCENARIOS, load_presets, select_scenarios
+from bench.services import RedisServer, SmtpSink
 
 # Wide enough for the summary table when the output is a file or a CI log (no terminal to measure).
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -59,8 +64,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if options.repetitions is not None:
         if options.repetitions < 1:
             raise UsageError("--repetitions must be >= 1")
-        from dataclasses import replace
-
         options.preset_obj = replace(options.preset_obj, repetitions=options.repetitions)
     options.scenario_list = select_scenarios(_split(options.scenarios))
     profiles = _split(options.profile) or ["shipped"]
@@ -98,6 +101,7 @@ def backend_descriptions(backends: list[Backend], profiles: list[str], ctx: Any)
                 smtp_port=ctx.smtp.port,
                 profile=profile,
                 log_level=ctx.log_level,
+                fast_faults=profile == "safe",  # as the sessions run it: the shortened timeouts are listed too
             )
             settings = run_agent(backend, env, "bench_settings", {}, timeout=120) if backend.django else []
             entry["profiles"][profile] = {
@@ -130,8 +134,8 @@ def summary_table(results: RunResults) -> Table:
     for backend in results.backend_names:
         for profile in results.profiles:
             records = results.select(backend=backend, profile=profile)
-            if not records:
-                continue
+            if not records or all(r.scenario in FAULT_SCENARIOS for r in records):
+                continue  # fault-only profiles are summarised in the report's fault tables
             failed = [r for r in records if r.scenario in ("verification", "session") and r.status != "ok"]
             ok = [r for r in records if r.ok]
 
@@ -182,6 +186,43 @@ def _match(record: Record, params: dict[str, Any]) -> bool:
     return all(record.params.get(k) == v for k, v in params.items() if v is not None)
 
 
+def is_fault_session(spec: SessionSpec) -> bool:
+    """Whether a session runs the retry/fault scenarios."""
+    return bool(set(spec.scenarios) & set(FAULT_SCENARIOS))
+
+
+def run_fault_sessions(
+    specs: list[SessionSpec], ctx: RunContext, finished: Callable[[list[dict[str, Any]]], None]
+) -> None:
+    """Fault sessions, one thread per backend, each backend with its own private Redis and SMTP sink.
+
+    They run after every performance session, so their concurrency never touches a performance number. Fault
+    scenarios mostly wait (long tasks, observation windows), so running the backends side by side keeps the run
+    within its time budget; a backend's own Redis lets its restarts hit nobody else. With ``--redis-url`` (one
+    shared broker that cannot be restarted here) they run one after the other.
+    """
+    if not isinstance(ctx.redis, RedisServer):
+        for spec in specs:
+            finished(Session(spec, ctx).run())
+        return
+    by_backend: dict[str, list[SessionSpec]] = {}
+    for spec in specs:
+        by_backend.setdefault(spec.backend.name, []).append(spec)
+
+    def run_backend(name: str, group: list[SessionSpec]) -> None:
+        with (
+            RedisServer(data_dir=ctx.workdir / f"redis-{name}") as redis,
+            SmtpSink(ctx.workdir / f"maildir-{name}") as smtp,
+        ):
+            own = replace(ctx, redis=redis, smtp=smtp)
+            for spec in group:
+                finished(Session(spec, own).run())
+
+    with ThreadPoolExecutor(max_workers=max(1, len(by_backend))) as pool:
+        for future in [pool.submit(run_backend, name, group) for name, group in by_backend.items()]:
+            future.result()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; a user error prints one line and exits non-zero."""
     try:
@@ -205,32 +246,32 @@ def run(options: argparse.Namespace) -> int:
     rid = run_id(environment.get("git_commit"))
     out_dir: Path = options.out or REPO_ROOT / "results" / rid
     results_path = out_dir / "results.json"
-    console.print(
-        f"run {rid}: {len(sessions)} sessions, preset {preset.name}, profiles {', '.join(options.profiles)}, "
-        f"backends {', '.join(b.name for b in options.backend_list)} → {results_path}"
-    )
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[now]}"),
-        console=console,
-        transient=False,
-    ) as progress:
-        overall = progress.add_task("sessions", total=len(sessions), now="starting services")
-
-        def report_progress(message: str) -> None:
-            progress.update(overall, now=message)
-
-        with run_context(
-            preset,
-            out_dir=out_dir,
-            redis_url=options.redis_url,
-            log_level=options.log_level.upper(),
-            seed=options.seed,
-            progress=report_progress,
-        ) as ctx:
+    with run_context(
+        preset,
+        out_dir=out_dir,
+        redis_url=options.redis_url,
+        log_level=options.log_level.upper(),
+        seed=options.seed,
+        progress=lambda _message: None,
+    ) as ctx:
+        faults_run = set(options.scenario_list) & set(FAULT_SCENARIOS)
+        described_profiles = list(dict.fromkeys([*options.profiles, *(preset.fault_profiles if faults_run else ())]))
+        # Services first: an unreachable broker is a one-line error before anything is announced or written.
+        console.print(
+            f"run {rid}: {len(sessions)} sessions, preset {preset.name}, profiles {', '.join(options.profiles)}, "
+            f"backends {', '.join(b.name for b in options.backend_list)} → {results_path}"
+        )
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[now]}"),
+            console=console,
+            transient=False,
+        ) as progress:
+            overall = progress.add_task("sessions", total=len(sessions), now="starting")
+            ctx.progress = lambda message: progress.update(overall, now=message)
             environment = {**environment, "redis_version": ctx.redis.version()}
             results = RunResults(
                 run={
@@ -248,15 +289,22 @@ def run(options: argparse.Namespace) -> int:
                     "session_order": [s.label for s in sessions],
                 },
                 environment=environment,
-                backends=backend_descriptions(options.backend_list, options.profiles, ctx),
+                backends=backend_descriptions(options.backend_list, described_profiles, ctx),
             )
             write_results(results_path, results)
-            for spec in sessions:
+            lock = threading.Lock()
+
+            def finished(records: list[dict[str, Any]]) -> None:
+                nonlocal results
+                with lock:  # fault sessions finish from several threads
+                    results = results.with_records(Record.from_dict(r) for r in records)
+                    write_results(results_path, results)
+                    progress.advance(overall)
+
+            for spec in (s for s in sessions if not is_fault_session(s)):
                 progress.update(overall, now=spec.label)
-                records = Session(spec, ctx).run()
-                results = results.with_records(Record.from_dict(r) for r in records)
-                write_results(results_path, results)
-                progress.advance(overall)
+                finished(Session(spec, ctx).run())
+            run_fault_sessions([s for s in sessions if is_fault_session(s)], ctx, finished)
     results = RunResults(
         run={**results.run, "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
         environment=finish_environment(results.environment),

@@ -154,7 +154,8 @@ class FaultScenarios:
                 "gap_error_max_s": max((abs(e) for e in errors), default=None),
             }
             if k < 0 and task == "flaky_retry":
-                values["max_honoured"] = values["attempts_max"] <= POLICY_MAX_RETRIES + 1
+                # Not more attempts than the policy allows (fewer is a different failure: see attempts_min).
+                values["max_not_exceeded"] = values["attempts_max"] <= POLICY_MAX_RETRIES + 1
             self._record(
                 "retries",
                 {"task": task, "fail_times": k},
@@ -162,18 +163,19 @@ class FaultScenarios:
                 samples={"attempt_times_ns": {p: attempts[p] for p in probes}, "gaps_s": all_gaps},
                 accounting=account(probes, log.finishes),
             )
-        self._failure_visibility(probes_by_variant[("flaky_retry", -1)])
+        self._failure_visibility("flaky_retry", probes_by_variant[("flaky_retry", -1)])
+        self._failure_visibility("flaky_default", probes_by_variant[("flaky_default", -1)])
         # Whether a *pending* retry survives a worker or Redis restart is measured by the fault scenarios, whose
         # workloads include tasks waiting for their retry at the moment of the fault.
         self.stop_workers()
 
-    def _failure_visibility(self, probes: list[str]) -> None:
+    def _failure_visibility(self, task: str, probes: list[str]) -> None:
         """Where an exhausted task's failure is recorded, as the backend's own API reports it (dead letters…)."""
         assert self.producer is not None
         answer = self.producer.call("failure_visibility", probes=probes)
         self._record(
             "retries",
-            {"task": "flaky_retry", "fail_times": -1, "check": "exhausted_visibility"},
+            {"task": task, "fail_times": -1, "check": "exhausted_visibility"},
             values={"visible": answer.get("visible")},
             notes={"where": answer.get("where"), "detail": answer.get("detail")},
         )

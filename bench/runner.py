@@ -51,7 +51,8 @@ class SessionSpec:
     @property
     def label(self) -> str:
         """Short text for the progress display."""
-        return f"{self.backend.name}/{self.profile} p={self.processes} rep {self.repetition + 1}"
+        kind = "faults" if set(self.scenarios) & set(FAULT_SCENARIOS) else f"rep {self.repetition + 1}"
+        return f"{self.backend.name}/{self.profile} p={self.processes} {kind}"
 
 
 @dataclass

@@ -8,6 +8,7 @@ import os
 import re
 import select
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -18,9 +19,10 @@ from typing import Any
 import pytest
 
 from bench import stats
-from bench.report import write_report
+from bench.report import content, write_report
 from bench.report.__main__ import main
 from bench.report.compare import compare_runs, render_text
+from bench.report.facts import CategoryOutcome, down_enqueue, fault_outcome
 from bench.results import Record, RunResults, load_results, write_results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,20 +49,27 @@ def test_fixture_is_synthetic_and_up_to_date(fixture_results: RunResults) -> Non
     assert module.build() == fixture_results, "run tests/fixtures/make_fixture.py to regenerate the fixture"
 
 
+def _answers(md: str) -> str:
+    return md[md.index("## Answers") : md.index("## FAQ")]
+
+
 def test_sections_in_reading_order(report_dir: Path) -> None:
     md = (report_dir / "report.md").read_text()
     assert "SYNTHETIC TEST DATA" in md.splitlines()[2]
     headings = [
         "## Answers",
-        "## Details",
         "## FAQ",
+        "### What happens if Redis goes down?",
+        "### Can I retry failed tasks?",
+        "## Details",
+        "### Verification",
         "## Settings per backend and profile",
         "## Environment",
         "## Method",
     ]
     positions = [md.index(h) for h in headings]
     assert positions == sorted(positions)
-    answers = md[md.index("## Answers") : md.index("## Details")]
+    answers = _answers(md)
     for question in (
         "enqueues fastest",
         "most tasks done",
@@ -72,6 +81,7 @@ def test_sections_in_reading_order(report_dir: Path) -> None:
         assert question in answers
     for scenario in (
         "### Enqueue latency",
+        "#### Enqueue microbenchmark",
         "### Throughput",
         "### End-to-end latency",
         "### Idle pickup",
@@ -82,28 +92,149 @@ def test_sections_in_reading_order(report_dir: Path) -> None:
         "### Scenario future_scenario",
     ):
         assert scenario in md
+    # Status records are not measurements: no section of their own.
+    assert "### Scenario verification" not in md and "### Scenario session" not in md
 
 
 def test_key_numbers_match_an_independent_computation(report_dir: Path, fixture_results: RunResults) -> None:
     md = (report_dir / "report.md").read_text()
     reps = fixture_results.select(backend="huey", scenario="enqueue", profile="shipped", params={"task": "noop"})
     merged = stats.percentiles(stats.merge(r.histograms["latency_ns"] for r in reps))
-    row = next(line for line in md.splitlines() if line.startswith("| Huey |") and "900" in line)
+    row = next(line for line in md.splitlines() if line.startswith("| Huey |") and "| 900 |" in line)
     assert row.split(" | ")[1] == stats.format_ns(merged.p50)
     assert row.split(" | ")[3] == stats.format_ns(merged.p99)
-    answers = md[md.index("## Answers") : md.index("## Details")]
-    assert "shipped: **Huey**, p50" in answers  # fastest synthetic enqueue
-    assert "shipped: **Huey**, 2," in answers  # highest synthetic throughput
-    assert "**Dramatiq**: 0 lost, 2 duplicated" in answers  # safest synthetic fault outcome
-    assert "django-q2: 200 tasks/s" in answers  # saturates at 800/s
-    assert "django-q2: attempts **not** as configured" in answers
+    answers = _answers(md)
+    assert "shipped, p50 per `noop` enqueue call: **Huey**" in answers  # fastest synthetic enqueue
+    assert "raw Redis LPUSH 25." in answers  # the floor beside the ranking, never ranked
+    assert "2 worker processes: **Huey**" in answers  # highest synthetic throughput
+    assert "raw Redis LPUSH/BRPOP 3" in answers
+    assert "django-q2 200 tasks/s" in answers  # saturates at 800/s
     # The unverified backend is shown as failed and never ranked.
-    assert "BrokenQ (synthetic): failed verification, not ranked" in answers
-    assert "**BrokenQ" not in answers
+    assert "**Failed verification (shown, never ranked):** BrokenQ (synthetic)" in md
+    assert "BrokenQ" not in answers
+    assert re.search(r"\| BrokenQ \(synthetic\) \| shipped \| \*\*failed verification\*\* — invoice_email", md)
+    assert "session crashed (processes=1): BenchError: producer exited with status 1" in md
     # A failed measurement is listed with its reason.
-    assert "drain timed out after 60 s" in md
-    # Fault table: a run without accounting shows dashes, not zeros.
-    assert re.search(r"\| Huey \| shipped \| kind=redis_down_enqueue \| 0 \| – \| – \| – \|", md)
+    assert "12 of 1000 tasks did not finish in time" in md
+
+
+def test_fault_answer_is_a_per_backend_outcome_table(report_dir: Path) -> None:
+    answers = _answers((report_dir / "report.md").read_text())
+    # Ranked by lost then duplicated over sigkill, sigterm and both Redis restarts (64 tasks each).
+    assert "shipped: fewest tasks lost — **Dramatiq 2 of 64 lost, 0 duplicated**; django-q2 13 of 64 lost" in answers
+    assert (
+        "safe: fewest tasks lost — **Dramatiq 0 of 64 lost, 1 duplicated**; Celery 0 of 64 lost, 8 duplicated"
+        in answers
+    )
+    header = (
+        "| backend | profile | worker SIGKILL | worker SIGTERM | Redis restart (no persistence) | Redis restart (AOF) |"
+    )
+    assert header in answers
+    celery = next(line for line in answers.splitlines() if line.startswith("| Celery | shipped |"))
+    cells = celery.split(" | ")
+    assert cells[2] == "16 tasks: **10 lost** (running 2/2, queued 8/10)"
+    assert cells[4].startswith("16 tasks: **14 lost** (queued 10/10, delayed 2/2, retrying 2/2); new tasks done ")
+    safe = next(line for line in answers.splitlines() if line.startswith("| Celery | safe |")).split(" | ")
+    assert safe[2].startswith("all 16 once; 2/2 interrupted tasks re-run, first ")
+    assert safe[5].startswith("16 tasks: 8 duplicated (queued 8/10)")
+
+
+def test_retry_and_redis_down_answers_say_what_was_measured(report_dir: Path) -> None:
+    md = (report_dir / "report.md").read_text()
+    answers = _answers(md)
+    assert (
+        "**django-q2** (shipped, safe): policy attempts **not as configured** (1/3 and 1/4 within the 8 s window)"
+        in answers
+    )
+    assert re.search(
+        r"\*\*Huey\*\* \(shipped, safe\): policy attempts as configured \(3/3 and 4/4\), "
+        r"\*\*gaps 2\.0\d s vs 1 s configured\*\*; exhausted failures \*\*not visible\*\*",
+        answers,
+    )
+    # Library defaults: only what the window showed.
+    assert "**Celery** (shipped, safe): policy attempts as configured" in answers
+    assert "library default: no retry within the 8 s window" in answers
+    assert (
+        "Dramatiq** (shipped, safe): policy attempts as configured (3/3 and 4/4), gaps 1.00 s vs 1 s configured; "
+        "exhausted failures visible to the app; library default: 2 attempts within the 8 s window" in answers
+    )
+    # Redis down: exception after how long, what the view got; a blocking client is called blocking.
+    assert (
+        "**Celery**: enqueue raised `redis.exceptions.ConnectionError` after 2.0 ms; the view got a clean "
+        "`EnqueueFailed`; after a restart the workers resumed on their own" in answers
+    )
+    assert "**Huey**: the enqueue call **blocked** (no answer after 15.0 s)" in answers
+    faq = md[md.index("## FAQ") : md.index("## Details")]
+    assert "- **django-q2** (shipped, safe): shop policy, failing 2×: 1 attempt (**expected 3**), 0/2 succeeded" in faq
+    assert "**Celery** (shipped): worker SIGKILL: **10 of 16 lost** (running 2/2, queued 8/10)" in faq
+
+
+def test_channel_overhead_relative_to_the_noop_task(report_dir: Path, fixture_results: RunResults) -> None:
+    md = (report_dir / "report.md").read_text()
+    tps = statistics.median(
+        r.values["tasks_per_s"]
+        for r in fixture_results.select(
+            backend="celery", scenario="throughput", params={"task": "noop", "mode": "backlog", "processes": 2}
+        )
+    )
+    share = 2 * 1800 / (2 / tps * 1e9) * 100
+    row = next(line for line in md.splitlines() if line.startswith("| Celery | shipped | 1.8 µs |"))
+    assert row.split(" | ")[4] == "3.6 µs"
+    assert row.rstrip(" |").endswith(f"{share:.2g} %")
+
+
+def test_method_and_settings_follow_the_run(report_dir: Path) -> None:
+    md = (report_dir / "report.md").read_text()
+    method = md[md.index("## Method") :]
+    assert "1000 noop tasks are enqueued while no worker runs" in method  # backlog_tasks from preset_params
+    assert "SIGKILL of the whole worker process tree" in method and "SIGTERM to the worker's main process" in method
+    assert "All variants are observed for 8 s" in method
+    assert "**safe** — measured, but this results file does not record" in md  # honest about missing settings
+
+
+def test_older_field_names_still_read() -> None:
+    """Files of earlier harness versions: redelivery_s_min, recovery_s, seconds, scenario_params."""
+    kill = Record(
+        "celery",
+        "safe",
+        "faults",
+        {"kind": "sigkill"},
+        0,
+        values={"redelivery_s_min": 10.5, "interrupted_rerun": 2, "running_lost": 0, "queued_lost": 0},
+        accounting={
+            "completed": ["sigkill-long-1-0", "sigkill-long-1-1", "sigkill-queued-2-0"],
+            "duplicated": [],
+            "lost": [],
+        },
+    )
+    outcome = fault_outcome(kill)
+    assert outcome is not None and outcome.redelivery_s == 10.5
+    assert outcome.categories["running"] == CategoryOutcome(2, 0, 0)  # derived from the probe names
+    assert outcome.cell() == "all 3 once; 2/2 interrupted tasks re-run, first 10.5 s after the signal"
+    restart = Record(
+        "celery",
+        "shipped",
+        "faults",
+        {"kind": "redis_restart", "persistence": "aof"},
+        0,
+        values={"recovery_s": 5.0},
+        accounting={"completed": [], "duplicated": [], "lost": ["a"]},
+    )
+    assert fault_outcome(restart).reconnect_s == 5.0
+    down = Record(
+        "celery",
+        "shipped",
+        "faults",
+        {"kind": "redis_down_enqueue"},
+        0,
+        values={"seconds": 0.608, "raised": True, "blocked": False},
+        notes={"exception": "kombu.exceptions.OperationalError", "view_outcome": "shop.queue.EnqueueFailed"},
+    )
+    facts = down_enqueue(down)
+    assert facts is not None
+    assert facts.call_text() == "raised `kombu.exceptions.OperationalError` after 608 ms"
+    old = RunResults({"id": "old", "scenario_params": {"latency_bound_ms": 5.0}}, {}, {}, ())
+    assert content._context(old).bound_ns == 5e6
 
 
 def test_charts_written_beside_the_markdown(report_dir: Path) -> None:
@@ -133,9 +264,16 @@ def test_absent_scenarios_say_not_measured(fixture_results: RunResults, tmp_path
     only_enqueue = replace(fixture_results, records=tuple(fixture_results.select(scenario="enqueue")))
     write_report(only_enqueue, tmp_path)
     md = (tmp_path / "report.md").read_text()
-    answers = md[md.index("## Answers") : md.index("## Details")]
+    answers = _answers(md)
     assert answers.count("not measured in this run") == 5
     assert "Throughput: not measured in this run." in md
+
+
+def test_write_report_accepts_a_results_path(tmp_path: Path) -> None:
+    """The harness calls ``write_report(results_path, out_dir)`` at the end of a run."""
+    md, html = write_report(FIXTURE, tmp_path)
+    assert md.read_text().startswith("# Django task queue benchmark — run 2026-11-25T12-00-00Z-synthetic")
+    assert html.exists()
 
 
 def test_cli_writes_report_and_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -226,11 +364,25 @@ class DevTools:
             os.dup2(from_chrome_w, 4)
 
         self.proc = subprocess.Popen(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile_dir}", "--remote-debugging-pipe", "about:blank"],
-            preexec_fn=wire_fds, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile_dir}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            preexec_fn=wire_fds,
+            pass_fds=(3, 4),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
         self._buffer = b""

@@ -6,17 +6,23 @@ compares two runs. A report is a pure function of its results file.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from bench.report import charts, content, html, markdown
 from bench.report.model import Chart
-from bench.results import RunResults
+from bench.results import RunResults, load_results
 
 __all__ = ["write_report"]
 
 
-def write_report(results: RunResults, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``report.md`` (+ chart PNGs) and ``report.html`` into ``out_dir``; return both paths."""
+def write_report(results: RunResults | str | os.PathLike[str], out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``report.md`` (+ chart PNGs) and ``report.html`` into ``out_dir``; return both paths.
+
+    ``results`` is a loaded :class:`RunResults` or the path of a results file (as the harness passes it).
+    """
+    if not isinstance(results, RunResults):
+        results = load_results(results)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     blocks = content.build(results)

@@ -146,18 +146,24 @@ def fault_outcomes(rows: Sequence[tuple[str, int, int, int]], caption: str) -> F
     ax.set_yticks(list(ys), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("tasks")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(1.0, 0.0))  # outside: never hides a bar
     return fig
 
 
-def memory(rows: Sequence[tuple[str, float | None, float | None]], caption: str) -> Figure:
-    """RSS of all worker processes together, idle and under load (MiB), per backend."""
-    fig, ax = _figure("Memory of all worker processes (RSS, MiB)", caption)
+def memory(rows: Sequence[tuple[str, float | None, float | None]], caption: str, *, kind: str = "RSS") -> Figure:
+    """Memory (``kind``: RSS or PSS) of all worker processes together, idle and under load (MiB), per backend."""
+    fig, ax = _figure(f"Memory of all worker processes ({kind}, MiB)", caption)
     width = 0.38
     xs = range(len(rows))
     ax.bar([x - width / 2 for x in xs], [(r[1] or 0) / 2**20 for r in rows], width, label="idle")
     ax.bar([x + width / 2 for x in xs], [(r[2] or 0) / 2**20 for r in rows], width, label="under load")
-    ax.set_xticks(list(xs), [r[0] for r in rows], fontsize=8)
+    ax.set_xticks(
+        list(xs),
+        [r[0] for r in rows],
+        fontsize=8,
+        rotation=20 if len(rows) > 4 else 0,
+        ha="right" if len(rows) > 4 else "center",
+    )
     ax.set_ylabel("MiB")
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)

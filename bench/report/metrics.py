@@ -88,6 +88,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("resources", "RSS idle", "bytes", False, lambda r: value(r, "rss_idle_bytes")),
     Metric("resources", "RSS under load", "bytes", False, lambda r: value(r, "rss_load_bytes")),
     Metric("resources", "CPU s per 1000 tasks", "s", False, lambda r: value(r, "cpu_s_per_1000")),
+    Metric("enqueue_microbench", "pytest-benchmark median", "s", False, lambda r: value(r, "median_s")),
+    Metric("channel_overhead", "write p50", "ns", False, lambda r: value(r, "write_ns_p50")),
     Metric("faults", "lost", "count", False, lambda r: accounting_count(r, "lost")),
     Metric("faults", "duplicated", "count", False, lambda r: accounting_count(r, "duplicated")),
 )
@@ -116,7 +118,7 @@ def format_value(number: float | None, unit: str) -> str:
     if unit == "count":
         return f"{number:.0f}"
     if unit == "s":
-        return f"{number:.3g} s"
+        return stats.format_ns(number * 1e9) if 0 < abs(number) < 1 else f"{number:.3g} s"
     if unit == "tasks/s":
         return f"{number:,.0f} tasks/s" if number >= 100 else f"{number:.3g} tasks/s"
     return f"{number:.4g}"

@@ -1,0 +1,103 @@
+"""The whole pipeline on every backend, as a user runs it: ``python -m bench`` with a tiny (smoke) workload.
+
+Real workers, a private Redis, a real SMTP sink; the results file must hold every scenario with real numbers,
+and every task of the fault scenarios must be accounted for. Also the command line's answers to bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.backends import load_backends
+from bench.results import load_results
+
+REPO = Path(__file__).resolve().parent.parent
+PERFORMANCE = ("enqueue", "throughput", "latency", "idle_pickup", "resources", "channel_overhead")
+
+
+def run_bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``python -m bench ARGS`` from the repository root, as ``nox -s bench -- ARGS`` runs it."""
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "projects")])}
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(load_backends()))
+def test_smoke_run_measures_every_scenario(name: str, tmp_path: Path) -> None:
+    done = run_bench("--preset", "smoke", "--backends", f"{name},redis-baseline", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = load_results(tmp_path / "results.json")
+    assert results.run["finished_at"] and results.environment["git_commit"] is not None
+    assert results.environment["redis_version"]
+    assert results.backends[name]["profiles"]["shipped"]["settings"], "BENCH_SETTINGS must be recorded"
+    failed = [(r.backend, r.scenario, r.params, r.error) for r in results.records if r.status != "ok"]
+    assert not failed
+    for backend in (name, "redis-baseline"):
+        measured = {r.scenario for r in results.select(backend=backend)}
+        assert set(PERFORMANCE) <= measured, f"{backend}: missing {set(PERFORMANCE) - measured}"
+    assert {"retries", "faults"} <= {r.scenario for r in results.select(backend=name)}
+
+    # Numbers are real measurements, not placeholders.
+    backlog = results.select(backend=name, scenario="throughput", params={"mode": "backlog"})[0]
+    assert backlog.values["completed"] == backlog.values["tasks"] > 0 and backlog.values["tasks_per_s"] > 0
+    resources = results.select(backend=name, scenario="resources")[0]
+    assert resources.values["rss_idle_bytes"] > 10 * 2**20 and resources.values["cpu_s_per_1000"] > 0
+    for latency in results.select(backend=name, scenario="latency"):
+        assert latency.values["completed"] == latency.values["sent"] and latency.histograms["to_start_ns"]
+
+    # Fault accounting: every task id in exactly one bucket, matching the counts.
+    kinds = {r.params["kind"] for r in results.select(backend=name, scenario="faults")}
+    assert {"sigkill", "sigterm", "redis_restart", "redis_down_enqueue"} <= kinds
+    for record in results.select(backend=name, scenario="faults"):
+        if record.accounting is None:
+            continue
+        ids = [p for bucket in record.accounting.values() for p in bucket]
+        assert len(ids) == len(set(ids)) == record.values["tasks"]
+        for bucket in ("completed", "duplicated", "lost"):
+            assert len(record.accounting[bucket]) == record.values[bucket]
+    policy = results.select(backend=name, scenario="retries", params={"task": "flaky_retry", "fail_times": 1})
+    assert not policy or policy[0].values["attempts_max"] >= 1
+
+    # The report is generated from the file and opens with the answers.
+    report = (tmp_path / "report.md").read_text()
+    assert report.index("## Answers") < report.index("## Details")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backends", "rq"], "unknown backend 'rq'; valid backends: celery, djangoq"),
+        (["--scenarios", "speed"], "unknown scenario(s): speed; valid: enqueue"),
+        (["--profile", "fast"], "unknown profile(s): fast; valid: shipped, tuned, safe"),
+        (["--redis-url", "redis://127.0.0.1:1/0", "--quick"], "redis://127.0.0.1:1/0"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(args: list[str], message: str, tmp_path: Path) -> None:
+    done = run_bench(*args, "--out", str(tmp_path), timeout=120)
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_corrupt_results_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"schema_version": 1, "run": {}})[:-5])
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "projects")])}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.report", str(path), "--out", str(tmp_path / "r")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "corrupt results file" in done.stderr and str(path) in done.stderr
+    assert not (tmp_path / "r" / "report.md").exists()
