@@ -74,20 +74,12 @@ class FaultScenarios:
                 return
             time.sleep(0.05)
 
-    def _wait_started(self, probes: list[str], timeout_s: float) -> bool:
+    def _wait_for(self, kind: str, probes: list[str], timeout_s: float) -> bool:
+        """Wait until every probe has at least one event of ``kind`` (``starts`` or ``errors``); False on timeout."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            log = self.watcher.poll()
-            if all(log.starts.get(p) for p in probes):
-                return True
-            time.sleep(0.02)
-        return False
-
-    def _wait_errors(self, probes: list[str], timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            log = self.watcher.poll()
-            if all(log.errors.get(p) for p in probes):
+            seen = getattr(self.watcher.poll(), kind)
+            if all(seen.get(p) for p in probes):
                 return True
             time.sleep(0.02)
         return False
@@ -217,7 +209,7 @@ class FaultScenarios:
         """
         assert self.producer is not None
         retrying = self._produce_keyed("flaky_retry", 1, self.preset.retry_tasks, f"{name}-retrying-")
-        self._wait_errors(retrying, 20)
+        self._wait_for("errors", retrying, 20)
         prefix = self._prefix(f"{name}-delayed-")
         self.producer.call("produce_delayed", task="noop", delay_s=5.0, count=self.preset.retry_tasks, prefix=prefix)
         delayed = [f"{prefix}{i}" for i in range(self.preset.retry_tasks)]
@@ -249,7 +241,7 @@ class FaultScenarios:
         self.start_workers()
         workload = self._mixed_workload(kind)
         every = [p for probes in workload.values() for p in probes]
-        if not self._wait_started(workload["running"], 30):
+        if not self._wait_for("starts", workload["running"], 30):
             self._record("faults", {"kind": kind}, status="failed", error="long tasks did not start within 30 s")
             self.stop_workers()
             return
@@ -317,7 +309,7 @@ class FaultScenarios:
         self.redis.start()
         self.start_workers()
         workload = self._mixed_workload(f"rr-{persistence}")
-        self._wait_started(workload["running"], 30)
+        self._wait_for("starts", workload["running"], 30)
         time.sleep(0.3)
         self.redis.stop()
         time.sleep(self.preset.redis_down_s)
