@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 #: The repository root (``projects/shop/conf.py`` → three levels up).
 REPO_DIR = Path(__file__).resolve().parents[2]
 
@@ -77,5 +79,16 @@ class ShopEnv:
     def require_redis_url(self) -> str:
         """The broker URL; every backend needs one and must never fall back to the machine's own Redis."""
         if not self.redis_url:
-            raise RuntimeError("SHOP_REDIS_URL is not set: start a private redis-server and point SHOP_REDIS_URL at it")
+            raise ImproperlyConfigured(
+                "SHOP_REDIS_URL is not set: point it at a private redis-server, e.g. redis://127.0.0.1:PORT/0"
+            )
         return self.redis_url
+
+
+class NonDefaultSettings(list[dict[str, object]]):
+    """``BENCH_SETTINGS`` of a backend project: every setting that differs from the library's default in the active
+    profile, with the reason; the harness records it in every results file."""
+
+    def differs(self, setting: str, value: object, default: object, reason: str) -> None:
+        """Record one non-default setting."""
+        self.append({"setting": setting, "value": value, "default": default, "reason": reason})

@@ -10,15 +10,11 @@ from backend.toml's ``[worker] env``.
 
 import os
 
-from django.core.exceptions import ImproperlyConfigured
-
+from shop.conf import NonDefaultSettings
 from shop.settings_base import *  # noqa: F403
 from shop.settings_base import INSTALLED_APPS, LOGGING, SHOP_ENV, SHOP_LOG_LEVEL, SHOP_PROFILE
 
-if not SHOP_ENV.redis_url:
-    raise ImproperlyConfigured(
-        "SHOP_REDIS_URL is not set: point it at a private redis-server, e.g. redis://127.0.0.1:PORT/0"
-    )
+SHOP_ENV.require_redis_url()  # a one-line ImproperlyConfigured when it is missing
 
 ROOT_URLCONF = "shop_djangoq.urls"
 WSGI_APPLICATION = "shop_djangoq.wsgi.application"
@@ -30,12 +26,8 @@ SHOP_QUEUE = "shop_djangoq.queue.enqueue"
 LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "django-q": {"level": SHOP_LOG_LEVEL}}}
 
 #: One entry per setting that differs from django-q2's default in the active profile (see docs/ARCHITECTURE.md).
-BENCH_SETTINGS: list[dict[str, object]] = []
-
-
-def _differs(setting: str, value: object, default: object, reason: str) -> None:
-    """Record a non-default setting for the results file."""
-    BENCH_SETTINGS.append({"setting": setting, "value": value, "default": default, "reason": reason})
+BENCH_SETTINGS = NonDefaultSettings()
+_differs = BENCH_SETTINGS.differs
 
 
 Q_CLUSTER: dict[str, object] = {

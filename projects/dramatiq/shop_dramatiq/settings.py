@@ -7,15 +7,11 @@ lists every setting that differs from the library default in the active profile.
 
 import os
 
-from django.core.exceptions import ImproperlyConfigured
-
+from shop.conf import NonDefaultSettings
 from shop.settings_base import *  # noqa: F403
 from shop.settings_base import INSTALLED_APPS, LOGGING, SHOP_ENV, SHOP_LOG_LEVEL, SHOP_PROFILE
 
-if not SHOP_ENV.redis_url:
-    raise ImproperlyConfigured(
-        "SHOP_REDIS_URL is not set: point it at a private redis-server, e.g. redis://127.0.0.1:PORT/0"
-    )
+SHOP_ENV.require_redis_url()  # a one-line ImproperlyConfigured when it is missing
 
 ROOT_URLCONF = "shop_dramatiq.urls"
 WSGI_APPLICATION = "shop_dramatiq.wsgi.application"
@@ -26,12 +22,8 @@ SHOP_QUEUE = "shop_dramatiq.queue.enqueue"
 LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "dramatiq": {"level": SHOP_LOG_LEVEL}}}
 
 #: One entry per setting that differs from Dramatiq's default in the active profile (see docs/ARCHITECTURE.md).
-BENCH_SETTINGS: list[dict[str, object]] = []
-
-
-def _differs(setting: str, value: object, default: object, reason: str) -> None:
-    """Record a non-default setting for the results file."""
-    BENCH_SETTINGS.append({"setting": setting, "value": value, "default": default, "reason": reason})
+BENCH_SETTINGS = NonDefaultSettings()
+_differs = BENCH_SETTINGS.differs
 
 
 # Dramatiq's own default middleware (dramatiq.middleware.default_middleware). With django_dramatiq a MIDDLEWARE list

@@ -5,15 +5,11 @@ would hold at-least-once settings but Huey has none on Redis (see README.md). ``
 that differs from the library default in the active profile.
 """
 
-from django.core.exceptions import ImproperlyConfigured
-
+from shop.conf import NonDefaultSettings
 from shop.settings_base import *  # noqa: F403
 from shop.settings_base import INSTALLED_APPS, LOGGING, SHOP_ENV, SHOP_LOG_LEVEL, SHOP_PROFILE
 
-if not SHOP_ENV.redis_url:
-    raise ImproperlyConfigured(
-        "SHOP_REDIS_URL is not set: point it at a private redis-server, e.g. redis://127.0.0.1:PORT/0"
-    )
+SHOP_ENV.require_redis_url()  # a one-line ImproperlyConfigured when it is missing
 
 ROOT_URLCONF = "shop_huey.urls"
 WSGI_APPLICATION = "shop_huey.wsgi.application"
@@ -31,12 +27,8 @@ LOGGING = {
 }
 
 #: One entry per setting that differs from Huey's default in the active profile (see docs/ARCHITECTURE.md).
-BENCH_SETTINGS: list[dict[str, object]] = []
-
-
-def _differs(setting: str, value: object, default: object, reason: str) -> None:
-    """Record a non-default setting for the results file."""
-    BENCH_SETTINGS.append({"setting": setting, "value": value, "default": default, "reason": reason})
+BENCH_SETTINGS = NonDefaultSettings()
+_differs = BENCH_SETTINGS.differs
 
 
 HUEY: dict[str, object] = {
