@@ -168,7 +168,7 @@ class FaultScenarios:
         self._record(
             "retries",
             {"task": task, "fail_times": -1, "check": "exhausted_visibility"},
-            values={"visible": answer.get("visible")},
+            values={"visible": answer.get("visible"), "window_s": self.preset.retry_window_s},
             notes={"where": answer.get("where"), "detail": answer.get("detail")},
         )
 

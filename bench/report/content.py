@@ -509,7 +509,7 @@ def _retry_sentence(ctx: Context, reps: Sequence[Record]) -> str:
         parts.append(text)
     for r in checks:
         if r.params.get("check") == "exhausted_visibility":
-            parts.append("exhausted failure " + visibility_text(r))
+            parts.append(f"{_visibility_label(r)}: {visibility_text(r)}")
         elif str(r.params.get("check", "")).startswith("survives_"):
             parts.append(survival_text(r))
     defaults = [f for f in (_variant(facts, "flaky_default", forever=b) for b in (False, True)) if f is not None]
@@ -562,7 +562,11 @@ def _answer_retries(ctx: Context) -> list[Block]:
             ):
                 f = _variant(facts, task, forever=forever)
                 cells.append(_retry_cell(f))
-            visibility = [visibility_text(r) for r in reps if r.ok and r.params.get("check") == "exhausted_visibility"]
+            visibility = [
+                visibility_text(r)
+                for r in reps
+                if r.ok and r.params.get("check") == "exhausted_visibility" and r.params.get("task") == "flaky_retry"
+            ]
             cells.append(visibility[0] if visibility else "–")
             rows.append([ctx.label(backend), profile, *cells])
         lines += _merge_profiles(ctx, texts, backend)
@@ -589,6 +593,15 @@ def _answer_retries(ctx: Context) -> list[Block]:
     return [Answer(question, lines or [NOT_MEASURED], caveat), table]
 
 
+def _visibility_label(record: Record) -> str:
+    """Which failure an ``exhausted_visibility`` check looked at: the policy's exhausted task, or the default one."""
+    if record.params.get("task") == "flaky_retry":
+        return "failure after the policy's retries are exhausted"
+    window = record.values.get("window_s")
+    after = f" {window:g} s" if isinstance(window, int | float) else ""
+    return f"failure of the no-retry-options task{after} after its first attempt (a pending retry is not a failure yet)"
+
+
 def _retry_summary(reps: Sequence[Record]) -> str:
     """The short form of :func:`_retry_sentence`, for the answers."""
     facts = _policy_and_default(reps)
@@ -612,7 +625,7 @@ def _retry_summary(reps: Sequence[Record]) -> str:
         if r.ok and r.params.get("check") == "exhausted_visibility":
             visible = r.values.get("visible")
             parts.append(
-                "exhausted failures "
+                f"{_visibility_label(r)}: "
                 + ("visible to the app" if visible else "**not visible**" if visible is False else "not checked")
             )
     defaults = [f for f in (_variant(facts, "flaky_default", forever=b) for b in (False, True)) if f is not None]

@@ -90,9 +90,15 @@ METRICS: tuple[Metric, ...] = (
     Metric("resources", "CPU s per 1000 tasks", "s", False, lambda r: value(r, "cpu_s_per_1000")),
     Metric("enqueue_microbench", "pytest-benchmark median", "s", False, lambda r: value(r, "median_s")),
     Metric("channel_overhead", "write p50", "ns", False, lambda r: value(r, "write_ns_p50")),
+    # Retries: how far the gaps are from the configured delay; attempt counts and windows are facts, not metrics.
+    Metric("retries", "gap error (mean)", "s", False, lambda r: _abs(value(r, "gap_error_mean_s"))),
     Metric("faults", "lost", "count", False, lambda r: accounting_count(r, "lost")),
     Metric("faults", "duplicated", "count", False, lambda r: accounting_count(r, "duplicated")),
 )
+
+
+def _abs(number: float | None) -> float | None:
+    return None if number is None else abs(number)
 
 
 def metrics_for(scenario: str, records: Sequence[Record] = ()) -> list[Metric]:
