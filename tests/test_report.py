@@ -148,7 +148,8 @@ def test_retry_and_redis_down_answers_say_what_was_measured(report_dir: Path) ->
     )
     assert re.search(
         r"\*\*Huey\*\* \(shipped, safe\): policy attempts as configured \(3/3 and 4/4\), "
-        r"\*\*gaps 2\.0\d s vs 1 s configured\*\*; exhausted failures \*\*not visible\*\*",
+        r"\*\*gaps 2\.0\d s vs 1 s configured\*\*; failure after the policy's retries are exhausted: "
+        r"\*\*not visible\*\*",
         answers,
     )
     # Library defaults: only what the window showed.
@@ -156,7 +157,8 @@ def test_retry_and_redis_down_answers_say_what_was_measured(report_dir: Path) ->
     assert "library default: no retry within the 8 s window" in answers
     assert (
         "Dramatiq** (shipped, safe): policy attempts as configured (3/3 and 4/4), gaps 1.00 s vs 1 s configured; "
-        "exhausted failures visible to the app; library default: 2 attempts within the 8 s window" in answers
+        "failure after the policy's retries are exhausted: visible to the app; library default: 2 attempts within the "
+        "8 s window" in answers
     )
     # Redis down: exception after how long, what the view got; a blocking client is called blocking.
     assert (
