@@ -10,6 +10,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from shop.channel import ERROR, FINISHED, STARTED, Tail
 
@@ -27,6 +28,15 @@ class ProbeLog:
         """Record one channel event."""
         {STARTED: self.starts, FINISHED: self.finishes, ERROR: self.errors}[kind][probe].append(t_ns)
         self.pids.add(pid)
+
+    def kinds(self, probe: str) -> str:
+        """The probe's events in time order, e.g. ``"SESF"`` (start, error, start, finish)."""
+        timed = [
+            (t, kind)
+            for kind, times in ((STARTED, self.starts), (FINISHED, self.finishes), (ERROR, self.errors))
+            for t in times.get(probe, ())
+        ]
+        return "".join(kind for _, kind in sorted(timed))
 
     def finished(self, probes: Iterable[str]) -> int:
         """How many of ``probes`` have finished at least once."""
@@ -46,25 +56,31 @@ class ChannelWatcher:
             self.log.add(e.kind, e.probe, e.t_ns, e.pid)
         return self.log
 
-    def wait_finished(
+    def wait_for(
         self,
         probes: list[str],
+        kinds: tuple[str, ...] = ("finishes",),
         *,
         timeout_s: float,
         on_progress: Callable[[int, int], None] | None = None,
         alive: Callable[[], bool] | None = None,
         settle_s: float = 0.0,
     ) -> bool:
-        """Wait until every probe has a finish event; ``False`` on timeout or when ``alive()`` says workers died.
+        """Wait until every probe has an event of one of ``kinds`` (``starts``, ``finishes``, ``errors``).
 
-        ``settle_s`` keeps reading a little longer after the last finish so that late duplicates are seen too.
+        ``False`` on timeout or when ``alive()`` says the workers died. ``settle_s`` keeps reading a little longer
+        once every probe is there, so that late duplicates are seen too.
         """
         wanted = set(probes)
-        pending = {p for p in wanted if not self.log.finishes.get(p)}
+
+        def done(probe: str) -> bool:
+            return any(getattr(self.log, kind).get(probe) for kind in kinds)
+
+        pending = {p for p in wanted if not done(p)}
         deadline = time.monotonic() + timeout_s
         while True:
             self.poll()
-            pending = {p for p in pending if not self.log.finishes.get(p)}
+            pending = {p for p in pending if not done(p)}
             if on_progress is not None:
                 on_progress(len(wanted) - len(pending), len(wanted))
             if not pending:
@@ -75,3 +91,7 @@ class ChannelWatcher:
             if time.monotonic() > deadline or (alive is not None and not alive()):
                 return False
             time.sleep(0.02)
+
+    def wait_finished(self, probes: list[str], **options: Any) -> bool:
+        """:meth:`wait_for` finish events (the usual end of a measurement)."""
+        return self.wait_for(probes, ("finishes",), **options)

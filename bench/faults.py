@@ -76,13 +76,7 @@ class FaultScenarios:
 
     def _wait_for(self, kind: str, probes: list[str], timeout_s: float) -> bool:
         """Wait until every probe has at least one event of ``kind`` (``starts`` or ``errors``); False on timeout."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            seen = getattr(self.watcher.poll(), kind)
-            if all(seen.get(p) for p in probes):
-                return True
-            time.sleep(0.02)
-        return False
+        return self.watcher.wait_for(probes, (kind,), timeout_s=timeout_s)
 
     def _produce(self, task: str, args: list[list[Any]], prefix: str) -> list[str]:
         assert self.producer is not None

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from bench import stats
 from bench.agent import run_agent
 from bench.backends import Backend
@@ -32,7 +30,7 @@ from bench.channel_wait import ChannelWatcher
 from bench.errors import BenchError
 from bench.faults import FaultScenarios
 from bench.scenarios import FAULT_SCENARIOS, Preset, runs_on
-from bench.services import ExternalRedis, ManagedProcess, RedisServer, SmtpSink, redis_service
+from bench.services import ExternalRedis, ManagedProcess, RedisServer, SmtpSink, redis_service, usage
 from bench.verify import verify_backend
 
 REPO = Path(__file__).resolve().parent.parent
@@ -157,21 +155,6 @@ class ProducerClient:
             self.proc.kill()
             self.proc.wait()
         self._log.close()
-
-
-def _tree_usage(proc: ManagedProcess) -> tuple[float, int, int]:
-    """CPU seconds (user+sys), RSS and PSS bytes summed over a worker process tree."""
-    cpu = 0.0
-    rss = 0
-    pss = 0
-    for p in proc.tree():
-        with contextlib.suppress(psutil.Error):
-            t = p.cpu_times()
-            cpu += t.user + t.system
-            info = p.memory_full_info()
-            rss += info.rss
-            pss += getattr(info, "pss", info.rss)
-    return cpu, rss, pss
 
 
 class Session(FaultScenarios):
@@ -430,30 +413,30 @@ class Session(FaultScenarios):
         self.producer.call("produce", task="noop", args=[[] for _ in range(n)], prefix=prefix)
         self.start_workers(probe=False)
         assert self.workers is not None
-        cpu0, _, _ = _tree_usage(self.workers)
+        cpu0 = usage(self.workers.tree()).cpu_seconds
         peak_rss = peak_pss = 0
         deadline = time.monotonic() + self.preset.drain_timeout_s
         while time.monotonic() < deadline and self.workers.alive():
             log = self.watcher.poll()
             done = log.finished(probes)
-            _, rss, pss = _tree_usage(self.workers)
-            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+            now = usage(self.workers.tree())
+            peak_rss, peak_pss = max(peak_rss, now.rss_bytes), max(peak_pss, now.pss_bytes)
             self.ctx.progress(f"{self.spec.label}: backlog {done}/{n}")
             if done == n:
                 break
             time.sleep(0.2)
-        cpu1, _, _ = _tree_usage(self.workers)
+        cpu1 = usage(self.workers.tree()).cpu_seconds
         self._throughput_record(probes, {"task": "noop", "processes": self.spec.processes, "mode": "backlog"})
         time.sleep(1.0)  # let the workers go idle before the idle memory reading
-        _, idle_rss, idle_pss = _tree_usage(self.workers)
+        idle = usage(self.workers.tree())
         done = self.watcher.log.finished(probes)
         if "resources" in self.spec.scenarios:
             self._record(
                 "resources",
                 {"processes": self.spec.processes},
                 values={
-                    "rss_idle_bytes": idle_rss,
-                    "pss_idle_bytes": idle_pss,
+                    "rss_idle_bytes": idle.rss_bytes,
+                    "pss_idle_bytes": idle.pss_bytes,
                     "rss_load_bytes": peak_rss,
                     "pss_load_bytes": peak_pss,
                     "cpu_s_per_1000": (cpu1 - cpu0) * 1000 / done if done else None,

@@ -29,7 +29,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
@@ -319,6 +320,28 @@ def _wait_gone(procs: Sequence[psutil.Process], timeout: float) -> None:
         time.sleep(0.02)
 
 
+@dataclass(frozen=True)
+class Usage:
+    """CPU and memory of a set of processes, summed."""
+
+    cpu_seconds: float  # user + system, of the processes alive now (ended children not counted)
+    rss_bytes: int
+    pss_bytes: int  # proportional set size: pages shared by forked processes counted once overall (Linux)
+
+
+def usage(processes: Iterable[psutil.Process]) -> Usage:
+    """CPU seconds, RSS and PSS summed over ``processes`` (one that vanished meanwhile counts as nothing)."""
+    cpu, rss, pss = 0.0, 0, 0
+    for proc in processes:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            info = proc.memory_full_info()
+            cpu += times.user + times.system
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
+    return Usage(cpu, rss, pss)
+
+
 class ProcessGroup:
     """Several :class:`ManagedProcess` stopped together (e.g. a backend's workers plus the web server).
 
@@ -352,20 +375,11 @@ class ProcessGroup:
 
     def rss_bytes(self) -> int:
         """Resident memory of the whole group now, in bytes."""
-        total = 0
-        for proc in self.tree():
-            with contextlib.suppress(psutil.Error):
-                total += proc.memory_info().rss
-        return total
+        return usage(self.tree()).rss_bytes
 
     def cpu_seconds(self) -> float:
         """User+system CPU seconds used so far by the live processes of the group (ended children not counted)."""
-        total = 0.0
-        for proc in self.tree():
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                total += times.user + times.system
-        return total
+        return usage(self.tree()).cpu_seconds
 
     def alive(self) -> bool:
         """Whether every member's root process still runs."""

@@ -35,6 +35,7 @@ from typing import Any
 
 from bench.agent import command, run_agent
 from bench.backends import Backend
+from bench.channel_wait import ChannelWatcher
 from bench.errors import BenchError
 from bench.services import ManagedProcess, RedisService, SmtpSink
 
@@ -371,27 +372,9 @@ class _Failed(Exception):
     """Stop verifying: a step failed and later steps depend on it (already recorded as a failed check)."""
 
 
-def _wait_events(
-    channel_dir: Path,
-    probes: dict[str, str],
-    timeout: float,
-    worker: ManagedProcess,
-) -> dict[str, list[str]]:
-    """Wait until every probe has an end event (``F`` or ``E``); returns probe → kinds seen, in order."""
-    from shop.channel import ERROR, FINISHED, Tail
-
-    tail = Tail(channel_dir)
-    seen: dict[str, list[str]] = {p: [] for p in probes.values()}
-    deadline = time.monotonic() + timeout
-    while True:
-        for event in tail.poll():
-            if event.probe in seen:
-                seen[event.probe].append(event.kind)
-        if all(any(k in (FINISHED, ERROR) for k in kinds) for kinds in seen.values()):
-            return seen
-        if not worker.alive() or time.monotonic() > deadline:
-            return seen
-        time.sleep(0.05)
+def _wait_ended(watcher: ChannelWatcher, probes: list[str], timeout: float, worker: ManagedProcess) -> None:
+    """Wait until every probe has an end event (``F`` or ``E``), the workers die, or ``timeout`` passes."""
+    watcher.wait_for(probes, ("finishes", "errors"), timeout_s=timeout, alive=worker.alive)
 
 
 def _state(process: ManagedProcess) -> str:
@@ -483,8 +466,9 @@ def verify_backend(
         ready_probe = f"ready-{uuid.uuid4().hex[:12]}"
         t0 = time.monotonic()
         run_agent(backend, env, "enqueue", {"task": "noop", "probe": ready_probe}, timeout=timeout)
-        seen = _wait_events(channel_dir, {"ready": ready_probe}, timeout, worker)
-        ready = "F" in seen[ready_probe]
+        watcher = ChannelWatcher(str(channel_dir))
+        _wait_ended(watcher, [ready_probe], timeout, worker)
+        ready = bool(watcher.log.finishes.get(ready_probe))
         check(
             "workers ready",
             ready,
@@ -497,9 +481,9 @@ def verify_backend(
         phase("ready")
         submitted = run_agent(backend, env, "verify_submit", timeout=timeout)
         runs: dict[str, dict[str, Any]] = submitted["runs"]
-        seen = _wait_events(channel_dir, {k: r["probe"] for k, r in runs.items()}, timeout, worker)
+        _wait_ended(watcher, [r["probe"] for r in runs.values()], timeout, worker)
         for key, run in runs.items():
-            kinds = seen[run["probe"]]
+            kinds = watcher.log.kinds(run["probe"])
             ended = next((k for k in kinds if k in ("F", "E")), None)
             check(
                 f"task {key} ran",
