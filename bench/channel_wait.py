@@ -12,28 +12,37 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shop.channel import ERROR, FINISHED, STARTED, Tail
+from shop.channel import CONFIRMED, ERROR, FINISHED, STARTED, Tail
 
 
 @dataclass
 class ProbeLog:
-    """Every event seen per probe: attempt starts, finishes and errors (times in CLOCK_MONOTONIC ns)."""
+    """Every event seen per probe: attempt starts, finishes, errors and the backend's own confirmations (times in
+    CLOCK_MONOTONIC ns)."""
 
     starts: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     finishes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    confirms: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     pids: set[int] = field(default_factory=set)
 
     def add(self, kind: str, probe: str, t_ns: int, pid: int) -> None:
         """Record one channel event."""
-        {STARTED: self.starts, FINISHED: self.finishes, ERROR: self.errors}[kind][probe].append(t_ns)
+        {STARTED: self.starts, FINISHED: self.finishes, ERROR: self.errors, CONFIRMED: self.confirms}[kind][
+            probe
+        ].append(t_ns)
         self.pids.add(pid)
 
     def kinds(self, probe: str) -> str:
         """The probe's events in time order, e.g. ``"SESF"`` (start, error, start, finish)."""
         timed = [
             (t, kind)
-            for kind, times in ((STARTED, self.starts), (FINISHED, self.finishes), (ERROR, self.errors))
+            for kind, times in (
+                (STARTED, self.starts),
+                (FINISHED, self.finishes),
+                (ERROR, self.errors),
+                (CONFIRMED, self.confirms),
+            )
             for t in times.get(probe, ())
         ]
         return "".join(kind for _, kind in sorted(timed))
@@ -66,7 +75,7 @@ class ChannelWatcher:
         alive: Callable[[], bool] | None = None,
         settle_s: float = 0.0,
     ) -> bool:
-        """Wait until every probe has an event of one of ``kinds`` (``starts``, ``finishes``, ``errors``).
+        """Wait until every probe has an event of one of ``kinds`` (``starts``, ``finishes``, ``errors``, ``confirms``).
 
         ``False`` on timeout or when ``alive()`` says the workers died. ``settle_s`` keeps reading a little longer
         once every probe is there, so that late duplicates are seen too.

@@ -6,7 +6,9 @@ was written survives a SIGKILL of the writer and nothing here touches the broker
 
     <kind> <probe> <t_ns> <pid>\\n
 
-``kind`` is ``S`` (attempt started), ``F`` (attempt finished) or ``E`` (attempt raised); ``t_ns`` is
+``kind`` is ``S`` (attempt started), ``F`` (attempt finished), ``E`` (attempt raised) or ``C`` (the backend itself
+confirmed the task done: written from the library's own completion hook -- result stored, message acked, row
+final -- by each backend project, see ``bench/contract.py``); ``t_ns`` is
 ``time.clock_gettime_ns(CLOCK_MONOTONIC)``, system-wide on Linux and so comparable across processes.
 """
 
@@ -21,7 +23,8 @@ from pathlib import Path
 STARTED = "S"
 FINISHED = "F"
 ERROR = "E"
-KINDS = frozenset({STARTED, FINISHED, ERROR})
+CONFIRMED = "C"
+KINDS = frozenset({STARTED, FINISHED, ERROR, CONFIRMED})
 
 ENV_VAR = "SHOP_CHANNEL_DIR"
 FILE_PREFIX = "events-"

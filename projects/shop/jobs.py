@@ -423,9 +423,27 @@ def noop() -> None:
     """Does nothing: what is measured is the queue's own cost."""
 
 
-def sleep(seconds: float) -> None:
-    """Sleeps: a long task for the fault scenarios (a worker killed mid-task)."""
-    time.sleep(seconds)
+def gate_path(gate: str) -> Path:
+    """The file whose existence opens gate ``gate``: ``$SHOP_VAR_DIR/gates/<gate>`` (outside every broker)."""
+    if not gate or "/" in gate or gate in {".", ".."} or "\x00" in gate:
+        raise ValueError(f"bad gate name {gate!r}")
+    return Path(settings.SHOP_VAR_DIR) / "gates" / gate
+
+
+def sleep(seconds: float, gate: str | None = None) -> None:
+    """A long task for the fault scenarios: sleeps ``seconds``; with ``gate``, returns as soon as the harness opens
+    the gate (creates :func:`gate_path`), and after ``seconds`` at the latest.
+
+    The gate makes "this worker process is inside a long task" a state the harness controls instead of a timing
+    it hopes for: the task runs until the harness says so (issue 8).
+    """
+    if gate is None:
+        time.sleep(seconds)
+        return
+    path = gate_path(gate)
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def flaky_attempts_path(key: str) -> Path:

@@ -50,10 +50,10 @@ def noop(probe: str | None = None) -> None:
 
 
 @shared_task
-def sleep(seconds: float, probe: str | None = None) -> None:
-    """Sleep: a long task for the fault scenarios."""
+def sleep(seconds: float, gate: str | None = None, probe: str | None = None) -> None:
+    """Sleep (until ``gate`` opens, at most ``seconds``): a long task for the fault scenarios."""
     with tracked("sleep", probe):
-        jobs.sleep(seconds)
+        jobs.sleep(seconds, gate)
 
 
 @shared_task

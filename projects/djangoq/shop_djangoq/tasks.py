@@ -82,10 +82,10 @@ def noop(probe: str | None = None) -> None:
         jobs.noop()
 
 
-def sleep(seconds: float, probe: str | None = None) -> None:
-    """Sleep: a long task for the fault scenarios."""
+def sleep(seconds: float, gate: str | None = None, probe: str | None = None) -> None:
+    """Sleep (until ``gate`` opens, at most ``seconds``): a long task for the fault scenarios."""
     with tracked("sleep", probe):
-        jobs.sleep(seconds)
+        jobs.sleep(seconds, gate)
 
 
 def flaky_default(key: str, fail_times: int, probe: str | None = None) -> int:
