@@ -30,6 +30,9 @@ HIST_RANGE = (1, 3_600_000_000_000, 3)
 
 Enqueue = Callable[..., object]
 
+#: The ways ``cmd_enqueue_in_transaction`` enqueues inside a database transaction.
+TRANSACTION_MODES = ("commit_late", "rollback", "on_commit_late", "on_commit_rollback")
+
 
 def load_enqueuers() -> dict[str, Enqueue]:
     """The backend's task name → enqueue callable mapping (its ``queue.ENQUEUE``)."""
@@ -174,6 +177,48 @@ class Producer:
             answer["view_outcome"] = outcome if outcome is not None else view.get("exception")
         answer.pop("result", None)
         return answer
+
+    def cmd_enqueue_in_transaction(self, mode: str, prefix: str, hold_s: float, seed: int = 0) -> dict[str, Any]:
+        """Enqueue ``send_invoice_email`` for an order created in the same database transaction, as a view under
+        ``ATOMIC_REQUESTS`` or a service function inside ``atomic()`` does.
+
+        ``mode``: ``commit_late`` (enqueue, then commit ``hold_s`` later), ``rollback`` (enqueue, then roll back after
+        ``hold_s``), ``on_commit_late`` / ``on_commit_rollback`` (the same, with the enqueue deferred by Django's
+        ``transaction.on_commit``, which is what Celery's ``delay_on_commit`` does). Returns the channel-clock times
+        of the enqueue (absent when it never happened) and of the end of the transaction.
+        """
+        from django.db import transaction
+
+        from bench import workloads
+
+        if mode not in TRANSACTION_MODES:
+            raise ValueError(f"unknown transaction mode {mode!r}; valid: {', '.join(TRANSACTION_MODES)}")
+        enqueue = self.enqueuers["send_invoice_email"]
+        probe = f"{prefix}0"
+        times: dict[str, int] = {}
+
+        def send(order_id: int) -> None:
+            times["enqueued_ns"] = now_ns()
+            enqueue(order_id, probe=probe)
+
+        class Rollback(Exception):
+            pass
+
+        order_id = None
+        try:
+            with transaction.atomic():
+                [[order_id]] = workloads.invoice_orders(1, seed)
+                if mode.startswith("on_commit"):
+                    transaction.on_commit(lambda: send(order_id))
+                else:
+                    send(order_id)
+                time.sleep(hold_s)
+                times["transaction_end_ns"] = now_ns()
+                if mode.endswith("rollback"):
+                    raise Rollback
+        except Rollback:
+            pass
+        return {"order_id": order_id, "probe": probe, "committed": not mode.endswith("rollback"), **times}
 
     def cmd_ping(self) -> dict[str, Any]:
         """Liveness check; also reports the clock so the harness can check it shares it."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.backends import load_backends
+from bench.faults.outcomes import OUTCOMES
 from bench.results import load_results
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,16 +62,26 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
     for latency in results.select(backend=name, scenario="latency"):
         assert latency.values["completed"] == latency.values["sent"] and latency.histograms["to_start_ns"]
 
-    # Fault accounting: every task id in exactly one bucket, matching the counts.
+    # Faults: the premise proven at the fault instant (every worker process inside a gated task, waiting tasks held
+    # by the broker or a worker), then every task id in exactly one outcome, matching the counts.
     kinds = {r.params["kind"] for r in results.select(backend=name, scenario="faults")}
-    assert {"sigkill", "sigterm", "redis_restart", "redis_down_enqueue"} <= kinds
+    assert {"sigkill", "sigterm", "redis_restart", "redis_down_enqueue", "transaction"} <= kinds
     for record in results.select(backend=name, scenario="faults"):
         if record.accounting is None:
             continue
+        premise = record.notes["premise"]
+        assert premise["met"] and premise["seen"]["running"] == {"running": 1}, premise
+        assert record.values["at_risk"] == record.values["tasks"]
         ids = [p for bucket in record.accounting.values() for p in bucket]
         assert len(ids) == len(set(ids)) == record.values["tasks"]
-        for bucket in ("completed", "duplicated", "lost"):
+        for bucket in OUTCOMES:
             assert len(record.accounting[bucket]) == record.values[bucket]
+        for probe in record.accounting["stranded"]:
+            assert record.samples["stranded"][probe]["where"] in ("queued", "reserved", "scheduled")
+    rolled_back = results.select(
+        backend=name, scenario="faults", params={"kind": "transaction", "mode": "on_commit_rollback"}
+    )
+    assert rolled_back[0].values["enqueued"] is False and rolled_back[0].values["attempts"] == 0
     policy = results.select(backend=name, scenario="retries", params={"task": "flaky_retry", "fail_times": 1})
     assert not policy or policy[0].values["attempts_max"] >= 1
 
