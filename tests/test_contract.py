@@ -136,9 +136,13 @@ def _summary(locations: dict[str, dict[str, Any]]) -> str:
     return ", ".join(f"{where} x{n}" for where, n in Counter(loc["where"] for loc in locations.values()).items())
 
 
+@pytest.mark.parametrize("ending", ["gate opens", "sigkill"])
 @pytest.mark.parametrize("backend", BACKENDS, ids=[b.name for b in BACKENDS])
-def test_locate_follows_tasks_through_the_gate(backend: Backend, redis_server: RedisServer, tmp_path: Path) -> None:
-    """The gate on every backend (issue 8): what ``locate`` says before, while and after 2 processes are held."""
+def test_locate_follows_tasks_through_the_gate(
+    backend: Backend, ending: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """The gate on every backend (issue 8): what ``locate`` says before and while 2 processes are held, then after
+    the gate opens (everything finishes) or after the whole worker is SIGKILLed (nothing moves any more)."""
     redis_server.flushall()
     env = _environment(backend, redis_server, tmp_path)
     channel_dir, var_dir = tmp_path / "channel", tmp_path / "var"
@@ -210,32 +214,26 @@ def test_locate_follows_tasks_through_the_gate(backend: Backend, redis_server: R
         # The delayed task, now that a worker runs: still held (some libraries move it to a worker or a schedule).
         assert held["idle-later-0"]["where"] in HELD, state
 
-        # -- open the gate: everything finishes, and locate says so -------------------------------------------------
-        opened = time.monotonic()
-        (var_dir / "gates").mkdir(exist_ok=True)
-        (var_dir / "gates" / gate).touch()
-        assert watcher.wait_finished(gated + short, timeout_s=GATE_SECONDS, alive=worker.alive), (
-            f"not everything finished after the gate opened; log: {worker.log_tail(10)}"
-        )
-        assert time.monotonic() - opened < GATE_SECONDS / 2, "the gated tasks did not return when the gate opened"
-        # The channel's finish event is written inside the task; the library records the outcome just after it.
-        deadline = time.monotonic() + 10
-        while True:
-            final = _locate(producer, gated + short)
-            if not any(loc["where"] in HELD for loc in final.values()) or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        for probe, location in final.items():
-            assert location["where"] in ("done", "nowhere"), (
-                f"{probe} after it finished: {location} ({_summary(final)})"
-            )
-
-        # -- the delayed task outlives the worker: a stopped worker gives it back (or never took it) ----------------
-        worker.stop(timeout=15)
-        after = _locate(producer, ["idle-later-0"])["idle-later-0"]
-        assert after["where"] in HELD, f"the delayed task after the worker stopped: {after}"
-        # What each library reported, for `pytest -s` (the README's "Where a task can be" sections quote it).
-        print(f"\n{backend.name}: no worker: {idle}\n  held: {state}\n  finished: {final}\n  after stop: {after}")
+        if ending == "sigkill":
+            # -- a crashed worker: no task moves any more; what was held stays held, what was nowhere is gone --------
+            worker.kill()
+            crashed = _locate(producer, [*gated, *short, "idle-later-0"])
+            for probe in [*gated, *short]:
+                before, now = held[probe], crashed[probe]
+                assert now["where"] == before["where"], f"{probe} moved after SIGKILL: {before} -> {now}"
+                if now["where"] == "reserved" and before["returns_in_s"] is not None:
+                    # Nobody can acknowledge it now: the time until redelivery only shrinks.
+                    assert now["returns_in_s"] is not None and now["returns_in_s"] <= before["returns_in_s"], now
+            assert crashed["idle-later-0"]["where"] in HELD, crashed["idle-later-0"]
+            print(f"\n{backend.name}: held: {state}\n  after SIGKILL: {_summary(crashed)}; {crashed}")
+        else:
+            _open_the_gate_and_finish(producer, watcher, worker, var_dir / "gates" / gate, gated + short)
+            # -- the delayed task outlives the worker: a stopped worker gives it back (or never took it) ------------
+            worker.stop(timeout=15)
+            after = _locate(producer, ["idle-later-0"])["idle-later-0"]
+            assert after["where"] in HELD, f"the delayed task after the worker stopped: {after}"
+            # What each library reported, for `pytest -s` (the README's "Where a task can be" sections quote it).
+            print(f"\n{backend.name}: no worker: {idle}\n  held: {state}\n  after stop: {after}")
         if not premise:
             # Not hidden: the run shows it as an expected failure with what was observed (issue 8's premise).
             pytest.xfail(f"{backend.name}: {PROCESSES} gated tasks did not hold {PROCESSES} processes: {state}")
@@ -243,3 +241,28 @@ def test_locate_follows_tasks_through_the_gate(backend: Backend, redis_server: R
         if worker is not None:
             worker.stop(timeout=15)
         producer.close()
+
+
+def _open_the_gate_and_finish(
+    producer: ProducerClient, watcher: ChannelWatcher, worker: ManagedProcess, gate: Path, probes: list[str]
+) -> None:
+    """Open the gate: every task finishes soon after, and ``locate`` then says ``done`` or ``nowhere``."""
+    opened = time.monotonic()
+    gate.parent.mkdir(exist_ok=True)
+    gate.touch()
+    assert watcher.wait_finished(probes, timeout_s=GATE_SECONDS, alive=worker.alive), (
+        f"not everything finished after the gate opened; log: {worker.log_tail(10)}"
+    )
+    assert time.monotonic() - opened < GATE_SECONDS / 2, "the gated tasks did not return when the gate opened"
+    # The channel's finish event is written inside the task; the library records the outcome just after it (django-q2's
+    # monitor saves the Task row a moment later): wait a little for records, but a library that keeps none says
+    # nowhere for ever.
+    deadline = time.monotonic() + 5
+    while True:
+        final = _locate(producer, probes)
+        if all(loc["where"] in ("done", "failed") for loc in final.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for probe, location in final.items():
+        assert location["where"] in ("done", "nowhere"), f"{probe} after it finished: {location} ({_summary(final)})"
+    print(f"\nfinished: {_summary(final)}")
