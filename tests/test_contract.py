@@ -271,3 +271,47 @@ def _open_the_gate_and_finish(
     for probe, location in final.items():
         assert location["where"] in ("done", "nowhere"), f"{probe} after it finished: {location} ({_summary(final)})"
     print(f"\nfinished: {_summary(final)}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=[b.name for b in BACKENDS])
+def test_locate_sees_outcomes(backend: Backend, redis_server: RedisServer, tmp_path: Path) -> None:
+    """A task whose retries are exhausted ends ``failed`` (or ``nowhere`` where the library records no failure); a
+    delayed task, once it ran, ends ``done`` or ``nowhere``, also when its id was a schedule's (django-q2)."""
+    redis_server.flushall()
+    env = _environment(backend, redis_server, tmp_path)
+    run_agent(backend, env, "prepare", {"demo": False})
+    producer = ProducerClient(env, REPO, tmp_path / "logs" / "producer.log")
+    worker = ManagedProcess(
+        backend.worker_argv(PROCESSES),
+        env=env | backend.worker_env(PROCESSES),
+        cwd=backend.project_dir,
+        log_path=tmp_path / "logs" / "worker.log",
+        name=f"{backend.name}-worker",
+    )
+    try:
+        worker.start()
+        producer.call("produce_tracked", task="flaky_retry", args=[[f"k-{uuid.uuid4().hex[:8]}", -1]], prefix="bad-")
+        producer.call("produce_delayed", task="noop", delay_s=1.0, count=1, prefix="late-")
+        watcher = ChannelWatcher(str(tmp_path / "channel"))
+        # django-q2 launches a delayed task at its scheduler's pass, every 30 s from the cluster's start.
+        assert watcher.wait_finished(["late-0"], timeout_s=60, alive=worker.alive), worker.log_tail(10)
+        # The shop's policy: 3 retries 1 s apart. Between attempts a task may be nowhere for a moment (running).
+        deadline = time.monotonic() + 30
+        while True:
+            found = _locate(producer, ["bad-0", "late-0"])
+            if found["bad-0"]["where"] in ("failed", "done") or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        visibility = producer.call("failure_visibility", probes=["bad-0"])
+        attempts = len(watcher.poll().errors.get("bad-0", []))
+        print(
+            f"\n{backend.name}: {attempts} failed attempts -> {found['bad-0']}\n  describe_failures: {visibility}"
+            f"\n  delayed -> {found['late-0']}"
+        )
+        assert attempts >= 1, "the failing task never ran"
+        # The two answers about failures agree: where describe_failures sees the failure, locate says failed.
+        assert found["bad-0"]["where"] == ("failed" if visibility["visible"] else "nowhere"), (found, visibility)
+        assert found["late-0"]["where"] in ("done", "nowhere"), found["late-0"]
+    finally:
+        worker.stop(timeout=15)
+        producer.close()
