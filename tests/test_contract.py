@@ -221,9 +221,12 @@ def test_locate_follows_tasks_through_the_gate(
             crashed = _locate(producer, [*gated, *short, "idle-later-0"])
             time.sleep(1.0)
             later_on = _locate(producer, [*gated, *short])
+            finished = set(watcher.poll().finishes)
             for probe in [*gated, *short]:
                 before, now, then = held[probe], crashed[probe], later_on[probe]
-                assert now["where"] == before["where"] == then["where"], f"{probe} moved: {before} -> {now} -> {then}"
+                assert now["where"] == then["where"], f"{probe} moved after the SIGKILL: {now} -> {then}"
+                if probe not in finished:  # a finished task's record may still have been written up to the kill
+                    assert now["where"] == before["where"], f"{probe} moved: {before} -> {now}"
                 if now["where"] == "reserved" and now["returns_in_s"] is not None:
                     # Nobody renews it now (no heartbeat, no ack): the time until redelivery runs down with the clock.
                     assert then["returns_in_s"] is not None and then["returns_in_s"] <= now["returns_in_s"] - 0.5, (

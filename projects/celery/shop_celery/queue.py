@@ -135,8 +135,8 @@ def _broker_places(wanted: set[str]) -> tuple[dict[str, dict[str, Any]], dict[st
                 )
     delivered = {_text(tag): score for tag, score in index}
     rule = (
-        f"visibility_timeout={timeout:g} s (broker_transport_options), swept every "
-        f"unacked_restore_interval x unacked_restore_throttle = {sweep:g} s; a warm worker shutdown restores at once"
+        f"visibility_timeout={timeout:g} s (broker_transport_options), then a running worker's sweep (every "
+        f"unacked_restore_interval x unacked_restore_throttle = {sweep:g} s); a warm shutdown of its holder restores it"
     )
     for tag, value in unacked.items():
         payload = json.loads(value)[0]

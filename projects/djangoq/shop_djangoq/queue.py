@@ -164,7 +164,7 @@ def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {t: _location("queued", queued[t]) if t in queued else _location("unknown", error) for t in task_ids}
     now = timezone.now()
     scheduler = (
-        f"Schedule.next_run, then the cluster's next scheduler pass (every {SCHEDULER_EVERY_S} s, "
+        f"Schedule.next_run, then a running cluster's next scheduler pass (every {SCHEDULER_EVERY_S} s, "
         f"guard_cycle={Conf.GUARD_CYCLE} s; django_q/cluster.py): up to {SCHEDULER_EVERY_S} s later"
     )
     answer: dict[str, dict[str, Any]] = {}

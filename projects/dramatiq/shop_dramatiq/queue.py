@@ -197,7 +197,7 @@ def _broker_places(broker: Any, wanted: set[str]) -> dict[str, dict[str, Any]]:
                 back_s = None if beat is None else round(max(0.0, (beat + timeout_ms - now_ms) / 1000), 3)
                 rule = (
                     f"heartbeat_timeout={timeout_ms} ms after the worker's last heartbeat, then the next queue "
-                    f"maintenance (maintenance_chance={chance} per million broker commands)"
+                    f"maintenance (maintenance_chance={chance} per million broker commands of a running worker)"
                 )
                 detail = (
                     f"Redis set '{ns}:__acks__.{worker}.{queue}' (fetched by worker {worker}: running or prefetched; "

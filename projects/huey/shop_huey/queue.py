@@ -129,7 +129,7 @@ def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
                 "scheduled",
                 f"Redis sorted set {storage.schedule_key!r}, ETA {message.eta.isoformat() if message.eta else None}",
                 round(max(0.0, score - now), 3),
-                f"the task's ETA; the consumer's scheduler enqueues due tasks every scheduler_interval={interval} s",
+                f"the task's ETA; a running consumer's scheduler moves it every scheduler_interval={interval} s",
             )
     stored = dict(zip(task_ids, results[0], strict=True)) if results else {}
     for task_id in task_ids:
