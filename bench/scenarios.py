@@ -86,6 +86,7 @@ class Preset:
     down_enqueue_timeout_s: float
     fault_profiles: tuple[str, ...]
     eventual_window_s: float
+    long_delay_s: float
 
     def as_dict(self) -> dict[str, Any]:
         """The preset as recorded in the results file."""
@@ -115,6 +116,7 @@ class Preset:
             "redis_down_s": self.redis_down_s,
             "redis_crash": self.redis_crash,
             "eventual_window_s": self.eventual_window_s,
+            "long_delay_s": self.long_delay_s,
             "down_enqueue_timeout_s": self.down_enqueue_timeout_s,
             "fault_profiles": list(self.fault_profiles),
         }
@@ -211,6 +213,7 @@ def parse_preset(name: str, data: dict[str, Any]) -> Preset:
         redis_down_s=_positive_number("redis_down_s", data["redis_down_s"]),
         redis_crash=bool(data["redis_crash"]),
         eventual_window_s=_non_negative_number("eventual_window_s", data["eventual_window_s"]),
+        long_delay_s=_non_negative_number("long_delay_s", data["long_delay_s"]),
         down_enqueue_timeout_s=_positive_number("down_enqueue_timeout_s", data["down_enqueue_timeout_s"]),
         fault_profiles=fault_profiles,
     )

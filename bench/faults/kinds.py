@@ -29,6 +29,8 @@ def run_faults(session: FaultSession) -> None:
     """Every fault of the preset, one record each."""
     for kind in ("sigkill", "sigterm"):
         _fault(session, {"kind": kind}, _worker_fault(kind))
+    if session.preset.long_delay_s > 0:
+        _long_delay(session)
     if session.has_database:
         run_transactions(session)
     if isinstance(session.redis, RedisServer):
@@ -277,6 +279,51 @@ def _wait_recovered(session: FaultSession, timeout_s: float = 60.0) -> float | N
                 return time.monotonic() - start
             time.sleep(0.02)
     return None
+
+
+def _long_delay(session: FaultSession) -> None:
+    """Tasks scheduled further ahead than the safe profile's 10-s redelivery timeout: do they run once?
+
+    Celery's Redis transport keeps an ETA message reserved (unacked) in the worker until it is due; one held longer
+    than the visibility timeout is restored to the queue and may be delivered again (Celery's docs warn about ETA
+    beyond the visibility timeout). Every backend is asked the same question; nothing is faulted here.
+    """
+    preset = session.preset
+    assert session.producer is not None
+    session.start_workers()
+    try:
+        prefix = session.prefix("long-delay-")
+        session.producer.call(
+            "produce_delayed", task="noop", delay_s=preset.long_delay_s, count=preset.retry_tasks, prefix=prefix
+        )
+        probes = [f"{prefix}{i}" for i in range(preset.retry_tasks)]
+        t0 = time.monotonic_ns()
+        _observe(session, probes, preset.long_delay_s + preset.fault_window_s)
+        log = session.watcher.poll()
+        unfinished = [p for p in probes if not log.finishes.get(p)]
+        locations = locate(session, unfinished)
+        result = classify({"delayed": probes}, log.finishes, locations)
+        runs = [len(log.starts.get(p, ())) for p in probes]
+        early = [p for p in probes if any(t - t0 < preset.long_delay_s * 1e9 * 0.95 for t in log.starts.get(p, ()))]
+        session.record(
+            "faults",
+            {"kind": "long_delay", "delay_s": preset.long_delay_s},
+            values={
+                "tasks": len(probes),
+                **result.values({"delayed": probes}),
+                "runs_max": max(runs, default=0),
+                "started_early": len(early),
+                "window_s": preset.long_delay_s + preset.fault_window_s,
+            },
+            samples={"stranded": result.stranded},
+            accounting=result.by_outcome,
+        )
+    except BenchError as exc:
+        session.record(
+            "faults", {"kind": "long_delay", "delay_s": preset.long_delay_s}, status="failed", error=str(exc)
+        )
+    finally:
+        session.stop_workers()
 
 
 def _redis_down_enqueue(session: FaultSession) -> None:
