@@ -1,0 +1,26 @@
+"""The RQ worker the shop runs: ``rq.Worker`` plus the measurement channel's confirmed-done event.
+
+RQ's ``on_success`` callback runs *before* the worker stores the result (``Worker._finalize_success`` calls it, then
+``handle_job_success``), so it cannot say "RQ counts this job done". ``handle_job_success`` is where the work horse
+writes the result, the FINISHED status and the FinishedJobRegistry entry in one Redis transaction; the ``C`` event is
+written right after it returns. django-rq's documented ``RQ['WORKER_CLASS']`` setting selects this class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rq import Worker
+
+from shop.channel import CONFIRMED, write_event
+
+
+class ConfirmingWorker(Worker):
+    """``rq.Worker`` that writes ``C <probe>`` once a job's success is stored in Redis."""
+
+    def handle_job_success(self, job: Any, queue: Any, started_job_registry: Any, execution: Any) -> None:
+        """Store the success as RQ does, then confirm it on the channel."""
+        super().handle_job_success(job, queue, started_job_registry, execution)
+        probe = (job.kwargs or {}).get("probe")
+        if isinstance(probe, str):
+            write_event(CONFIRMED, probe)
