@@ -1,14 +1,15 @@
 """Django settings of the django.tasks + RQ project: the shop's common settings plus Django's Tasks framework with
 the django-tasks-rq backend (RQ through django-rq).
 
-Profiles (``SHOP_PROFILE``): all three are the libraries' defaults here: the ``tuned`` advice of the rq project does
-not reach jobs that django-tasks-rq creates, and neither RQ nor django.tasks has at-least-once settings for ``safe``
-(see the end of this file and README.md). ``BENCH_SETTINGS`` lists every setting that differs from the default.
+Profiles (``SHOP_PROFILE``): ``shipped`` keeps the libraries' defaults, ``tuned`` applies RQ's documented advice that
+reaches jobs django-tasks-rq creates (preloading the tasks module in the worker), ``safe`` would hold at-least-once
+settings but neither RQ nor django.tasks has any (see the end of this file and README.md). ``BENCH_SETTINGS`` lists
+every setting that differs from the default in the active profile.
 """
 
 from shop.conf import NonDefaultSettings
 from shop.settings_base import *  # noqa: F403
-from shop.settings_base import INSTALLED_APPS, LOGGING, SHOP_ENV, SHOP_LOG_LEVEL
+from shop.settings_base import INSTALLED_APPS, LOGGING, SHOP_ENV, SHOP_LOG_LEVEL, SHOP_PROFILE
 from shop_tasks_rq.compat import TASKS_API
 
 SHOP_ENV.require_redis_url()  # a one-line ImproperlyConfigured when it is missing
@@ -82,9 +83,19 @@ _differs(
     "the suite's one log level (WARNING); the 'rq' logger's handler filters at SHOP_LOG_LEVEL",
 )
 
-# tuned: nothing to set. The rq project's tuned setting (DEFAULT_RESULT_TTL = 0) does not reach these jobs:
-# django-tasks-rq builds them with queue.create_job()/enqueue_job(), which never apply django-rq's DEFAULT_RESULT_TTL
-# (only DjangoRQ.enqueue_call does), so the worker's default result_ttl (500 s) holds -- and the backend reads results
-# back through RQ for TaskResult.return_value. django.tasks has no option of its own for it.
+if SHOP_PROFILE == "tuned":
+    # https://python-rq.org/docs/workers/#performance-notes : each job runs in a freshly forked work horse, which
+    # imports the job's module again; "preload the necessary modules before forking" (a custom worker does it).
+    RQ = {"WORKER_CLASS": "shop_tasks_rq.worker.PreloadingWorker"}
+    _differs(
+        "RQ['WORKER_CLASS']",
+        "shop_tasks_rq.worker.PreloadingWorker",
+        "rq.Worker",
+        "RQ docs, Workers, performance notes: preload the tasks module before forking (as the rq project's tuned)",
+    )
+# tuned, not set: the rq project's DEFAULT_RESULT_TTL = 0 does not reach these jobs: django-tasks-rq builds them with
+# queue.create_job()/enqueue_job(), which never apply django-rq's DEFAULT_RESULT_TTL (only DjangoRQ.enqueue_call
+# does), so the worker's default result_ttl (500 s) holds -- and the backend reads results back through RQ for
+# TaskResult.return_value. django.tasks has no option of its own for it.
 # safe: RQ has no acknowledgement or visibility timeout, and django.tasks no retries: a job whose worker dies stays in
 # the StartedJobRegistry until a worker's maintenance (every 10 min) fails it. Nothing to set; SHOP_FAST_FAULTS neither.
