@@ -23,10 +23,34 @@ from rq.exceptions import NoSuchJobError
 from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.scheduler import RQScheduler
 
 #: The scheduler inside every worker of rqworker-pool polls the ScheduledJobRegistry this often (RQScheduler's
 #: ``interval`` default, rq/scheduler.py).
 SCHEDULER_INTERVAL_S = 1.0
+#: A live scheduler refreshes its queue lock to ``interval + 60`` s at every poll (``RQScheduler.heartbeat``): a lock
+#: with less time left than this belongs to a scheduler that stopped polling (killed).
+LIVE_LOCK_TTL_S = SCHEDULER_INTERVAL_S + 60 - 3
+
+
+def scheduler_rule(queue: Queue) -> tuple[float, str]:
+    """Extra seconds before a due job of ``queue``'s ScheduledJobRegistry is enqueued, and why (upper bound).
+
+    Only the worker holding the queue's scheduler lock moves due jobs. A worker that found the lock taken when it
+    started tries again only at its maintenance (every ``DEFAULT_MAINTENANCE_TASK_INTERVAL`` s, rq/worker/base.py
+    ``run_maintenance_tasks``): after a killed scheduler, due jobs wait for its lock to expire *and* for that.
+    """
+    ttl = queue.connection.ttl(RQScheduler.get_locking_key(queue.name))
+    if ttl >= LIVE_LOCK_TTL_S:
+        return SCHEDULER_INTERVAL_S, f"a live scheduler holds the lock and polls every {SCHEDULER_INTERVAL_S:.0f} s"
+    maintenance = DEFAULT_MAINTENANCE_TASK_INTERVAL
+    if ttl > 0:
+        why = (
+            f"the scheduler lock's holder stopped polling (lock expires in {ttl} s); a worker takes the lock at its "
+            f"next maintenance (every {maintenance} s; upper bound)"
+        )
+        return ttl + maintenance, why
+    return maintenance, f"no scheduler holds the lock; a worker takes it at start or at maintenance ({maintenance} s)"
 
 
 def _scores(connection: Any, key: str) -> dict[str, float]:
@@ -55,6 +79,7 @@ def locate(queue: Queue, task_ids: list[str]) -> dict[str, dict[str, Any]]:
         scheduled = _scores(connection, ScheduledJobRegistry(queue=queue).key)
         finished = _scores(connection, FinishedJobRegistry(queue=queue).key)
         failed = _scores(connection, FailedJobRegistry(queue=queue).key)
+        scheduler_wait = scheduler_rule(queue)
     except Exception as exc:  # Redis down: every id is unknown, with the reason
         error = f"{type(exc).__name__}: {exc}"[:300]
         return {task_id: _location("unknown", f"RQ lookup failed: {error}") for task_id in task_ids}
@@ -83,9 +108,9 @@ def locate(queue: Queue, task_ids: list[str]) -> dict[str, dict[str, Any]]:
             rule = f"{maintenance} fails a job stuck > 60 s in the intermediate queue (re-run only with retries left)"
             located[task_id] = _location("reserved", f"RQ intermediate queue of '{queue.key}'", None, rule)
         elif task_id in scheduled:
-            due = max(0.0, scheduled[task_id] - now) + SCHEDULER_INTERVAL_S
-            rule = f"ScheduledJobRegistry due time + the scheduler's poll interval ({SCHEDULER_INTERVAL_S:.0f} s)"
-            located[task_id] = _location("scheduled", "ScheduledJobRegistry", due, rule)
+            extra, why = scheduler_wait
+            due = max(0.0, scheduled[task_id] - now) + extra
+            located[task_id] = _location("scheduled", "ScheduledJobRegistry", due, f"due time; then {why}")
         elif task_id in finished:
             located[task_id] = _location("done", "FinishedJobRegistry")
         elif task_id in failed:
