@@ -71,9 +71,11 @@ def locate(queue: Queue, task_ids: list[str]) -> dict[str, dict[str, Any]]:
         connection = queue.connection
         now = time.time()
         waiting = set(_list(connection, queue.key))
-        intermediate = set(_list(connection, IntermediateQueue.get_intermediate_queue_key(queue.key)))
+        intermediate_key = IntermediateQueue.get_intermediate_queue_key(queue.key)
+        intermediate = set(_list(connection, intermediate_key))
         started: dict[str, float] = {}
-        for member, score in _scores(connection, StartedJobRegistry(queue=queue).key).items():
+        started_key = StartedJobRegistry(queue=queue).key
+        for member, score in _scores(connection, started_key).items():
             job_id = StartedJobRegistry.parse_job_id(member)
             started[job_id] = max(score, started.get(job_id, score))
         scheduled = _scores(connection, ScheduledJobRegistry(queue=queue).key)
@@ -103,10 +105,10 @@ def locate(queue: Queue, task_ids: list[str]) -> dict[str, dict[str, Any]]:
                     f"heartbeat expiry in {expires_in:.0f} s, then {maintenance} moves it to the "
                     "FailedJobRegistry (AbandonedJobError): no retries left, never re-run"
                 )
-            located[task_id] = _location("reserved", f"StartedJobRegistry '{queue.key}' (rq:wip)", due, rule)
+            located[task_id] = _location("reserved", f"StartedJobRegistry '{started_key}'", due, rule)
         elif task_id in intermediate:
             rule = f"{maintenance} fails a job stuck > 60 s in the intermediate queue (re-run only with retries left)"
-            located[task_id] = _location("reserved", f"RQ intermediate queue of '{queue.key}'", None, rule)
+            located[task_id] = _location("reserved", f"RQ intermediate queue '{intermediate_key}'", None, rule)
         elif task_id in scheduled:
             extra, why = scheduler_wait
             due = max(0.0, scheduled[task_id] - now) + extra
