@@ -302,7 +302,8 @@ def _check_requirement(text: str, path: Path) -> None:
     try:
         requirement = Requirement(text)
     except InvalidRequirement as exc:
-        raise BackendError(f"{path}: bad entry in requires {text!r}: {exc}") from None
+        reason = str(exc).splitlines()[0]  # packaging adds the text and a caret on further lines
+        raise BackendError(f"{path}: bad entry in requires {text!r}: {reason}") from None
     if requirement.marker is not None or requirement.extras or requirement.url:
         raise BackendError(f"{path}: requires {text!r} must be a name and a version specifier only")
 
