@@ -27,7 +27,7 @@ from bench import REPO_ROOT, stats
 from bench.agent import run_agent
 from bench.backends import PROFILES, Backend, get_backends
 from bench.environment import capture_environment, finish_environment
-from bench.errors import BenchError, UsageError
+from bench.errors import BenchError, UnavailableBackend, UsageError
 from bench.results import Record, RunResults, write_results
 from bench.runner import RunContext, Session, SessionSpec, plan_sessions, run_context
 from bench.scenarios import FAULT_SCENARIOS, SCENARIOS, load_presets, select_scenarios
@@ -227,8 +227,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; a user error prints one line and exits non-zero."""
     try:
         options = parse_args(sys.argv[1:] if argv is None else argv)
+        available, skipped = [], []
         for backend in options.backend_list:
-            backend.check_installed()
+            try:
+                backend.check_installed()
+            except UnavailableBackend as exc:
+                # One line, and the run goes on with the others (issue 10: never a traceback).
+                console.print(f"[yellow]skipped:[/yellow] {exc}", highlight=False)
+                skipped.append(backend.name)
+                continue
+            available.append(backend)
+        if skipped and not any(b.django for b in available):
+            raise UsageError(f"no backend left to run on this interpreter (skipped {', '.join(skipped)})")
+        options.backend_list = available
         return run(options)
     except BenchError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)

@@ -93,7 +93,7 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--backends", "rq"], "unknown backend 'rq'; valid backends: celery, djangoq"),
+        (["--backends", "beanstalk"], "unknown backend 'beanstalk'; valid backends: celery, djangoq"),
         (["--scenarios", "speed"], "unknown scenario(s): speed; valid: enqueue"),
         (["--profile", "fast"], "unknown profile(s): fast; valid: shipped, tuned, safe"),
         (["--redis-url", "redis://127.0.0.1:1/0", "--quick"], "redis://127.0.0.1:1/0"),
