@@ -27,7 +27,7 @@ from bench.faults.session import FaultSession
 GATE_MAX_S = 30.0
 #: How far ahead the delayed tasks are scheduled: beyond the arming and the fault instant, within the window.
 DELAY_S = 5.0
-#: Extra gated tasks allowed beyond one per process when a library prefetches several into one process.
+#: Gated tasks allowed beyond one per process when a library prefetches several into one process.
 EXTRA_GATED_PER_PROCESS = 3
 
 
@@ -111,15 +111,17 @@ def arm(session: FaultSession, name: str) -> Armed:
     keys = [f"{prefix}{i}" for i in range(preset.retry_tasks)]
     retrying = _produce_tracked(session, "flaky_retry", [[key, 1] for key in keys], prefix)
     session.watcher.wait_for(retrying, ("errors", "finishes"), timeout_s=20)
-    # One gated task per process, then more, one a second, while a process is still idle: a library that prefetches
-    # several messages into one process leaves another idle (the extra gated tasks then wait like the others).
+    # Two gated tasks per process, then more, one every half second, while a process is still idle: a library that
+    # prefetches several messages into one process (Dramatiq: 2 per process with one thread) would otherwise leave
+    # another process idle, and that one would run the pending retries. The gated tasks that do not start wait like
+    # the others (and finish at once when the gate opens).
     gated: list[str] = []
 
     def add_gated(count: int) -> None:
         args = [[GATE_MAX_S, gate.name] for _ in range(count)]
         gated.extend(_produce_tracked(session, "sleep", args, session.prefix(f"{name}-long-")))
 
-    add_gated(session.processes)
+    add_gated(2 * session.processes)
     limit = session.processes * (1 + EXTRA_GATED_PER_PROCESS)
     last_add = time.monotonic()
     deadline = last_add + 30
@@ -127,7 +129,7 @@ def arm(session: FaultSession, name: str) -> Armed:
         _running, pids = _running_gated(session, gated)
         if len(pids) >= session.processes:
             break
-        if len(gated) < limit and time.monotonic() - last_add > 1.0:
+        if len(gated) < limit and time.monotonic() - last_add > 0.5:
             add_gated(1)
             last_add = time.monotonic()
         time.sleep(0.1)
