@@ -31,7 +31,10 @@ from bench.errors import BenchError, UsageError
 from bench.results import Record, RunResults, write_results
 from bench.runner import RunContext, Session, SessionSpec, plan_sessions, run_context
 from bench.scenarios import FAULT_SCENARIOS, SCENARIOS, load_presets, select_scenarios
-from bench.services import RedisServer, SmtpSink
+from bench.services import RedisServer, SmtpSink, check_redis_url
+
+#: Log levels every backend's logging accepts (Python's logging names; the worker CLIs take the same).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Wide enough for the summary table when the output is a file or a CI log (no terminal to measure).
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -45,20 +48,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Benchmark Django task queues on real workers and a private Redis.",
         epilog="Scenarios: " + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()),
     )
-    parser.add_argument("--quick", action="store_true", help="the quick preset (about 5 minutes)")
-    parser.add_argument("--preset", choices=sorted(presets), help="preset by name (default: full)")
+    parser.add_argument("--quick", action="store_true", help="the quick preset (about 5 minutes), as --preset quick")
+    parser.add_argument("--preset", choices=sorted(presets), help="preset by name (default: full; not with --quick)")
     parser.add_argument("--backends", help="comma-separated backend names (default: all, with the Redis floor)")
     parser.add_argument("--scenarios", help="comma-separated scenario names (default: all)")
     parser.add_argument(
         "--profile", default="shipped", help=f"profile(s), comma-separated, or 'all' ({', '.join(PROFILES)})"
     )
     parser.add_argument("--repetitions", type=int, help="override the preset's repetition count")
-    parser.add_argument("--redis-url", help="use this Redis instead of a private one (it gets FLUSHALLed!)")
+    parser.add_argument(
+        "--redis-url",
+        help="use this Redis instead of a private one; the URL's database (default 0) is emptied with FLUSHDB "
+        "before and during the run, other databases are left alone (fault scenarios need a private Redis)",
+    )
     parser.add_argument("--out", type=Path, help="results directory (default: results/<run id>)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the run order shuffle (default: random)")
-    parser.add_argument("--log-level", default="WARNING", help="the one log level every backend runs with")
+    parser.add_argument(
+        "--log-level", default="WARNING", help=f"the one log level every backend runs with: {', '.join(LOG_LEVELS)}"
+    )
     parser.add_argument("--no-report", action="store_true", help="write the results JSON only")
     options = parser.parse_args(argv)
+    if options.quick and options.preset:
+        raise UsageError(f"--quick is the preset 'quick': give --quick or --preset {options.preset}, not both")
+    options.log_level = options.log_level.upper()
+    if options.log_level not in LOG_LEVELS:
+        raise UsageError(f"unknown log level {options.log_level!r}; valid: {', '.join(LOG_LEVELS)}")
+    if options.redis_url is not None:
+        check_redis_url(options.redis_url)
     preset_name = "quick" if options.quick else options.preset or "full"
     options.preset_obj = presets[preset_name]
     if options.repetitions is not None:
@@ -250,7 +266,7 @@ def run(options: argparse.Namespace) -> int:
         preset,
         out_dir=out_dir,
         redis_url=options.redis_url,
-        log_level=options.log_level.upper(),
+        log_level=options.log_level,
         seed=options.seed,
         progress=lambda _message: None,
     ) as ctx:
