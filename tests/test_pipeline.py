@@ -40,6 +40,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # the first one includes the smoke run itself (up to 900 s)
 @pytest.mark.parametrize("name", sorted(load_backends()))
 def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
     tmp_path = smoke_run
