@@ -61,8 +61,11 @@ class Dashboard:
     #: Profiles whose settings leave the page empty (e.g. ``tuned`` stores no results).
     empty_in: tuple[str, ...] = ()
 
-    def describe(self) -> str:
-        """``name (empty in profile tuned)`` for the printed list."""
+    def describe(self, profile: str) -> str:
+        """``name (empty in profile tuned)`` for the printed list, or a warning if ``profile`` is one of those."""
+        if profile in self.empty_in:
+            kept = ", ".join(p for p in PROFILES if p not in self.empty_in)
+            return f"{self.name} (EMPTY in this profile, {profile}; kept filled in {kept})"
         return self.name + (f" (empty in profile {', '.join(self.empty_in)})" if self.empty_in else "")
 
 
@@ -254,9 +257,8 @@ def _dashboards_text(extras: ShopExtras, url: str, profile: str) -> str:
         return "  Dashboards    none of the library's own (the shop's Task runs page lists every task)\n"
     lines = []
     for i, dashboard in enumerate(extras.dashboards):
-        empty = "  ← empty in this profile" if profile in dashboard.empty_in else ""
         label = "Dashboards" if i == 0 else ""
-        lines.append(f"  {label:<13} {url}{dashboard.path}   {dashboard.describe()}{empty}\n")
+        lines.append(f"  {label:<13} {url}{dashboard.path}   {dashboard.describe(profile)}\n")
     return "".join(lines)
 
 
