@@ -27,7 +27,7 @@ from bench import REPO_ROOT, stats
 from bench.agent import run_agent
 from bench.backends import PROFILES, Backend, get_backends
 from bench.environment import capture_environment, finish_environment
-from bench.errors import BenchError, UsageError
+from bench.errors import BackendUnavailable, BenchError, UsageError
 from bench.results import Record, RunResults, write_results
 from bench.runner import RunContext, Session, SessionSpec, plan_sessions, run_context
 from bench.scenarios import FAULT_SCENARIOS, SCENARIOS, load_presets, select_scenarios
@@ -223,12 +223,27 @@ def run_fault_sessions(
             future.result()
 
 
+def available_backends(backends: list[Backend], say: Callable[[str], object]) -> list[Backend]:
+    """The backends whose libraries are installed for this interpreter; each one that is not is announced with one
+    line (``say``) and skipped. A missing library or worker command of an available backend is an error."""
+    available = []
+    for backend in backends:
+        try:
+            backend.check_installed()
+        except BackendUnavailable as exc:
+            say(f"skipped: {exc}")
+            continue
+        available.append(backend)
+    if not available:
+        raise UsageError("none of the chosen backends is available on this interpreter")
+    return available
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; a user error prints one line and exits non-zero."""
     try:
         options = parse_args(sys.argv[1:] if argv is None else argv)
-        for backend in options.backend_list:
-            backend.check_installed()
+        options.backend_list = available_backends(options.backend_list, console.print)
         return run(options)
     except BenchError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import platform
 import shutil
 import sys
 import tomllib
@@ -16,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from packaging.requirements import InvalidRequirement, Requirement
+
 from bench import PROJECTS_DIR, REPO_ROOT
-from bench.errors import BackendError, UsageError
+from bench.errors import BackendError, BackendUnavailable, UsageError
 
 #: Every task a backend project implements (ARCHITECTURE.md); ``tasks`` in backend.toml may list fewer.
 SHOP_TASKS = (
@@ -31,6 +34,15 @@ SHOP_TASKS = (
 )
 #: The Redis floor's description.
 BASELINE_TOML = REPO_ROOT / "bench" / "baseline" / "backend.toml"
+#: Every floor's description (``bench/baseline*/backend.toml``: the Redis floor, the database floor).
+FLOOR_GLOB = "baseline*/backend.toml"
+
+#: ``api``: which API the shop's tasks are written against (the library's own, or Django's Tasks framework).
+APIS = ("native", "django.tasks")
+#: ``broker``: where the queued work lives.
+BROKERS = ("redis", "database")
+#: ``role``: a queue backend, or a floor (a raw loop on a broker, no queue library, measured beside the backends).
+ROLES = ("backend", "floor")
 
 #: The settings profiles every backend project implements (``SHOP_PROFILE``).
 PROFILES = ("shipped", "tuned", "safe")
@@ -61,6 +73,15 @@ class Backend:
     django: bool = True
     #: The module holding ``ENQUEUE`` when it is not ``<django_package>.queue``.
     queue_module_name: str | None = None
+    #: The API the tasks are written against (:data:`APIS`) and where queued work lives (:data:`BROKERS`).
+    api: str = "native"
+    broker: str = "redis"
+    #: ``backend`` or ``floor`` (:data:`ROLES`); ``floor`` names the floor measured for this backend's broker.
+    role: str = "backend"
+    floor: str | None = None
+    #: PEP 508 requirements checked against the installed distributions before anything runs (a backend whose
+    #: library only exists for another Django/Python is skipped with one line, not run into a traceback).
+    requires: tuple[str, ...] = ()
 
     @property
     def settings_module(self) -> str:
@@ -163,9 +184,10 @@ class Backend:
         return found
 
     def versions(self) -> dict[str, str]:
-        """Installed version of each distribution this backend records; raises :class:`BackendError` if missing."""
+        """Installed version of each distribution this backend records (``distributions`` and the applicable
+        ``requires``); raises :class:`BackendError` if one is missing."""
         versions = {}
-        for dist in self.distributions:
+        for dist in dict.fromkeys([*self.distributions, *self.required_distributions()]):
             try:
                 versions[dist] = importlib.metadata.version(dist)
             except importlib.metadata.PackageNotFoundError:
@@ -175,8 +197,50 @@ class Backend:
                 ) from None
         return versions
 
+    def unmet_requirements(self) -> list[str]:
+        """The ``requires`` entries this interpreter does not satisfy, each as one short phrase (empty: all met).
+
+        An entry whose environment marker does not apply to this interpreter is met by definition.
+        """
+        unmet = []
+        for text in self.requires:
+            requirement = Requirement(text)
+            if requirement.marker is not None and not requirement.marker.evaluate():
+                continue
+            try:
+                installed = importlib.metadata.version(requirement.name)
+            except importlib.metadata.PackageNotFoundError:
+                unmet.append(f"{requirement.name}{requirement.specifier} (not installed)")
+                continue
+            if not requirement.specifier.contains(installed, prereleases=True):
+                unmet.append(f"{requirement.name}{requirement.specifier} (installed: {installed})")
+        return unmet
+
+    def check_available(self) -> None:
+        """Raise :class:`BackendUnavailable` (one line) if this interpreter does not meet ``requires``."""
+        unmet = self.unmet_requirements()
+        if unmet:
+            raise BackendUnavailable(
+                f"{self.name}: not available on this interpreter (Python {platform.python_version()}): "
+                f"needs {', '.join(unmet)}"
+            )
+
+    def required_distributions(self) -> list[str]:
+        """Names of the ``requires`` entries that apply to this interpreter (recorded like ``distributions``)."""
+        names = []
+        for text in self.requires:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate():
+                names.append(requirement.name)
+        return names
+
     def check_installed(self) -> None:
-        """Raise a one-line :class:`BackendError` if a library or the worker command of this backend is missing."""
+        """Raise a one-line :class:`BackendError` if a library or the worker command of this backend is missing.
+
+        :class:`BackendUnavailable` (a subclass) when ``requires`` is not met: the command lines skip such a
+        backend with that line instead of failing the run.
+        """
+        self.check_available()
         self.versions()
         self.worker_argv(1)
         if self.django and not self.manage_py.is_file():
@@ -233,6 +297,20 @@ def load_backend(path: str | os.PathLike[str]) -> Backend:
     unknown_tasks = sorted(set(tasks) - set(SHOP_TASKS))
     if unknown_tasks:
         raise BackendError(f"{path}: unknown task(s) {unknown_tasks}; valid: {', '.join(SHOP_TASKS)}")
+    kinds = {"api": APIS, "broker": BROKERS, "role": ROLES}
+    chosen = {key: data.get(key, valid[0]) for key, valid in kinds.items()}
+    for key, valid in kinds.items():
+        if chosen[key] not in valid:
+            raise BackendError(f"{path}: {key} must be one of {', '.join(map(repr, valid))}, not {chosen[key]!r}")
+    floor = data.get("floor")
+    if floor is not None and (not isinstance(floor, str) or not floor):
+        raise BackendError(f"{path}: floor must be the name of a floor backend")
+    requires = _strings(data.get("requires", []), "requires", path)
+    for text in requires:
+        try:
+            Requirement(text)
+        except InvalidRequirement as exc:
+            raise BackendError(f"{path}: requires: {text!r} is not a PEP 508 requirement ({exc})") from None
     return Backend(
         name=str(name),
         label=str(label),
@@ -245,13 +323,20 @@ def load_backend(path: str | os.PathLike[str]) -> Backend:
         tasks=tasks,
         django=django,
         queue_module_name=data.get("queue_module"),
+        api=chosen["api"],
+        broker=chosen["broker"],
+        role=chosen["role"],
+        floor=floor,
+        requires=requires,
     )
 
 
-def load_backends(projects_dir: str | os.PathLike[str] = PROJECTS_DIR) -> dict[str, Backend]:
+def load_backends(
+    projects_dir: str | os.PathLike[str] = PROJECTS_DIR, pattern: str = "*/backend.toml"
+) -> dict[str, Backend]:
     """Every backend of ``projects/*/backend.toml``, by name, sorted by name."""
     backends: dict[str, Backend] = {}
-    for path in sorted(Path(projects_dir).glob("*/backend.toml")):
+    for path in sorted(Path(projects_dir).glob(pattern)):
         backend = load_backend(path)
         if backend.name in backends:
             raise BackendError(
@@ -266,6 +351,11 @@ def load_baseline() -> Backend:
     return load_backend(BASELINE_TOML)
 
 
+def load_floors() -> dict[str, Backend]:
+    """Every floor (``bench/baseline*/backend.toml``: the Redis floor, the database floor), by name."""
+    return load_backends(REPO_ROOT / "bench", pattern=FLOOR_GLOB)
+
+
 def get_backends(
     names: Iterable[str] | None = None,
     projects_dir: str | os.PathLike[str] = PROJECTS_DIR,
@@ -274,13 +364,12 @@ def get_backends(
 ) -> list[Backend]:
     """The backends named (all when ``names`` is empty or ``None``), in the order given.
 
-    ``with_baseline`` adds the Redis floor to the choice (and to "all"). An unknown name raises
+    ``with_baseline`` adds the floors (Redis and database) to the choice (and to "all"). An unknown name raises
     :class:`UsageError` whose one-line message lists the valid names.
     """
     available = load_backends(projects_dir)
     if with_baseline:
-        baseline = load_baseline()
-        available[baseline.name] = baseline
+        available.update(load_floors())
     if not available:
         raise BackendError(f"no backend projects found (no {Path(projects_dir)}/*/backend.toml)")
     wanted = [n.strip() for n in (names or []) if n.strip()]

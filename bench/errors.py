@@ -26,3 +26,7 @@ class BackendError(BenchError):
 
 class AgentError(BenchError):
     """A ``python -m bench.agent`` subprocess failed; the message carries its error and the tail of its log."""
+
+
+class BackendUnavailable(BackendError):
+    """A backend whose library does not exist for this interpreter (its ``requires`` are not met): skipped."""
