@@ -175,6 +175,11 @@ class Producer:
         answer.pop("result", None)
         return answer
 
+    def cmd_purge(self) -> dict[str, Any]:
+        """Empty a database-backed queue through its queue module's ``purge()`` (a Redis flush does not reach it)."""
+        module = importlib.import_module(os.environ["BENCH_QUEUE_MODULE"])
+        return {"deleted": module.purge()}
+
     def cmd_ping(self) -> dict[str, Any]:
         """Liveness check; also reports the clock so the harness can check it shares it."""
         return {"pong": True, "now_ns": now_ns(), "pid": os.getpid()}
