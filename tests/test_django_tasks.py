@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from bench.agent import run_agent
-from bench.backends import Backend, get_backend
+from bench.backends import Backend, get_backend, get_backends
 from bench.channel_wait import ChannelWatcher
 from bench.errors import BackendUnavailable
 from bench.services import ManagedProcess, RedisServer
@@ -145,3 +145,39 @@ def test_locate_reports_a_failed_lookup_as_unknown(tmp_path: Path) -> None:
     env = backend.environment(redis_url="redis://127.0.0.1:1/0", var_dir=tmp_path / "var")
     answer = queue_call(backend, env, "locate", ["a", "b"])
     assert {loc["where"] for loc in answer.values()} == {"unknown"} and set(answer) == {"a", "b"}
+
+
+#: Run inside a backend's environment: does its queue module implement the contract (bench/contract.py)?
+CONTRACT_CHECK = """
+import importlib, os, sys
+if os.environ.get("DJANGO_SETTINGS_MODULE"):
+    import django
+    django.setup()
+from bench.contract import DatabaseQueueModule, QueueModule
+m = importlib.import_module(sys.argv[1])
+print(sorted(m.ENQUEUE) == sorted(sys.argv[2].split(",")), isinstance(m, QueueModule),
+      isinstance(m, DatabaseQueueModule), callable(getattr(m, "purge", None)))
+"""
+
+
+@pytest.mark.parametrize("name", ["tasks_db", "tasks_huey", "db-baseline"])
+def test_queue_modules_implement_the_contract(name: str, tmp_path: Path, redis_server: RedisServer) -> None:
+    backend = next(b for b in get_backends(with_baseline=True) if b.name == name)
+    if backend.django:
+        backend = available(name)
+    env = backend.environment(redis_url=redis_server.url, var_dir=tmp_path / "var")
+    done = subprocess.run(
+        [sys.executable, "-c", CONTRACT_CHECK, backend.queue_module, ",".join(backend.tasks)],
+        env=env,
+        cwd=backend.project_dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    every_task, full_contract, database_contract, purges = done.stdout.split()
+    assert every_task == "True"
+    # The floors only enqueue (and purge); the backends answer every question of the contract.
+    assert full_contract == str(backend.django)
+    if backend.broker == "database":
+        assert purges == "True" and database_contract == str(backend.django)
