@@ -93,7 +93,16 @@ def backend_descriptions(backends: list[Backend], profiles: list[str], ctx: Any)
     """Labels, library versions, worker command and every non-default setting per backend and profile."""
     described: dict[str, Any] = {}
     for backend in backends:
-        entry: dict[str, Any] = {"label": backend.label, "versions": backend.versions(), "profiles": {}}
+        entry: dict[str, Any] = {
+            "label": backend.label,
+            "versions": backend.versions(),
+            # How the report groups and compares it (backend.toml): API, broker, floor or backend, and its floor.
+            "api": backend.api,
+            "broker": backend.broker,
+            "role": backend.role,
+            "floor": backend.floor,
+            "profiles": {},
+        }
         for profile in profiles:
             env = backend.environment(
                 redis_url=ctx.redis.url,
