@@ -26,7 +26,7 @@ from bench import REPO_ROOT, stats
 from bench.agent import run_agent
 from bench.backends import PROFILES, Backend, get_backends
 from bench.environment import capture_environment, finish_environment
-from bench.errors import BenchError, UnavailableBackend, UsageError
+from bench.errors import BackendUnavailable, BenchError, UsageError
 from bench.progress import RunProgress, is_fault_session
 from bench.results import Record, RunResults, write_results
 from bench.runner import RunContext, Session, SessionSpec, plan_sessions, run_context
@@ -109,7 +109,16 @@ def backend_descriptions(backends: list[Backend], profiles: list[str], ctx: Any)
     """Labels, library versions, worker command and every non-default setting per backend and profile."""
     described: dict[str, Any] = {}
     for backend in backends:
-        entry: dict[str, Any] = {"label": backend.label, "versions": backend.versions(), "profiles": {}}
+        entry: dict[str, Any] = {
+            "label": backend.label,
+            "versions": backend.versions(),
+            # How the report groups and compares it (backend.toml): API, broker, floor or backend, and its floor.
+            "api": backend.api,
+            "broker": backend.broker,
+            "role": backend.role,
+            "floor": backend.floor,
+            "profiles": {},
+        }
         for profile in profiles:
             env = backend.environment(
                 redis_url=ctx.redis.url,
@@ -234,23 +243,27 @@ def run_fault_sessions(
             future.result()
 
 
+def available_backends(backends: list[Backend], say: Callable[[str], object]) -> list[Backend]:
+    """The backends whose libraries are installed for this interpreter; each one that is not is announced with one
+    line (``say``) and skipped. A missing library or worker command of an available backend is an error."""
+    available = []
+    for backend in backends:
+        try:
+            backend.check_installed()
+        except BackendUnavailable as exc:
+            say(f"skipped: {exc}")
+            continue
+        available.append(backend)
+    if not available:
+        raise UsageError("none of the chosen backends is available on this interpreter")
+    return available
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; a user error prints one line and exits non-zero."""
     try:
         options = parse_args(sys.argv[1:] if argv is None else argv)
-        available, skipped = [], []
-        for backend in options.backend_list:
-            try:
-                backend.check_installed()
-            except UnavailableBackend as exc:
-                # One line, and the run goes on with the others (issue 10: never a traceback).
-                console.print(f"[yellow]skipped:[/yellow] {exc}", highlight=False)
-                skipped.append(backend.name)
-                continue
-            available.append(backend)
-        if skipped and not any(b.django for b in available):
-            raise UsageError(f"no backend left to run on this interpreter (skipped {', '.join(skipped)})")
-        options.backend_list = available
+        options.backend_list = available_backends(options.backend_list, console.print)
         return run(options)
     except BenchError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)

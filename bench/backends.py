@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import platform
 import shutil
 import sys
 import tomllib
@@ -19,7 +20,7 @@ from types import MappingProxyType
 from packaging.requirements import InvalidRequirement, Requirement
 
 from bench import PROJECTS_DIR, REPO_ROOT
-from bench.errors import BackendError, UnavailableBackend, UsageError
+from bench.errors import BackendError, BackendUnavailable, UsageError
 
 #: Every task a backend project implements (ARCHITECTURE.md); ``tasks`` in backend.toml may list fewer.
 SHOP_TASKS = (
@@ -33,16 +34,21 @@ SHOP_TASKS = (
 )
 #: The Redis floor's description.
 BASELINE_TOML = REPO_ROOT / "bench" / "baseline" / "backend.toml"
+#: Every floor's description (``bench/baseline*/backend.toml``: the Redis floor, the database floor).
+FLOOR_GLOB = "baseline*/backend.toml"
+
+#: ``api``: which API the shop's tasks are written against (the library's own, or Django's Tasks framework).
+APIS = ("native", "django.tasks")
+#: ``broker``: where the queued work lives.
+BROKERS = ("redis", "database")
+#: ``role``: a queue backend, or a floor (a raw loop on a broker, no queue library, measured beside the backends).
+ROLES = ("backend", "floor")
 
 #: The settings profiles every backend project implements (``SHOP_PROFILE``).
 PROFILES = ("shipped", "tuned", "safe")
 #: The placeholders a worker argv may use.
 ARGV_PLACEHOLDERS = {"processes": 1, "loglevel": "WARNING"}
 DEFAULT_LOG_LEVEL = "WARNING"
-#: ``api`` in backend.toml: the library's own API, or Django's Tasks framework (``django.tasks`` or its backport).
-APIS = ("native", "django.tasks")
-#: ``broker`` in backend.toml: where the queue lives.
-BROKERS = ("redis", "database")
 
 
 @dataclass(frozen=True)
@@ -67,12 +73,14 @@ class Backend:
     django: bool = True
     #: The module holding ``ENQUEUE`` when it is not ``<django_package>.queue``.
     queue_module_name: str | None = None
-    #: Which API the project uses (one of :data:`APIS`); ``None`` for the Redis floor, which uses no queue library.
-    api: str | None = None
-    #: Where its queue lives (one of :data:`BROKERS`).
-    broker: str | None = None
-    #: Requirements the running interpreter must meet (``"django>=6.0"``, PEP 508 without markers); a backend whose
-    #: requirement is not met is not available on this interpreter (:meth:`check_installed`).
+    #: The API the tasks are written against (:data:`APIS`) and where queued work lives (:data:`BROKERS`).
+    api: str = "native"
+    broker: str = "redis"
+    #: ``backend`` or ``floor`` (:data:`ROLES`); ``floor`` names the floor measured for this backend's broker.
+    role: str = "backend"
+    floor: str | None = None
+    #: PEP 508 requirements checked against the installed distributions before anything runs (a backend whose
+    #: library only exists for another Django/Python is skipped with one line, not run into a traceback).
     requires: tuple[str, ...] = ()
 
     @property
@@ -176,9 +184,10 @@ class Backend:
         return found
 
     def versions(self) -> dict[str, str]:
-        """Installed version of each distribution this backend records; raises :class:`BackendError` if missing."""
+        """Installed version of each distribution this backend records (``distributions`` and the applicable
+        ``requires``); raises :class:`BackendError` if one is missing."""
         versions = {}
-        for dist in self.distributions:
+        for dist in dict.fromkeys([*self.distributions, *self.required_distributions()]):
             try:
                 versions[dist] = importlib.metadata.version(dist)
             except importlib.metadata.PackageNotFoundError:
@@ -189,31 +198,49 @@ class Backend:
         return versions
 
     def unmet_requirements(self) -> list[str]:
-        """The ``requires`` entries the installed distributions do not meet (``"django>=6.0 (installed 5.2)"``)."""
+        """The ``requires`` entries this interpreter does not satisfy, each as one short phrase (empty: all met).
+
+        An entry whose environment marker does not apply to this interpreter is met by definition.
+        """
         unmet = []
         for text in self.requires:
             requirement = Requirement(text)
+            if requirement.marker is not None and not requirement.marker.evaluate():
+                continue
             try:
                 installed = importlib.metadata.version(requirement.name)
             except importlib.metadata.PackageNotFoundError:
-                unmet.append(f"{text} (not installed)")
+                unmet.append(f"{requirement.name}{requirement.specifier} (not installed)")
                 continue
             if not requirement.specifier.contains(installed, prereleases=True):
-                unmet.append(f"{text} (installed {installed})")
+                unmet.append(f"{requirement.name}{requirement.specifier} (installed: {installed})")
         return unmet
+
+    def check_available(self) -> None:
+        """Raise :class:`BackendUnavailable` (one line) if this interpreter does not meet ``requires``."""
+        unmet = self.unmet_requirements()
+        if unmet:
+            raise BackendUnavailable(
+                f"{self.name}: not available on this interpreter (Python {platform.python_version()}): "
+                f"needs {', '.join(unmet)}"
+            )
+
+    def required_distributions(self) -> list[str]:
+        """Names of the ``requires`` entries that apply to this interpreter (recorded like ``distributions``)."""
+        names = []
+        for text in self.requires:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate():
+                names.append(requirement.name)
+        return names
 
     def check_installed(self) -> None:
         """Raise a one-line :class:`BackendError` if a library or the worker command of this backend is missing.
 
-        A backend whose ``requires`` the interpreter does not meet raises :class:`UnavailableBackend` first, so the
-        command line can skip it with one line instead of failing.
+        :class:`BackendUnavailable` (a subclass) when ``requires`` is not met: the command lines skip such a
+        backend with that line instead of failing the run.
         """
-        unmet = self.unmet_requirements()
-        if unmet:
-            raise UnavailableBackend(
-                f"{self.name}: not available on this interpreter (Python {sys.version.split()[0]}): "
-                f"requires {', '.join(unmet)}"
-            )
+        self.check_available()
         self.versions()
         self.worker_argv(1)
         if self.django and not self.manage_py.is_file():
@@ -266,20 +293,25 @@ def load_backend(path: str | os.PathLike[str]) -> Backend:
             raise BackendError(
                 f"{path}: bad placeholder in worker argv {part!r}; allowed: {sorted(ARGV_PLACEHOLDERS)}"
             ) from exc
-    api, broker = data.get("api"), data.get("broker")
-    for key, value, valid in (("api", api, APIS), ("broker", broker, BROKERS)):
-        if value is None and not django:
-            continue  # the Redis floor uses no queue library
-        if value not in valid:
-            shown = "missing" if value is None else repr(value)
-            raise BackendError(f"{path}: {key} is {shown}; valid: {', '.join(valid)}")
-    requires = _strings(data.get("requires", []), "requires", path)
-    for text in requires:
-        _check_requirement(text, path)
     tasks = _strings(data.get("tasks", list(SHOP_TASKS)), "tasks", path)
     unknown_tasks = sorted(set(tasks) - set(SHOP_TASKS))
     if unknown_tasks:
         raise BackendError(f"{path}: unknown task(s) {unknown_tasks}; valid: {', '.join(SHOP_TASKS)}")
+    kinds = {"api": APIS, "broker": BROKERS, "role": ROLES}
+    chosen = {key: data.get(key, valid[0]) for key, valid in kinds.items()}
+    for key, valid in kinds.items():
+        if chosen[key] not in valid:
+            raise BackendError(f"{path}: {key} must be one of {', '.join(map(repr, valid))}, not {chosen[key]!r}")
+    floor = data.get("floor")
+    if floor is not None and (not isinstance(floor, str) or not floor):
+        raise BackendError(f"{path}: floor must be the name of a floor backend")
+    requires = _strings(data.get("requires", []), "requires", path)
+    for text in requires:
+        try:
+            Requirement(text)
+        except InvalidRequirement as exc:
+            reason = str(exc).splitlines()[0]  # packaging adds the text and a caret on further lines
+            raise BackendError(f"{path}: requires: {text!r} is not a PEP 508 requirement ({reason})") from None
     return Backend(
         name=str(name),
         label=str(label),
@@ -292,26 +324,20 @@ def load_backend(path: str | os.PathLike[str]) -> Backend:
         tasks=tasks,
         django=django,
         queue_module_name=data.get("queue_module"),
-        api=api,
-        broker=broker,
+        api=chosen["api"],
+        broker=chosen["broker"],
+        role=chosen["role"],
+        floor=floor,
         requires=requires,
     )
 
 
-def _check_requirement(text: str, path: Path) -> None:
-    try:
-        requirement = Requirement(text)
-    except InvalidRequirement as exc:
-        reason = str(exc).splitlines()[0]  # packaging adds the text and a caret on further lines
-        raise BackendError(f"{path}: bad entry in requires {text!r}: {reason}") from None
-    if requirement.marker is not None or requirement.extras or requirement.url:
-        raise BackendError(f"{path}: requires {text!r} must be a name and a version specifier only")
-
-
-def load_backends(projects_dir: str | os.PathLike[str] = PROJECTS_DIR) -> dict[str, Backend]:
+def load_backends(
+    projects_dir: str | os.PathLike[str] = PROJECTS_DIR, pattern: str = "*/backend.toml"
+) -> dict[str, Backend]:
     """Every backend of ``projects/*/backend.toml``, by name, sorted by name."""
     backends: dict[str, Backend] = {}
-    for path in sorted(Path(projects_dir).glob("*/backend.toml")):
+    for path in sorted(Path(projects_dir).glob(pattern)):
         backend = load_backend(path)
         if backend.name in backends:
             raise BackendError(
@@ -326,6 +352,11 @@ def load_baseline() -> Backend:
     return load_backend(BASELINE_TOML)
 
 
+def load_floors() -> dict[str, Backend]:
+    """Every floor (``bench/baseline*/backend.toml``: the Redis floor, the database floor), by name."""
+    return load_backends(REPO_ROOT / "bench", pattern=FLOOR_GLOB)
+
+
 def get_backends(
     names: Iterable[str] | None = None,
     projects_dir: str | os.PathLike[str] = PROJECTS_DIR,
@@ -334,13 +365,12 @@ def get_backends(
 ) -> list[Backend]:
     """The backends named (all when ``names`` is empty or ``None``), in the order given.
 
-    ``with_baseline`` adds the Redis floor to the choice (and to "all"). An unknown name raises
+    ``with_baseline`` adds the floors (Redis and database) to the choice (and to "all"). An unknown name raises
     :class:`UsageError` whose one-line message lists the valid names.
     """
     available = load_backends(projects_dir)
     if with_baseline:
-        baseline = load_baseline()
-        available[baseline.name] = baseline
+        available.update(load_floors())
     if not available:
         raise BackendError(f"no backend projects found (no {Path(projects_dir)}/*/backend.toml)")
     wanted = [n.strip() for n in (names or []) if n.strip()]

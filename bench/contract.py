@@ -76,6 +76,15 @@ class QueueModule(Protocol):
         ...
 
 
+@runtime_checkable
+class DatabaseQueueModule(QueueModule, Protocol):
+    """The queue module of a backend whose queue lives in the database (``broker = "database"`` in backend.toml)."""
+
+    def purge(self) -> int:
+        """Delete every task row; the count. The harness calls it where it flushes a Redis queue with Redis."""
+        ...
+
+
 def check_location(value: object) -> Location:
     """``value`` if it is a well-formed :class:`Location`, else ``ValueError`` saying what is wrong."""
     if not isinstance(value, dict):

@@ -243,6 +243,11 @@ class Producer:
             pass
         return {"order_id": order_id, "probe": probe, "committed": not mode.endswith("rollback"), **times}
 
+    def cmd_purge(self) -> dict[str, Any]:
+        """Empty a database-backed queue through its queue module's ``purge()`` (a Redis flush does not reach it)."""
+        module = importlib.import_module(os.environ["BENCH_QUEUE_MODULE"])
+        return {"deleted": module.purge()}
+
     def cmd_ping(self) -> dict[str, Any]:
         """Liveness check; also reports the clock so the harness can check it shares it."""
         return {"pong": True, "now_ns": now_ns(), "pid": os.getpid()}

@@ -275,6 +275,13 @@ class Session:
             self.workers.stop(timeout=30)
             self.workers = None
 
+    def flush_broker(self) -> None:
+        """Empty the queue between scenarios: flush Redis and, for a database-backed queue (``broker =
+        "database"``), delete its rows through its queue module's ``purge()``."""
+        self.redis.flushall()
+        if self.backend.broker == "database" and self.producer is not None:
+            self.producer.call("purge")
+
     def _log_tail(self) -> str:
         path = self.dir / "worker.log"
         try:
@@ -298,6 +305,7 @@ class Session:
             self.redis.flushall()
             self.prepare()
             self.producer = ProducerClient(self.env, REPO, self.dir / "producer.log")
+            self.flush_broker()  # a database queue keeps what an earlier session left in it
             self.start_workers()
             if not verification["passed"]:
                 self._record(
@@ -399,10 +407,10 @@ class Session:
                 values={"count": answer["count"]},
                 duration_s=round(time.monotonic() - t0, 3),
             )
-            self.redis.flushall()
+            self.flush_broker()
         if self.preset.microbench and "noop" in self.backend.tasks:
             self._record("enqueue_microbench", {"task": "noop"}, **self.microbench())
-            self.redis.flushall()
+            self.flush_broker()
 
     def microbench(self) -> dict[str, Any]:
         """pytest-benchmark of the noop enqueue call; its JSON is kept beside the results."""

@@ -577,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     from contextlib import ExitStack
 
     from bench.backends import PROFILES, get_backends
-    from bench.errors import UnavailableBackend
+    from bench.errors import BackendUnavailable
     from bench.services import redis_service
 
     parser = argparse.ArgumentParser(prog="python -m bench.verify", description=main.__doc__)
@@ -588,7 +588,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="keep databases, channel and logs here (default: a temporary directory)")
     args = parser.parse_args(argv)
     try:
-        backends = get_backends([n for value in args.backend or [] for n in value.split(",")])
+        chosen = get_backends([n for value in args.backend or [] for n in value.split(",")])
+        backends = []
+        for backend in chosen:
+            try:
+                backend.check_available()
+            except BackendUnavailable as exc:
+                print(f"skipped: {exc}", flush=True)
+                continue
+            backends.append(backend)
         with ExitStack() as stack:
             workdir = args.workdir or stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-verify-"))
             redis = stack.enter_context(redis_service(args.redis_url))
@@ -596,12 +604,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Redis {redis.version()} at {redis.url}; SMTP sink on 127.0.0.1:{smtp.port}", flush=True)
             reports = []
             for backend in backends:
-                if backend.unmet_requirements():
-                    try:
-                        backend.check_installed()
-                    except UnavailableBackend as exc:
-                        print(f"skipped: {exc}", flush=True)  # one line, not a failure (issue 10)
-                        continue
                 report = verify_backend(
                     backend, redis=redis, smtp=smtp, workdir=workdir, processes=args.processes, profile=args.profile
                 )

@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 #: The repository root (``projects/shop/conf.py`` → three levels up).
 REPO_DIR = Path(__file__).resolve().parents[2]
 
-BACKENDS = ("celery", "djangoq", "dramatiq", "huey")
+BACKENDS = ("celery", "djangoq", "dramatiq", "huey", "tasks_db", "tasks_huey")
 PROFILES = ("shipped", "tuned", "safe")
 
 _TRUE = {"1", "true", "yes", "on"}
