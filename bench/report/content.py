@@ -12,22 +12,40 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from bench import stats
 from bench.environment import key_versions
-from bench.report import charts
+from bench.report import answers, charts, derived
+from bench.report.context import (
+    BASELINE,
+    FOLDED_SCENARIOS,
+    KNOWN_SCENARIOS,
+    NOT_MEASURED,
+    STATUS_SCENARIOS,
+    SYNTHETIC_PRESET,
+    Context,
+    _context,
+    _fault_sort_key,
+    _median,
+    _merged_percentiles,
+    _param_values,
+    _params_text,
+    _profile_index,
+    _retry_sort_key,
+)
 from bench.report.facts import (
     CATEGORIES,
-    FaultOutcome,
     RetryFacts,
     down_enqueue,
     fault_label,
     fault_outcome,
     is_check,
     number,
+    premise_not_met,
     retry_facts,
+    retry_variant,
+    retry_variants,
     survival_text,
     visibility_text,
 )
@@ -39,471 +57,27 @@ from bench.report.metrics import (
     metrics_for,
     value,
 )
-from bench.report.model import Answer, Block, Bullets, Chart, Heading, Paragraph, Table
+from bench.report.model import Answer, Block, Bullets, Chart, Contents, Heading, Paragraph, Table
+from bench.report.numbers import duration_ns, rate_text
 from bench.results import Record, RunResults
-
-BASELINE = charts.BASELINE
-KNOWN_SCENARIOS = (
-    "enqueue",
-    "throughput",
-    "latency",
-    "idle_pickup",
-    "resources",
-    "channel_overhead",
-    "retries",
-    "faults",
-)
-#: Records that are not measurements: shown in the verification table and the failure notes, never as a section.
-STATUS_SCENARIOS = ("verification", "session")
-#: Shown inside another scenario's section.
-FOLDED_SCENARIOS = {"enqueue_microbench": "enqueue"}
-#: The fault kinds in reading order (others follow as found).
-FAULT_ORDER = (
-    ("sigkill", None),
-    ("sigterm", None),
-    ("redis_restart", "none"),
-    ("redis_restart", "aof"),
-)
-_PROFILE_ORDER = ("shipped", "tuned", "safe")
-DEFAULT_BOUND_MS = 100.0
-NOT_MEASURED = "not measured in this run"
-SYNTHETIC_PRESET = "synthetic-fixture"
-
-
-@dataclass
-class Context:
-    """What every section needs: the results, the chart caption, the latency bound and the unverified backends."""
-
-    results: RunResults
-    caption: str
-    bound_ns: float
-    unverified: dict[str, str] = field(default_factory=dict)
-    preset: dict[str, Any] = field(default_factory=dict)
-
-    def label(self, backend: str) -> str:
-        """A backend's display label (from the results' backends section)."""
-        info = self.results.backends.get(backend) or {}
-        return str(info.get("label") or backend)
-
-    def profiles(self) -> list[str]:
-        """Profiles present, in the order shipped, tuned, safe, then others."""
-        present = self.results.profiles
-        return [p for p in _PROFILE_ORDER if p in present] + [p for p in present if p not in _PROFILE_ORDER]
-
-    def backends(self, records: Sequence[Record]) -> list[str]:
-        """Backends of ``records``: real backends sorted by name, the baseline last."""
-        names = sorted({r.backend for r in records} - {BASELINE})
-        return names + ([BASELINE] if any(r.backend == BASELINE for r in records) else [])
-
-    def scenario_profiles(self, scenario: str) -> list[str]:
-        """Profiles that have records of ``scenario`` (fault scenarios run in shipped and safe only)."""
-        present = {r.profile for r in self.results.records if r.scenario == scenario}
-        return [p for p in self.profiles() if p in present]
-
-    @property
-    def default_processes(self) -> int | None:
-        """The preset's process count of every scenario except throughput/resources."""
-        p = self.preset.get("default_processes")
-        return p if isinstance(p, int) else None
-
-
-def _context(results: RunResults) -> Context:
-    env = results.environment
-    versions = ", ".join(f"{k} {v}" for k, v in key_versions(env).items())
-    date = str(results.run.get("started_at") or env.get("date") or "unknown date")[:10]
-    caption = (
-        f"Run {results.run.get('id', '?')} ({date}) · {env.get('cpu_model', 'unknown CPU')}, "
-        f"{env.get('cpu_count', '?')} cores · Python {env.get('python', '?')} · Redis {env.get('redis_version', '?')}"
-        f" · {versions}"
-    )
-    if results.run.get("preset") == SYNTHETIC_PRESET:
-        caption = "SYNTHETIC TEST DATA, NOT A MEASUREMENT · " + caption
-    # The harness records the whole preset as ``preset_params``; ``scenario_params`` is the older name.
-    params = results.run.get("preset_params") or results.run.get("scenario_params") or {}
-    params = dict(params) if isinstance(params, dict) else {}
-    bound_ms = params.get("latency_bound_ms")
-    unverified: dict[str, str] = {}
-    for r in results.records:
-        if r.status == "unverified" or (r.scenario == "verification" and r.status != "ok"):
-            unverified.setdefault(r.backend, f"{r.profile}: {r.error or 'verification failed'}")
-    for name, info in results.backends.items():
-        if isinstance(info, dict) and info.get("verified") is False:
-            unverified.setdefault(name, str(info.get("verification_error") or "verification failed"))
-    return Context(results, caption, float(bound_ms or DEFAULT_BOUND_MS) * 1e6, unverified, params)
-
 
 # --------------------------------------------------------------------------------------------------------------------
 # Shared computations
-
-
-def _summary_text(values: Sequence[float], unit: str) -> str:
-    """'12.3 µs (±4 %, n=3)': median, relative spread and repetitions."""
-    if not values:
-        return "–"
-    s = stats.summarize(values)
-    text = format_value(s.median, unit)
-    if s.n > 1:
-        text += f" (±{s.spread * 50:.0f} %, n={s.n})"
-    return text
-
-
-def _merged_percentiles(records: Sequence[Record], name: str) -> stats.Percentiles | None:
-    """Percentiles of the bucket-wise merge of one histogram over the ok repetitions."""
-    encoded = [r.histograms[name] for r in records if r.ok and r.histograms.get(name)]
-    return stats.percentiles(stats.merge(encoded)) if encoded else None
-
-
-def _median(values: Sequence[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
-def _by_backend(records: Sequence[Record]) -> dict[str, list[Record]]:
-    grouped: dict[str, list[Record]] = {}
-    for r in records:
-        grouped.setdefault(r.backend, []).append(r)
-    return grouped
-
-
-def _param_values(records: Sequence[Record], name: str) -> list[Any]:
-    """Distinct values of one parameter, sorted (numbers numerically, others as text)."""
-    found = {r.params.get(name) for r in records if name in r.params}
-    return sorted(found, key=lambda v: (not isinstance(v, int | float), v if isinstance(v, int | float) else str(v)))
-
-
-@dataclass
-class Ranking:
-    """Backends ordered best first by the median of a per-repetition metric, and who could not be ranked."""
-
-    ranked: list[tuple[str, list[float]]]
-    excluded: list[str]  # "Label: reason"
-    baseline: list[float]
-
-
-def _rank(
-    ctx: Context, records: Sequence[Record], extract: Callable[[Record], float | None], *, higher_is_better: bool
-) -> Ranking:
-    ranked, excluded, baseline = [], [], []
-    for backend, reps in sorted(_by_backend(records).items()):
-        values = [v for v in (extract(r) for r in reps if r.ok) if v is not None]
-        if backend == BASELINE:
-            baseline = values
-        elif backend in ctx.unverified:
-            excluded.append(f"{ctx.label(backend)}: failed verification, not ranked ({ctx.unverified[backend]})")
-        elif not values:
-            errors = {r.error for r in reps if r.error} or {"no value"}
-            excluded.append(f"{ctx.label(backend)}: failed ({'; '.join(sorted(errors))})")
-        else:
-            ranked.append((backend, values))
-    ranked.sort(key=lambda item: statistics.median(item[1]), reverse=higher_is_better)
-    return Ranking(ranked, excluded, baseline)
 
 
 # --------------------------------------------------------------------------------------------------------------------
 # Answers
 
 
-def _floor_text(ranking: Ranking, unit: str, what: str) -> str:
-    """'; raw Redis floor 23,376 tasks/s (not ranked)' when the baseline was measured."""
-    if not ranking.baseline:
-        return ""
-    return f"; {what} {format_value(_median(ranking.baseline), unit)} (floor, not ranked)"
-
-
-def _ranked_list(ctx: Context, ranking: Ranking, unit: str, *, higher_is_better: bool) -> str:
-    """'**Huey** 40 µs; Dramatiq 60 µs (winner 1.5x faster, not enough repetitions …); Celery 180 µs'."""
-    parts = []
-    for i, (backend, values) in enumerate(ranking.ranked):
-        name = f"**{ctx.label(backend)}**" if i == 0 else ctx.label(backend)
-        parts.append(f"{name} {_summary_text(values, unit)}")
-    if len(ranking.ranked) >= 2:
-        (_, best), (_, other) = ranking.ranked[0], ranking.ranked[1]
-        cmp = stats.compare_samples(other, best, higher_is_better=higher_is_better)
-        factor = max(cmp.ratio, 1 / cmp.ratio) if cmp.ratio > 0 else float("nan")
-        verdict = (
-            f"{factor:.1f}x, untested: {cmp.base.n} vs {cmp.changed.n} repetitions"
-            if cmp.p_value is None
-            else cmp.verdict
-        )
-        parts[1] += f" (winner {verdict})"
-    return "; ".join(parts)
-
-
-def _answer_enqueue(ctx: Context) -> Answer:
-    question = "Which backend enqueues fastest?"
-    records = ctx.results.select(scenario="enqueue")
-    if not records:
-        return Answer(question, [NOT_MEASURED], "")
-    tasks = _param_values(records, "task")
-    task = "noop" if "noop" in tasks else tasks[0]
-    lines = []
-    for profile in ctx.scenario_profiles("enqueue"):
-        selected = ctx.results.select(scenario="enqueue", profile=profile, params={"task": task})
-        ranking = _rank(ctx, selected, lambda r: histogram_percentile(r, "latency_ns", "p50"), higher_is_better=False)
-        if not ranking.ranked:
-            lines.append(f"{profile}: no backend measured" + "".join(f"; {e}" for e in ranking.excluded))
-            continue
-        line = f"{profile}, p50 per `{task}` enqueue call: " + _ranked_list(ctx, ranking, "ns", higher_is_better=False)
-        line += _floor_text(ranking, "ns", "raw Redis LPUSH")
-        lines.append(line + "".join(f"; {e}" for e in ranking.excluded))
-    return Answer(
-        question,
-        lines,
-        "Producer-side cost of the enqueue call only (what a view pays per task; no worker running); says nothing "
-        "about when the task runs. Per-task-type tables, p99 and a pytest-benchmark cross-check are in the details.",
-    )
-
-
-def _answer_throughput(ctx: Context) -> Answer:
-    question = "Which backend gets the most tasks done per second?"
-    records = ctx.results.select(scenario="throughput")
-    if not records:
-        return Answer(question, [NOT_MEASURED], "")
-    tasks = _param_values(records, "task")
-    task = "noop" if "noop" in tasks else tasks[0]
-    modes = _param_values([r for r in records if r.params.get("task") == task], "mode")
-    mode = "backlog" if "backlog" in modes else (modes[0] if modes else None)
-    lines = []
-    for profile in ctx.scenario_profiles("throughput"):
-        selected = [
-            r
-            for r in ctx.results.select(scenario="throughput", profile=profile, params={"task": task})
-            if r.params.get("mode") == mode
-        ]
-        if not selected:
-            continue
-        measured = [r for r in selected if r.ok and r.backend != BASELINE and value(r, "tasks_per_s") is not None]
-        processes = max(_param_values(measured or selected, "processes") or [None], key=lambda p: p or 0)
-        at_max = [r for r in selected if r.params.get("processes") == processes]
-        ranking = _rank(ctx, at_max, lambda r: value(r, "tasks_per_s"), higher_is_better=True)
-        if not ranking.ranked:
-            lines.append(f"{profile}: no backend measured" + "".join(f"; {e}" for e in ranking.excluded))
-            continue
-        line = f"{profile}, `{task}` {mode}, {processes} worker processes: "
-        line += _ranked_list(ctx, ranking, "tasks/s", higher_is_better=True)
-        line += _floor_text(ranking, "tasks/s", "raw Redis LPUSH/BRPOP")
-        lines.append(line + "".join(f"; {e}" for e in ranking.excluded))
-    cores = ctx.results.environment.get("cpu_count", "?")
-    return Answer(
-        question,
-        lines or [NOT_MEASURED],
-        f"A noop task measures the queue's own overhead; real shop tasks (see details) are dominated by their own "
-        f"work. Measured on {cores} cores, where the workers share the CPU with Redis and the harness.",
-    )
-
-
-@dataclass
-class RatePoint:
-    """Latency scenario at one offered rate, merged over repetitions."""
-
-    rate: float
-    achieved: float | None
-    p50: float
-    p99: float
-    finish_p99: float | None
-    lost: float
-    saturated: bool
-
-
-def _rate_points(ctx: Context, records: Sequence[Record]) -> list[RatePoint]:
-    points = []
-    for rate in _param_values(records, "rate"):
-        reps = [r for r in records if r.params.get("rate") == rate and r.ok]
-        start = _merged_percentiles(reps, "to_start_ns")
-        if start is None or not start.count:
-            continue
-        finish = _merged_percentiles(reps, "to_finish_ns")
-        achieved = _median([v for v in (value(r, "achieved_rate") for r in reps) if v is not None])
-        lost = sum(v for v in (value(r, "lost") for r in reps) if v is not None)
-        saturated = bool(lost) or start.p99 > ctx.bound_ns or (achieved is not None and achieved < 0.9 * float(rate))
-        points.append(
-            RatePoint(float(rate), achieved, start.p50, start.p99, finish.p99 if finish else None, lost, saturated)
-        )
-    return points
-
-
-def _max_sustainable(points: Sequence[RatePoint]) -> RatePoint | None:
-    best = None
-    for p in sorted(points, key=lambda p: p.rate):
-        if p.saturated:
-            break
-        best = p
-    return best
-
-
-def _answer_latency(ctx: Context) -> Answer:
-    question = "Which backend keeps latency lowest under load?"
-    records = ctx.results.select(scenario="latency")
-    if not records:
-        return Answer(question, [NOT_MEASURED], "")
-    bound = format_value(ctx.bound_ns, "ns")
-    lines = []
-    for profile in ctx.scenario_profiles("latency"):
-        selected = ctx.results.select(scenario="latency", profile=profile)
-        top_rate = max(_param_values(selected, "rate"))
-        results = []
-        excluded = []
-        floor = ""
-        for backend, reps in _by_backend(selected).items():
-            best = _max_sustainable(_rate_points(ctx, reps))
-            if backend == BASELINE:
-                floor = "; raw Redis floor: " + _sustainable_text(best, top_rate) + " (not ranked)"
-                continue
-            if backend in ctx.unverified:
-                excluded.append(f"{ctx.label(backend)}: failed verification, not ranked")
-                continue
-            results.append((backend, best))
-        results.sort(key=lambda item: (-(item[1].rate if item[1] else -1), item[1].p99 if item[1] else 0))
-        if not results:
-            continue
-        parts = [f"{ctx.label(backend)} {_sustainable_text(best, top_rate)}" for backend, best in results]
-        parts[0] = f"**{parts[0]}**"
-        lines.append(f"{profile}: highest sustainable offered rate — " + "; ".join(parts + excluded) + floor)
-    return Answer(
-        question,
-        lines or [NOT_MEASURED],
-        f"Sustainable = p99 from the intended send time to task start within {bound}, no task lost and at least "
-        "90 % of the offered rate achieved; only the preset's offered rates were tried, so the true limit lies "
-        "between the reported rate and the next one (≥: even the highest rate tried was sustained).",
-    )
-
-
-def _sustainable_text(best: RatePoint | None, top_rate: float) -> str:
-    if best is None:
-        return "saturated already at the lowest rate"
-    return f"{'≥ ' if best.rate == top_rate else ''}{best.rate:g} tasks/s (p99 to start {format_value(best.p99, 'ns')})"
-
-
-def _fault_outcomes(ctx: Context, records: Sequence[Record]) -> dict[tuple[str, str], list[FaultOutcome]]:
-    """(backend, profile) → the fault outcomes with accounting, in FAULT_ORDER."""
-    grouped: dict[tuple[str, str], list[FaultOutcome]] = {}
-    for r in sorted(records, key=_fault_sort_key):
-        outcome = fault_outcome(r)
-        if outcome is not None:
-            grouped.setdefault((r.backend, r.profile), []).append(outcome)
-    return grouped
-
-
-def _profile_index(profile: str) -> int:
-    return _PROFILE_ORDER.index(profile) if profile in _PROFILE_ORDER else len(_PROFILE_ORDER)
-
-
-def _retry_sort_key(record: Record) -> tuple[int, str]:
-    """Policy before default, failing k times before forever, checks last."""
-    p = record.params
-    fail_times = p.get("fail_times")
-    forever = isinstance(fail_times, int) and fail_times < 0
-    order = (0 if p.get("task") == "flaky_retry" else 2) + (1 if forever else 0) if "check" not in p else 4
-    return order, str(p.get("check", ""))
-
-
-def _fault_sort_key(record: Record) -> tuple[int, str, int]:
-    key = (record.params.get("kind"), record.params.get("persistence"))
-    order = FAULT_ORDER.index(key) if key in FAULT_ORDER else len(FAULT_ORDER)
-    return order, _params_text(record.params), record.repetition
-
-
-def _fault_columns(records: Sequence[Record]) -> list[tuple[str, str | None]]:
-    """The (kind, persistence) pairs with accounting, in reading order."""
-    found = {
-        (r.params.get("kind"), r.params.get("persistence"))
-        for r in records
-        if r.accounting is not None or r.params.get("kind") in ("sigkill", "sigterm", "redis_restart")
-    }
-    ordered = [k for k in FAULT_ORDER if k in found]
-    return ordered + sorted((k for k in found if k not in FAULT_ORDER), key=str)
-
-
-def _answer_faults(ctx: Context) -> list[Block]:
-    question = "Which backend is safest when workers die or Redis restarts?"
-    records = [r for r in ctx.results.select(scenario="faults") if r.params.get("kind") != "redis_down_enqueue"]
-    if not records:
-        return [Answer(question, [NOT_MEASURED], "")]
-    outcomes = _fault_outcomes(ctx, records)
-    columns = _fault_columns(records)
-    lines, rows = [], []
-    for profile in ctx.scenario_profiles("faults"):
-        ranked, excluded = [], []
-        for backend in ctx.backends([r for r in records if r.profile == profile]):
-            if backend == BASELINE:
-                continue
-            mine = outcomes.get((backend, profile), [])
-            failed = [r for r in records if r.backend == backend and r.profile == profile and not r.ok]
-            row = [ctx.label(backend), profile]
-            for kind, persistence in columns:
-                found = [
-                    o
-                    for o in mine
-                    if o.record.params.get("kind") == kind and o.record.params.get("persistence") == persistence
-                ]
-                failed_here = [
-                    r for r in failed if r.params.get("kind") == kind and r.params.get("persistence") == persistence
-                ]
-                if found:
-                    row.append(" / ".join(o.cell() for o in found))
-                elif failed_here:
-                    row.append(f"failed: {failed_here[0].error}")
-                else:
-                    row.append("–")
-            rows.append(row)
-            if backend in ctx.unverified:
-                excluded.append(f"{ctx.label(backend)}: failed verification, not ranked")
-            elif not mine:
-                excluded.append(f"{ctx.label(backend)}: fault runs failed")
-            else:
-                ranked.append(
-                    (sum(o.lost for o in mine), sum(o.duplicated for o in mine), backend, sum(o.tasks for o in mine))
-                )
-        if not ranked and not excluded:
-            continue
-        ranked.sort()
-        parts = [f"{ctx.label(b)} {lost} of {tasks} lost, {dup} duplicated" for lost, dup, b, tasks in ranked]
-        if parts:
-            parts[0] = f"**{parts[0]}**"
-        lines.append(f"{profile}: fewest tasks lost — " + "; ".join(parts + excluded))
-    window = ctx.preset.get("fault_window_s")
-    caveat = (
-        "One run per backend and profile, a handful of tasks per category: a count, not a rate. Lost = not finished "
-        f"within the observation window{f' ({window:g} s after the fault)' if window else ''}. `safe` is each "
-        "library's documented at-least-once configuration, with visibility/heartbeat timeouts shortened by "
-        "configuration (SHOP_FAST_FAULTS) so redelivery fits the window. Duplicates are harmless only for "
-        "idempotent tasks."
-    )
-    table = Table(
-        ["backend", "profile", *[fault_label({"kind": k, "persistence": p}) for k, p in columns]],
-        rows,
-        "Per fault: tasks enqueued before it and what became of them; lost/duplicated per category "
-        "(running = long task in every worker process, queued = waiting or prefetched, delayed = scheduled ahead, "
-        "retrying = retry pending).",
-    )
-    return [Answer(question, lines or [NOT_MEASURED], caveat), table]
-
-
-def _policy_and_default(reps: Sequence[Record]) -> dict[tuple[str, int | None], RetryFacts]:
-    """(task, fail_times) → facts of the first ok repetition of each retries variant."""
-    found: dict[tuple[str, int | None], RetryFacts] = {}
-    for r in sorted(reps, key=lambda r: r.repetition):
-        if r.ok and not is_check(r):
-            f = retry_facts(r)
-            found.setdefault((f.task, f.fail_times), f)
-    return found
-
-
-def _variant(facts: dict[tuple[str, int | None], RetryFacts], task: str, *, forever: bool) -> RetryFacts | None:
-    for (t, k), f in facts.items():
-        if t == task and (k is not None and k < 0) == forever:
-            return f
-    return None
-
-
 def _retry_sentence(ctx: Context, reps: Sequence[Record]) -> str:
     """What retries did for one backend and profile, in words."""
-    facts = _policy_and_default(reps)
+    facts = retry_variants(reps)
     checks = [r for r in reps if r.ok and is_check(r)]
     parts = []
-    k_policy = _variant(facts, "flaky_retry", forever=False)
+    k_policy = retry_variant(facts, "flaky_retry", forever=False)
     if k_policy is not None:
         parts.append(f"shop policy, failing {k_policy.fail_times}×: {k_policy.summary()}")
-    forever_policy = _variant(facts, "flaky_retry", forever=True)
+    forever_policy = retry_variant(facts, "flaky_retry", forever=True)
     if forever_policy is not None:
         text = f"failing forever: {forever_policy.summary()}"
         parts.append(text)
@@ -512,7 +86,7 @@ def _retry_sentence(ctx: Context, reps: Sequence[Record]) -> str:
             parts.append(f"{_visibility_label(r)}: {visibility_text(r)}")
         elif str(r.params.get("check", "")).startswith("survives_"):
             parts.append(survival_text(r))
-    defaults = [f for f in (_variant(facts, "flaky_default", forever=b) for b in (False, True)) if f is not None]
+    defaults = [f for f in (retry_variant(facts, "flaky_default", forever=b) for b in (False, True)) if f is not None]
     if defaults:
         most = max(defaults, key=lambda f: f.attempts_max)
         if most.attempts_max <= 1:
@@ -552,7 +126,7 @@ def _answer_retries(ctx: Context) -> list[Block]:
             if not reps:
                 continue
             texts[profile] = _retry_summary(reps)
-            facts = _policy_and_default(reps)
+            facts = retry_variants(reps)
             cells = []
             for task, forever in (
                 ("flaky_retry", False),
@@ -560,7 +134,7 @@ def _answer_retries(ctx: Context) -> list[Block]:
                 ("flaky_default", False),
                 ("flaky_default", True),
             ):
-                f = _variant(facts, task, forever=forever)
+                f = retry_variant(facts, task, forever=forever)
                 cells.append(_retry_cell(f))
             visibility = [
                 visibility_text(r)
@@ -604,8 +178,8 @@ def _visibility_label(record: Record) -> str:
 
 def _retry_summary(reps: Sequence[Record]) -> str:
     """The short form of :func:`_retry_sentence`, for the answers."""
-    facts = _policy_and_default(reps)
-    policy = [f for f in (_variant(facts, "flaky_retry", forever=b) for b in (False, True)) if f is not None]
+    facts = retry_variants(reps)
+    policy = [f for f in (retry_variant(facts, "flaky_retry", forever=b) for b in (False, True)) if f is not None]
     parts = []
     if policy:
         attempts = " and ".join(f"{f.attempts_text()}/{f.expected}" for f in policy if f.expected is not None)
@@ -628,7 +202,7 @@ def _retry_summary(reps: Sequence[Record]) -> str:
                 f"{_visibility_label(r)}: "
                 + ("visible to the app" if visible else "**not visible**" if visible is False else "not checked")
             )
-    defaults = [f for f in (_variant(facts, "flaky_default", forever=b) for b in (False, True)) if f is not None]
+    defaults = [f for f in (retry_variant(facts, "flaky_default", forever=b) for b in (False, True)) if f is not None]
     if defaults:
         most = max(defaults, key=lambda f: f.attempts_max)
         if most.attempts_max <= 1:
@@ -703,12 +277,7 @@ def _down_sentence(ctx: Context, reps: Sequence[Record]) -> str:
                 text += f"workers resumed on their own, a new task done {o.reconnect_s:.1f} s after Redis returned"
             else:
                 text += "recovery not measured"
-            if o.lost:
-                text += f"; **{o.lost} of {o.tasks} tasks lost** ({o.lost_categories()})"
-            else:
-                text += f"; none of {o.tasks} tasks lost"
-            if o.duplicated:
-                text += f", {o.duplicated} duplicated ({o.duplicated_categories()})"
+            text += f"; {o.verdict()}"
             parts.append(text)
     return "; ".join(parts)
 
@@ -760,16 +329,7 @@ def _answer_redis_down(ctx: Context) -> Answer:
             for profile in ctx.scenario_profiles("faults"):
                 mine_p = [o for o in outcomes if o.record.profile == profile]
                 if mine_p:
-                    parts.append(
-                        f"{profile}: "
-                        + ", ".join(
-                            f"{o.lost}/{o.tasks} lost "
-                            + ("with AOF" if o.record.params.get("persistence") == "aof" else "without persistence")
-                            + (f" ({o.lost_categories()})" if o.lost else "")
-                            + (f" + {o.duplicated} duplicated" if o.duplicated else "")
-                            for o in mine_p
-                        )
-                    )
+                    parts.append(f"{profile}: " + ", ".join(f"{o.label} {answers.fault_cell_text(o)}" for o in mine_p))
         label = ctx.label(backend) + (" (failed verification, not ranked)" if backend in ctx.unverified else "")
         failed = [
             f"{fault_label(r.params) if 'kind' in r.params else 'fault scenarios'} ({r.profile}) failed: {r.error}"
@@ -789,10 +349,6 @@ def _answer_redis_down(ctx: Context) -> Answer:
 
 # --------------------------------------------------------------------------------------------------------------------
 # Details per scenario
-
-
-def _params_text(params: dict[str, Any], *, skip: Sequence[str] = ()) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items() if k not in skip)
 
 
 def _failure_note(ctx: Context, records: Sequence[Record]) -> list[Block]:
@@ -864,7 +420,7 @@ def _enqueue_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 d = merged.as_dict()
                 rows.append(
                     [ctx.label(backend)]
-                    + [stats.format_ns(d[k]) for k in ("p50", "p90", "p99", "p99.9", "max")]
+                    + [duration_ns(d[k]) for k in ("p50", "p90", "p99", "p99.9", "max")]
                     + [f"{merged.count:,}", f"{len(per_rep)} (p50 ±{spread * 50:.0f} %)"]
                 )
                 chart_data[ctx.label(backend) if backend != BASELINE else BASELINE] = d
@@ -937,47 +493,47 @@ def _latency_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
             rows, series, best_rows = [], {}, []
             for backend in ctx.backends(selected):
                 reps = [r for r in selected if r.backend == backend]
-                points = _rate_points(ctx, reps)
-                for p in points:
+                states = derived.rate_states(reps, ctx.bound_ns)
+                for p in states:
                     lag = _median(
                         [
                             v
                             for r in reps
-                            if r.ok and r.params.get("rate") == p.rate
+                            if r.params.get("rate") == p.rate
                             for v in [value(r, "max_send_lag_ns")]
                             if v is not None
                         ]
                     )
+                    done = rate_text(p.completed_per_s, "").strip()
                     rows.append(
                         [
                             ctx.label(backend),
                             f"{p.rate:g}",
-                            "–" if p.achieved is None else f"{p.achieved:.1f}",
-                            stats.format_ns(p.p50),
-                            stats.format_ns(p.p99),
-                            stats.format_ns(p.finish_p99),
+                            rate_text(p.sent_per_s, "").strip(),
+                            done if p.completed_exact or done == "–" else f"≥ {done}",
+                            duration_ns(p.p50),
+                            duration_ns(p.p99),
+                            duration_ns(p.finish_p99),
                             f"{p.lost:.0f}",
-                            stats.format_ns(lag),
-                            "**saturated**" if p.saturated else "ok",
+                            duration_ns(lag),
+                            p.state if p.sustained else f"**{p.state}**",
                         ]
                     )
-                if points:
-                    series[ctx.label(backend) if backend != BASELINE else BASELINE] = [
-                        (p.rate, p.p50, p.p99, p.saturated) for p in points
-                    ]
-                best = _max_sustainable(points)
-                top = bool(points) and best is not None and best.rate == max(p.rate for p in points)
+                if states:
+                    series[ctx.label(backend)] = [(p.rate, p.p50, p.p99, p.state) for p in states]
                 note = (
                     "floor, not ranked"
-                    if backend == BASELINE
+                    if ctx.is_floor(backend)
                     else "failed verification, not ranked"
                     if backend in ctx.unverified
                     else ""
                 )
+                failure = derived.first_failure(states)
                 best_rows.append(
                     [
                         ctx.label(backend),
-                        "none" if best is None else f"{'≥ ' if top else ''}{best.rate:g} tasks/s",
+                        derived.sustainable_text(states),
+                        f"{failure.rate:g}/s: {answers.failure_text(failure)}" if failure else "–",
                         note,
                     ]
                 )
@@ -988,7 +544,8 @@ def _latency_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                     [
                         "backend",
                         "offered/s",
-                        "achieved/s",
+                        "sent/s",
+                        "completed/s",
                         "to start p50",
                         "to start p99",
                         "to finish p99",
@@ -997,12 +554,16 @@ def _latency_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                         "state",
                     ],
                     rows,
-                    f"Latency from the intended send time; repetitions merged. Saturated: p99 to start above "
-                    f"{format_value(ctx.bound_ns, 'ns')}, a task lost, or under 90 % of the offered rate achieved. "
-                    "Producer max lag: how late the open-loop producer's worst send was (it counts in the latency).",
+                    "Latency from the intended send time; repetitions merged. sent/s: the producer's achieved send "
+                    "rate; completed/s: completions per second (≥: a lower bound — completions ÷ (intended send span "
+                    "+ spread of the to-finish latencies) — where the record has no measured completion rate). "
+                    f"Over the latency bound: p99 to start above {duration_ns(ctx.bound_ns)} while completions kept "
+                    "up; saturated: sent/s under 90 % of offered or completed/s under 90 % of sent/s; tasks lost: "
+                    "not finished within the drain timeout. Producer max lag: how late the worst send was (it counts "
+                    "in the latency).",
                 )
             )
-            blocks.append(Table(["backend", "maximum sustainable rate", "note"], best_rows))
+            blocks.append(Table(["backend", "maximum sustainable rate", "first rate not sustained", "note"], best_rows))
             if series:
                 fig = charts.latency_vs_rate(str(task), series, ctx.bound_ns / 1e6, ctx.caption)
                 blocks.append(Chart(f"latency-{profile}-{task}", title, fig))
@@ -1025,9 +586,9 @@ def _idle_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                         profile,
                         f"{idle:g} s",
                         str(len(samples)),
-                        stats.format_ns(statistics.median(samples)),
-                        stats.format_ns(min(samples)),
-                        stats.format_ns(max(samples)),
+                        duration_ns(statistics.median(samples)),
+                        duration_ns(min(samples)),
+                        duration_ns(max(samples)),
                     ]
                 )
     return [
@@ -1116,9 +677,9 @@ def _channel_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 [
                     ctx.label(backend),
                     profile,
-                    stats.format_ns(p50),
-                    stats.format_ns(p99),
-                    stats.format_ns(2 * p50) if p50 is not None else "–",
+                    duration_ns(p50),
+                    duration_ns(p99),
+                    duration_ns(2 * p50) if p50 is not None else "–",
                     per_task,
                     share,
                 ]
@@ -1159,7 +720,7 @@ def _channel_share(ctx: Context, backend: str, profile: str, write_ns: float | N
         return "–", "–"
     per_task_ns = float(p) / tps * 1e9
     return (
-        f"{stats.format_ns(per_task_ns)} ({p} processes, {tps:,.0f} tasks/s)",
+        f"{duration_ns(per_task_ns)} ({p} processes, {tps:,.0f} tasks/s)",
         f"{2 * write_ns / per_task_ns * 100:.2g} %",
     )
 
@@ -1258,8 +819,12 @@ def _retries_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
 
 
 def _faults_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
-    rows, chart_rows, down_rows = [], [], []
+    rows, down_rows, premise_rows = [], [], []
     for r in sorted(records, key=lambda r: (r.backend, _profile_index(r.profile), *_fault_sort_key(r))):
+        why = premise_not_met(r)
+        if why is not None:
+            premise_rows.append([ctx.label(r.backend), r.profile, fault_label(r.params), why])
+            continue
         if not r.ok:
             continue
         if r.params.get("kind") == "redis_down_enqueue":
@@ -1269,7 +834,7 @@ def _faults_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
             continue
         o = fault_outcome(r)
         if o is None:
-            rows.append([ctx.label(r.backend), r.profile, fault_label(r.params), *["–"] * 7])
+            rows.append([ctx.label(r.backend), r.profile, fault_label(r.params), *["–"] * 6])
             continue
         timings = o.timing()
         before = value(r, "finished_before_restart")
@@ -1281,15 +846,13 @@ def _faults_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 r.profile,
                 o.label,
                 str(o.tasks),
+                "–" if o.at_risk is None else str(o.at_risk),
                 str(o.completed),
-                str(o.duplicated),
-                str(o.lost),
-                o.lost_categories() or "–",
-                o.duplicated_categories() or "–",
+                o.verdict(),
+                premise_seen(r) or "–",
                 timings.strip("; ") or "–",
             ]
         )
-        chart_rows.append((f"{ctx.label(r.backend)} {o.label} ({r.profile})", o.completed, o.duplicated, o.lost))
     blocks: list[Block] = [
         Table(
             [
@@ -1297,20 +860,28 @@ def _faults_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 "profile",
                 "fault",
                 "tasks",
+                "at risk",
                 "completed once",
-                "duplicated",
-                "lost",
-                "lost by category",
-                "duplicated by category",
+                "outcome",
+                "state at the fault",
                 "timings",
             ],
             rows,
-            "Every task id enqueued before the fault ends in exactly one of completed once / duplicated / lost "
-            "(task-side finish events within the window). Categories: "
+            "Every task id enqueued before the fault ends in exactly one of completed once / duplicated / stranded "
+            "(held by the library, handed back later) / gone (held nowhere); older results files only have 'not "
+            "finished within the window (not classified)'. Categories: "
             + "; ".join(f"{k} = {v}" for k, v in CATEGORIES.items())
             + ".",
         )
     ]
+    if premise_rows:
+        blocks.append(
+            Table(
+                ["backend", "profile", "fault", "premise not met"],
+                premise_rows,
+                "Faults whose premise did not hold at the fault instant: recorded, shown, never ranked.",
+            )
+        )
     if down_rows:
         blocks.append(
             Table(
@@ -1320,9 +891,63 @@ def _faults_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 "still running after the limit counts as blocking).",
             )
         )
-    if chart_rows:
-        blocks.append(Chart("fault-outcomes", "Fault outcomes", charts.fault_outcomes(chart_rows, ctx.caption)))
+    grid = _fault_grid(ctx)
+    if grid is not None:
+        blocks.append(grid)
     return blocks + _failure_note(ctx, records)
+
+
+def premise_seen(record: Record) -> str:
+    """'running: 2 running; waiting: 10 queued' — each category's state at the fault instant, as recorded."""
+    premise = record.notes.get("premise")
+    seen = premise.get("seen") if isinstance(premise, dict) else None
+    if not isinstance(seen, dict):
+        return ""
+    return "; ".join(
+        f"{category}: " + ", ".join(f"{n} {state}" for state, n in states.items())
+        for category, states in seen.items()
+        if isinstance(states, dict)
+    )
+
+
+def _fault_grid(ctx: Context) -> Chart | None:
+    """Backend × fault grid, one panel per profile, each cell coloured by its outcome."""
+    kinds = answers.fault_kinds(ctx)
+    profiles = ctx.scenario_profiles("faults")
+    records = [r for r in ctx.results.select(scenario="faults") if not ctx.is_floor(r.backend)]
+    backends = [b for b in ctx.backends(records)]
+    if not kinds or not backends:
+        return None
+    panels = []
+    for profile in profiles:
+        grid = []
+        for backend in backends:
+            row = []
+            for kind, persistence in kinds:
+                record = next(
+                    (
+                        r
+                        for r in records
+                        if r.backend == backend
+                        and r.profile == profile
+                        and r.params.get("kind") == kind
+                        and r.params.get("persistence") == persistence
+                    ),
+                    None,
+                )
+                if record is None:
+                    row.append(("", "na"))
+                elif premise_not_met(record) is not None:
+                    row.append(("premise\nnot met", "na"))
+                elif (o := fault_outcome(record)) is None:
+                    row.append(("failed", "na"))
+                else:
+                    row.append((answers.fault_cell_text(o).replace(" · ", "\n"), answers.fault_tone(o)))
+            grid.append(row)
+        panels.append((profile, grid))
+    columns = [fault_label({"kind": k, "persistence": p}) for k, p in kinds]
+    fig = charts.fault_grid(columns, [ctx.label(b) for b in backends], panels, ctx.caption)
+    return Chart("fault-outcomes", "Fault outcomes per backend and fault", fig)
 
 
 def _faq(ctx: Context) -> list[Block]:
@@ -1369,13 +994,11 @@ def _worker_fault_lines(ctx: Context) -> list[str]:
             for r in sorted((r for r in records if r.backend == backend and r.profile == profile), key=_fault_sort_key):
                 o = fault_outcome(r)
                 if o is None:
-                    parts.append(f"{fault_label(r.params)}: run failed ({r.error})")
+                    why = premise_not_met(r)
+                    state = f"premise not met, not ranked ({why})" if why else f"run failed ({r.error})"
+                    parts.append(f"{fault_label(r.params)}: {state}")
                     continue
-                text = f"{o.label}: " + (
-                    f"**{o.lost} of {o.tasks} lost** ({o.lost_categories()})" if o.lost else f"none of {o.tasks} lost"
-                )
-                if o.duplicated:
-                    text += f", {o.duplicated} duplicated"
+                text = f"{o.label}: {o.verdict()}"
                 if o.timing():
                     text += f", {o.timing()}"
                 parts.append(text)
@@ -1542,7 +1165,7 @@ def _method(ctx: Context) -> list[Block]:
 
 
 def build(results: RunResults) -> list[Block]:
-    """The whole report as blocks, in reading order."""
+    """The whole report as blocks, in reading order: scorecard, contents, answers, FAQ, details, settings, method."""
     ctx = _context(results)
     run = results.run
     blocks: list[Block] = [Heading(1, f"Django task queue benchmark — run {run.get('id', '?')}")]
@@ -1550,16 +1173,23 @@ def build(results: RunResults) -> list[Block]:
         blocks.append(
             Paragraph("**SYNTHETIC TEST DATA — NOT A MEASUREMENT.** This report was generated from a test fixture.")
         )
-    real = [b for b in results.backend_names if b != BASELINE]
     blocks.append(
         Paragraph(
             f"Preset **{run.get('preset', '?')}**, {run.get('repetitions', '?')} repetition(s), profiles "
-            f"{', '.join(ctx.profiles()) or '–'}, backends {', '.join(ctx.label(b) for b in real) or '–'}"
-            + (
-                f", and the raw Redis floor ({ctx.label(BASELINE)}, never ranked)"
-                if BASELINE in results.backend_names
-                else ""
-            )
+            f"{', '.join(ctx.profiles()) or '–'}; measured on {ctx.machine}. Ratios are to the floor (the raw "
+            "broker loop) measured in the same run; absolute values hold for this machine only."
+        )
+    )
+    card = answers.scorecard(ctx)
+    if card is not None:
+        blocks.append(card)
+    toc_at = len(blocks)
+    real = [b for b in results.backend_names if not ctx.is_floor(b)]
+    floors = [b for b in results.backend_names if ctx.is_floor(b)]
+    blocks.append(
+        Paragraph(
+            f"Backends {', '.join(ctx.label(b) for b in real) or '–'}"
+            + (f"; floors {', '.join(ctx.label(b) for b in floors)} (never ranked)" if floors else "")
             + f". {ctx.caption}."
         )
     )
@@ -1577,11 +1207,13 @@ def build(results: RunResults) -> list[Block]:
         if verified:
             blocks.append(Paragraph(f"Verified before measuring: {', '.join(verified)} (see Verification)."))
     blocks.append(Heading(2, "Answers"))
+    need_redis = answers.answer_need_redis(ctx)
     blocks += [
-        _answer_enqueue(ctx),
-        _answer_throughput(ctx),
-        _answer_latency(ctx),
-        *_answer_faults(ctx),
+        answers.answer_enqueue(ctx),
+        answers.answer_throughput(ctx),
+        answers.answer_latency(ctx),
+        *([need_redis] if need_redis is not None else []),
+        answers.answer_faults(ctx),
         *_answer_retries(ctx),
         _answer_redis_down(ctx),
     ]
@@ -1601,6 +1233,8 @@ def build(results: RunResults) -> list[Block]:
     blocks += _settings(ctx)
     blocks += _environment(ctx)
     blocks += _method(ctx)
+    headings = [b for b in blocks[toc_at:] if isinstance(b, Heading) and b.level in (2, 3)]
+    blocks.insert(toc_at, Contents(headings))
     return blocks
 
 
