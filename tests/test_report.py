@@ -598,7 +598,7 @@ def test_numbers_for_people() -> None:
     assert derived.test_text([1.0, 1.1], [2.0, 2.1], higher_is_better=False) == "2.0x, 2 repetitions: no test"
     assert derived.test_text([1.0, 1.01, 0.99], [2.0, 2.02, 1.98], higher_is_better=False) == "2.0x, p<0.001"
     assert derived.test_text([1.0, 1.5, 0.7], [1.1, 0.8, 1.4], higher_is_better=False).startswith(
-        "1.0x, not significant (p="
+        "1.1x, not significant (p="
     )
 
 
