@@ -414,7 +414,7 @@ def test_compare_reports_ratios_significance_and_environment(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base, changed = _throughput_run(2000.0, "CPU A"), _throughput_run(1000.0, "CPU B")
-    text = render_text(compare_runs(base, changed), "a.json", "b.json")
+    text = render_text(compare_runs(base, changed, ratios=False), "a.json", "b.json")
     assert "WARNING: CPU model differs: CPU A vs CPU B" in text
     huey = next(line for line in text.splitlines() if line.startswith("throughput") and "huey" in line)
     assert huey.endswith("2.00x slower")
@@ -424,8 +424,37 @@ def test_compare_reports_ratios_significance_and_environment(
     # Through the CLI, from files.
     write_results(tmp_path / "a.json", base)
     write_results(tmp_path / "b.json", changed)
+    same_cpu = replace(changed, environment=base.environment)
+    write_results(tmp_path / "b.json", same_cpu)
     assert main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
     assert "2.00x slower" in capsys.readouterr().out
+
+
+def _with_floor(run: RunResults, floor_tps: float) -> RunResults:
+    floor = tuple(
+        Record(
+            "redis-baseline",
+            "shipped",
+            "throughput",
+            {"task": "noop", "processes": 2, "mode": "backlog"},
+            rep,
+            values={"tasks_per_s": floor_tps * (1 + 0.01 * rep)},
+        )
+        for rep in range(5)
+    )
+    return replace(run, records=run.records + floor)
+
+
+def test_compare_uses_ratios_to_the_floor_when_machines_differ() -> None:
+    """A machine twice as slow halves the backend and its floor alike: as ratios, nothing changed."""
+    base = _with_floor(_throughput_run(2000.0, "CPU A"), 20000.0)
+    changed = _with_floor(_throughput_run(1000.0, "CPU B"), 10000.0)
+    text = render_text(compare_runs(base, changed), "a.json", "b.json")
+    assert "WARNING: environments differ: times and rates are compared as ratios to each run's own floor" in text
+    huey = next(line for line in text.splitlines() if line.startswith("throughput") and "huey" in line)
+    assert "tasks/s ÷ floor" in huey and not huey.endswith("slower")
+    # The enqueue measurement has no floor in these runs: not compared across machines at all.
+    assert "enqueue p50" not in text
 
 
 def test_compare_fixture_with_itself() -> None:

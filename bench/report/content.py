@@ -757,7 +757,11 @@ def _retries_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
             detail_text = (
                 ", ".join(f"{k}: {v}" for k, v in detail.items()) if isinstance(detail, dict) else str(detail or "")
             )
-            checks.append([ctx.label(r.backend), r.profile, check, text, detail_text or "–"])
+            task = str(r.params.get("task", "–"))
+            fails = r.params.get("fail_times")
+            if isinstance(fails, int):
+                task += " (fails forever)" if fails < 0 else f" (fails {fails}×)"
+            checks.append([ctx.label(r.backend), r.profile, check, task, text, detail_text or "–"])
             continue
         f = retry_facts(r)
         rows.append(
@@ -808,7 +812,7 @@ def _retries_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
     if checks:
         blocks.append(
             Table(
-                ["backend", "profile", "check", "result", "detail"],
+                ["backend", "profile", "check", "task", "result", "detail"],
                 checks,
                 "exhausted_visibility: where the library itself records tasks whose retries ran out (its own API).",
             )
