@@ -69,7 +69,8 @@ def compare_runs(base: RunResults, changed: RunResults, *, ratios: bool | None =
     warnings = compare_environments(base.environment, changed.environment)
     use_ratios = bool(warnings) if ratios is None else ratios
     if use_ratios:
-        warnings.append("environments differ: times and rates are compared as ratios to each run's own floor")
+        because = "environments differ: " if warnings else ""
+        warnings.append(f"{because}times and rates are compared as ratios to each run's own floor")
     if base.run.get("preset") != changed.run.get("preset"):
         warnings.append(
             f"presets differ: {base.run.get('preset')} vs {changed.run.get('preset')} (workload sizes differ)"

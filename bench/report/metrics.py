@@ -76,8 +76,11 @@ def value(record: Record, name: str) -> float | None:
 
 
 def accounting_count(record: Record, outcome: str) -> float | None:
-    """How many task ids ended as ``outcome`` (completed/duplicated/lost) in a fault record."""
-    if record.accounting is None:
+    """How many task ids ended as ``outcome`` (completed/duplicated/stranded/gone, or lost in older files).
+
+    None when the record's accounting does not have that outcome (an older file has no gone, a newer no lost).
+    """
+    if record.accounting is None or outcome not in record.accounting:
         return None
     return float(len(record.accounting.get(outcome, [])))
 
@@ -114,7 +117,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("channel_overhead", "write p50", "ns", False, lambda r: value(r, "write_ns_p50")),
     # Retries: how far the gaps are from the configured delay; attempt counts and windows are facts, not metrics.
     Metric("retries", "gap error (mean)", "s", False, lambda r: _abs(value(r, "gap_error_mean_s"))),
-    Metric("faults", "lost", "count", False, lambda r: accounting_count(r, "lost")),
+    Metric("faults", "lost (not classified)", "count", False, lambda r: accounting_count(r, "lost")),
+    Metric("faults", "gone", "count", False, lambda r: accounting_count(r, "gone")),
+    Metric("faults", "stranded", "count", False, lambda r: accounting_count(r, "stranded")),
     Metric("faults", "duplicated", "count", False, lambda r: accounting_count(r, "duplicated")),
 )
 
