@@ -263,16 +263,14 @@ def _ranking_line(ctx: Context, ranking: Ranked) -> str:
 def sustained_text(ctx: Context, backend: str, profile: str, states: Sequence[derived.RateState]) -> str:
     """'≥ 800 tasks/s (p99 2.1 ms, 1.1× floor)' or '200 tasks/s (at 800/s: saturated, 480 of 800 completed/s)'."""
     best = derived.max_sustainable(states)
-    text = derived.sustainable_text(states)
-    if best is not None:
-        ratio = _p99_ratio(ctx, backend, profile, best)
-        text += f" (p99 to start {duration_ns(best.p99)}" + (f", {ratio_text(ratio)} floor" if ratio else "") + ")"
     failure = derived.first_failure(states)
-    if failure is not None and best is not None:
-        text += f"; at {failure.rate:g}/s {failure_text(failure)}"
-    elif failure is not None:
-        text = f"none: at {failure.rate:g}/s {failure_text(failure)}"
-    return text
+    if best is None:
+        return f"none (at {failure.rate:g}/s {failure_text(failure)})" if failure else "–"
+    ratio = _p99_ratio(ctx, backend, profile, best)
+    inner = f"p99 to start {duration_ns(best.p99)}" + (f", {ratio_text(ratio)} floor" if ratio else "")
+    if failure is not None:
+        inner += f"; at {failure.rate:g}/s {failure_text(failure)}"
+    return f"{derived.sustainable_text(states)} ({inner})"
 
 
 def failure_text(state: derived.RateState) -> str:
@@ -325,11 +323,19 @@ def fast_fault_settings(ctx: Context, backend: str, profile: str) -> str:
     """'visibility_timeout 10 instead of 3600': the timeouts a profile shortened for the fault window."""
     info = ctx.results.backends.get(backend) or {}
     settings = ((info.get("profiles") or {}).get(profile) or {}).get("settings") or []
-    shortened = [
-        f"{s.get('setting')} {s.get('value')} instead of {s.get('default')}"
-        for s in settings
-        if str(s.get("reason", "")).startswith("SHOP_FAST_FAULTS")
-    ]
+    shortened = []
+    for s in settings:
+        if not str(s.get("reason", "")).startswith("SHOP_FAST_FAULTS"):
+            continue
+        value, default = s.get("value"), s.get("default")
+        if isinstance(value, dict) and isinstance(default, dict):  # e.g. broker_transport_options: the keys changed
+            shortened += [
+                f"{s.get('setting')}.{k} {v} instead of {default.get(k)}"
+                for k, v in value.items()
+                if default.get(k) != v
+            ]
+        else:
+            shortened.append(f"{s.get('setting')} {value} instead of {default}")
     return ", ".join(shortened)
 
 
@@ -481,7 +487,12 @@ def answer_latency(ctx: Context) -> Answer:
             )
             for _, _, b, rates in ranked
         }
-        test = "1 repetition per rate: no test" if reps == {1} else f"{'/'.join(map(str, sorted(reps)))} repetitions"
+        n = "/".join(map(str, sorted(reps)))
+        test = (
+            "1 repetition per rate: no test"
+            if reps == {1}
+            else f"{n} repetitions per rate, merged: sustained or not, no test"
+        )
         line = f"{profile}, highest sustained offered rate on {ctx.machine} ({test}): " + "; ".join(parts + excluded)
         if floors:
             line += "; floors (not ranked): " + ", ".join(floors)

@@ -18,7 +18,6 @@ from bench import stats
 from bench.environment import key_versions
 from bench.report import answers, charts, derived
 from bench.report.context import (
-    BASELINE,
     FOLDED_SCENARIOS,
     KNOWN_SCENARIOS,
     NOT_MEASURED,
@@ -118,7 +117,7 @@ def _answer_retries(ctx: Context) -> list[Block]:
         return [Answer(question, [NOT_MEASURED], "")]
     lines, rows = [], []
     for backend in ctx.backends(records):
-        if backend == BASELINE:
+        if ctx.is_floor(backend):
             continue
         texts = {}
         for profile in ctx.scenario_profiles("retries"):
@@ -291,7 +290,7 @@ def _redis_down_lines(ctx: Context) -> list[str]:
     ]
     lines = []
     for backend in ctx.backends(records):
-        if backend == BASELINE:
+        if ctx.is_floor(backend):
             continue
         texts = {}
         for profile in ctx.scenario_profiles("faults"):
@@ -312,7 +311,7 @@ def _answer_redis_down(ctx: Context) -> Answer:
     ]
     lines = []
     for backend in ctx.backends(records):
-        if backend == BASELINE:
+        if ctx.is_floor(backend):
             continue
         mine = [r for r in records if r.backend == backend]
         parts = _down_enqueue_summary([d for r in mine if (d := down_enqueue(r)) is not None])
@@ -423,7 +422,7 @@ def _enqueue_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                     + [duration_ns(d[k]) for k in ("p50", "p90", "p99", "p99.9", "max")]
                     + [f"{merged.count:,}", f"{len(per_rep)} (p50 ±{spread * 50:.0f} %)"]
                 )
-                chart_data[ctx.label(backend) if backend != BASELINE else BASELINE] = d
+                chart_data[ctx.label(backend)] = d
             blocks.append(Heading(3, f"Enqueue latency: {task} ({profile})"))
             blocks.append(
                 Table(
@@ -468,7 +467,7 @@ def _throughput_details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                             row.append("failed" if reps else "–")
                     rows.append(row)
                     if points:
-                        series[ctx.label(backend) if backend != BASELINE else BASELINE] = points
+                        series[ctx.label(backend)] = points
                 title = f"Throughput: {task}, {mode} ({profile})"
                 blocks.append(Heading(3, title))
                 blocks.append(
@@ -975,7 +974,7 @@ def _faq(ctx: Context) -> list[Block]:
     items = []
     records = ctx.results.select(scenario="retries")
     for backend in ctx.backends(records):
-        if backend == BASELINE:
+        if ctx.is_floor(backend):
             continue
         texts = {
             profile: _retry_sentence(ctx, [r for r in records if r.backend == backend and r.profile == profile])
@@ -1082,8 +1081,10 @@ def _verification(ctx: Context) -> list[Block]:
                 status = "**failed verification** — " + "; ".join(
                     r.error or "no reason recorded" for r in verification + unverified
                 )
-            elif backend == BASELINE:
-                status = "raw Redis floor: no shop tasks; its readiness probe (a noop round trip) is its check"
+            elif ctx.is_floor(backend):
+                status = (
+                    "floor (a raw broker loop): no shop tasks; its readiness probe (a noop round trip) is its check"
+                )
             elif measured:
                 status = "passed (the shop's real work checked on its real workers before measuring)"
             else:
