@@ -14,6 +14,7 @@ from bench import stats
 from bench.environment import key_versions
 from bench.report import derived
 from bench.report.metrics import format_value, merged_percentiles
+from bench.report.model import Block, Bullets, Paragraph
 from bench.results import Record, RunResults
 
 #: The Redis floor's name (a floor is never ranked; see :func:`bench.report.derived.is_floor`).
@@ -203,3 +204,25 @@ def _fault_columns(records: Sequence[Record]) -> list[tuple[str, str | None]]:
 
 def _params_text(params: dict[str, Any], *, skip: Sequence[str] = ()) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items() if k not in skip)
+
+
+def _failure_note(ctx: Context, records: Sequence[Record]) -> list[Block]:
+    bad = [r for r in records if not r.ok]
+    if not bad:
+        return []
+    items = [
+        f"{ctx.label(r.backend)} / {r.profile} / {_params_text(r.params) or 'no params'} / rep {r.repetition}: "
+        f"{r.status} — {r.error or 'no reason recorded'}"
+        for r in bad
+    ]
+    return [Paragraph("Not measured (failed or unverified):"), Bullets(items)]
+
+
+def _merge_profiles(ctx: Context, texts: dict[str, str], backend: str) -> list[str]:
+    """One line per backend when every profile says the same, else one line per profile."""
+    if not texts:
+        return []
+    label = ctx.label(backend) + (" (failed verification, not ranked)" if backend in ctx.unverified else "")
+    if len(set(texts.values())) == 1:
+        return [f"**{label}** ({', '.join(texts)}): {next(iter(texts.values()))}"]
+    return [f"**{label}** ({profile}): {text}" for profile, text in texts.items()]
