@@ -214,6 +214,14 @@ def test_fault_answers_per_fault_with_premise_window_and_shortened_timeouts(repo
     assert " of 64 " not in answers
 
 
+def test_do_i_need_redis_from_the_database_broker_numbers(report_dir: Path) -> None:
+    answers = _answers((report_dir / "report.md").read_text())
+    line = next(line for line in answers.splitlines() if line.startswith("- **django.tasks DB (synthetic)**"))
+    assert "(database broker, no Redis): enqueue p50 " in line
+    assert "for the best Redis-broker backend, Huey (" in line and "p<0.001" in line
+    assert "so a load up to 200 tasks/s was served within the latency bound without Redis in this run" in line
+
+
 def test_retry_and_redis_down_answers_say_what_was_measured(report_dir: Path) -> None:
     md = (report_dir / "report.md").read_text()
     answers = _answers(md)

@@ -678,9 +678,13 @@ def scorecard(ctx: Context) -> Scorecard | None:
                 f"{duration_ns(ctx.bound_ns)} p99; p99 to start at that rate (× the floor's at the same rate).",
             )
         )
+    classified = any(o.classified for r in ctx.results.select(scenario="faults") if (o := fault_outcome(r)) is not None)
     fault_note = (
         "{profile} profile (library defaults): tasks gone (held nowhere after the window) of those at risk, stranded "
         "(held by the library, back later), duplicated. Premise and window: Answers."
+        if classified
+        else "{profile} profile (library defaults): tasks not finished within the window of those enqueued (this "
+        "results file does not classify them into stranded and gone), duplicated. Window: Answers."
     )
     for kind, persistence in kinds:
         others = [p for p in fault_profiles[1:]]
