@@ -475,8 +475,10 @@ def answer_latency(ctx: Context) -> Answer:
         if not ranked:
             continue
         ranked.sort()
-        parts = [f"{ctx.label(b)} {sustained_text(ctx, b, profile, rates)}" for _, _, b, rates in ranked]
-        parts[0] = f"**{parts[0].split(' ', 1)[0]}** {parts[0].split(' ', 1)[1]}" if " " in parts[0] else parts[0]
+        parts = [
+            f"{f'**{ctx.label(b)}**' if i == 0 else ctx.label(b)} {sustained_text(ctx, b, profile, rates)}"
+            for i, (_, _, b, rates) in enumerate(ranked)
+        ]
         reps = {
             len(
                 [
@@ -537,9 +539,10 @@ def answer_need_redis(ctx: Context) -> Answer | None:
             _, best_abs = figure_text(ctx, best_b, best, ranking.unit)
             what = "enqueue p50" if ranking.unit == "ns" else "throughput"
             test = derived.test_text(best.values, mine.values, higher_is_better=ranking.higher_is_better)
+            own = main.replace("floor", "its own floor")
             parts.append(
-                f"{what} {absolute or main} ({main} of its own floor) vs {best_abs or '–'} for the best Redis-broker "
-                f"backend, {ctx.label(best_b)} ({test})"
+                f"{what} {absolute or main} ({own}) vs {best_abs or '–'} for the best Redis-broker backend, "
+                f"{ctx.label(best_b)} ({test})"
             )
         if states.get(backend):
             mine_rate = derived.max_sustainable(states[backend])
@@ -687,7 +690,7 @@ def scorecard(ctx: Context) -> Scorecard | None:
         "results file does not classify them into stranded and gone), duplicated. Window: Answers."
     )
     for kind, persistence in kinds:
-        others = [p for p in fault_profiles[1:]]
+        others = fault_profiles[1:]
         note = fault_note.format(profile=fault_profiles[0] if fault_profiles else "?")
         if others:
             note += f" Second line: the {', '.join(others)} profile (shortened timeouts: Answers)."

@@ -25,8 +25,8 @@ figure{margin:1rem 0} figure svg{max-width:100%;height:auto} figcaption{font-siz
 dl.answer{margin:.5rem 0 1rem} dl.answer dt{font-weight:600} dl.answer dd{margin:.2rem 0 .2rem 1.2rem}
 dd.caveat{color:#555;font-style:italic} code{background:#f3f3f3;padding:0 .2rem}
 h1{font-size:1.35rem;margin:.2rem 0 .3rem} p.lead{font-size:.85rem;color:#444;margin:.2rem 0 .4rem}
-table.scorecard{font-size:.78rem;width:100%;margin:.3rem 0}
-table.scorecard td,table.scorecard th{padding:.2rem .35rem;text-align:center;vertical-align:middle}
+table.scorecard{font-size:.76rem;width:100%;margin:.3rem 0;line-height:1.2}
+table.scorecard td,table.scorecard th{padding:.15rem .3rem;text-align:center;vertical-align:middle}
 table.scorecard th:first-child,table.scorecard td:first-child{text-align:left;white-space:nowrap}
 table.scorecard td small{color:#333;font-size:.7rem} table.scorecard tr.group th{background:#fff;text-align:left;
 font-style:italic;font-weight:600;border-left:0;border-right:0}
