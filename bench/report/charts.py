@@ -181,6 +181,8 @@ def fault_grid(
     backends: Sequence[str],
     panels: Sequence[tuple[str, Sequence[Sequence[tuple[str, str]]]]],
     caption: str,
+    *,
+    classified: bool = True,
 ) -> Figure:
     """Backend × fault grids, one panel per profile; each cell's text and colour come from its outcome."""
     n_rows, n_cols = len(backends), len(columns)
@@ -188,7 +190,12 @@ def fault_grid(
         1, len(panels), figsize=(max(8.5, 1.25 * n_cols * len(panels) + 1.5), 0.55 * n_rows + 1.9), layout="constrained"
     )
     axes = [axes] if len(panels) == 1 else list(axes)
-    fig.suptitle("Fault outcomes: gone (held nowhere) / stranded (back later) / duplicated, per backend", fontsize=11)
+    title = (
+        "Fault outcomes: gone (held nowhere) / stranded (back later) / duplicated, per backend"
+        if classified
+        else "Fault outcomes: tasks not finished within the window (not classified) / duplicated, per backend"
+    )
+    fig.suptitle(title, fontsize=11)
     fig.text(0.01, 0.005, textwrap.fill(caption, 170), fontsize=6.5, color="#555555", va="bottom", ha="left")
     fig.get_layout_engine().set(h_pad=0.25)
     for k, (ax, (profile, grid)) in enumerate(zip(axes, panels, strict=True)):

@@ -282,7 +282,8 @@ def _fault_grid(ctx: Context) -> Chart | None:
             grid.append(row)
         panels.append((profile, grid))
     columns = [fault_label({"kind": k, "persistence": p}) for k, p in kinds]
-    fig = charts.fault_grid(columns, [ctx.label(b) for b in backends], panels, ctx.caption)
+    classified = any(o.classified for r in records if (o := fault_outcome(r)) is not None)
+    fig = charts.fault_grid(columns, [ctx.label(b) for b in backends], panels, ctx.caption, classified=classified)
     return Chart("fault-outcomes", "Fault outcomes per backend and fault", fig)
 
 
