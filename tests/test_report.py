@@ -214,6 +214,15 @@ def test_fault_answers_per_fault_with_premise_window_and_shortened_timeouts(repo
     assert " of 64 " not in answers
 
 
+def test_profiles_answer_compares_with_shipped(report_dir: Path) -> None:
+    answers = _answers((report_dir / "report.md").read_text())
+    celery = next(line for line in answers.splitlines() if line.startswith("- **Celery**: enqueue p50: bare "))
+    assert re.search(r"bare \d+ µs \(\d\.\d× floor\) \[vs shipped: 1\.\dx, p(<|=)0\.0\d*\], shipped ", celery)
+    assert "; `noop` tasks/s: bare " in celery and "tuned 1" in celery
+    # The headline stays the shipped profile even when bare sorts first.
+    assert "shipped, p50 of one `noop` enqueue call" in answers
+
+
 def test_do_i_need_redis_from_the_database_broker_numbers(report_dir: Path) -> None:
     answers = _answers((report_dir / "report.md").read_text())
     line = next(line for line in answers.splitlines() if line.startswith("- **django.tasks DB (synthetic)**"))
@@ -262,7 +271,10 @@ def test_channel_overhead_relative_to_the_noop_task(report_dir: Path, fixture_re
     tps = statistics.median(
         r.values["tasks_per_s"]
         for r in fixture_results.select(
-            backend="celery", scenario="throughput", params={"task": "noop", "mode": "backlog", "processes": 2}
+            backend="celery",
+            profile="shipped",
+            scenario="throughput",
+            params={"task": "noop", "mode": "backlog", "processes": 2},
         )
     )
     share = 2 * 1800 / (2 / tps * 1e9) * 100

@@ -54,8 +54,9 @@ _SHORT_FAULTS = {
 
 
 def _first_profile(ctx: Context, scenario: str) -> str | None:
+    """The headline profile of a scenario: ``shipped`` (as the Django integration's docs set it up) when measured."""
     profiles = ctx.scenario_profiles(scenario)
-    return profiles[0] if profiles else None
+    return "shipped" if "shipped" in profiles else (profiles[0] if profiles else None)
 
 
 def _noop_or_first(records: Sequence[Record]) -> str | None:
@@ -508,6 +509,57 @@ def answer_latency(ctx: Context) -> Answer:
         "bound' means completions kept up but p99 exceeded the bound; 'saturated' means completions fell behind the "
         "send rate. Only the preset's rates were tried: the limit lies between the reported rate and the next one "
         "(≥: even the highest rate tried was sustained).",
+    )
+
+
+def answer_profiles(ctx: Context) -> Answer | None:
+    """What the profiles change per backend (bare library, shipped integration, tuned): enqueue p50 and noop tasks/s.
+
+    None when no backend has the enqueue or throughput scenario in more than one profile.
+    """
+    enqueue = enqueue_ranking(ctx)
+    setting = throughput_setting(ctx)
+    lines = []
+    for backend in ctx.backends(ctx.results.records):
+        if ctx.is_floor(backend) or backend in ctx.unverified:
+            continue
+        parts = []
+        for scenario, params, extract, unit, higher in (
+            ("enqueue", {"task": "noop"}, derived.enqueue_p50, "ns", False),
+            ("throughput", setting[1] if setting else None, derived.tasks_per_s, "tasks/s", True),
+        ):
+            if params is None or (scenario == "enqueue" and enqueue is None):
+                continue
+            profiles = [
+                p
+                for p in ctx.scenario_profiles(scenario)
+                if ctx.results.select(backend=backend, profile=p, scenario=scenario, params=params)
+            ]
+            if len(profiles) < 2:
+                continue
+            figures = {p: derived.figure(ctx.results, backend, p, scenario, params, extract) for p in profiles}
+            base = figures.get("shipped")
+            texts = []
+            for profile, fig in figures.items():
+                if not fig.values:
+                    continue
+                main, absolute = figure_text(ctx, backend, fig, unit)
+                text = f"{profile} {absolute or main}" + (f" ({main})" if absolute else "")
+                if base is not None and profile != "shipped" and base.values:
+                    text += f" [vs shipped: {derived.test_text(base.values, fig.values, higher_is_better=higher)}]"
+                texts.append(text)
+            what = "enqueue p50" if scenario == "enqueue" else f"`{params.get('task')}` tasks/s"
+            parts.append(f"{what}: " + ", ".join(texts))
+        if parts:
+            lines.append(f"**{ctx.label(backend)}**: " + "; ".join(parts))
+    if not lines:
+        return None
+    return Answer(
+        "What does each profile change?",
+        lines,
+        "`bare`: the library alone, without its Django result store or admin middleware; `shipped`: as its Django "
+        "integration's docs set it up; `tuned`: each library's documented performance advice. The difference "
+        "between bare and shipped is what the integration costs. Settings per profile are listed under Settings.",
     )
 
 

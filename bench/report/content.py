@@ -266,10 +266,12 @@ def build(results: RunResults) -> list[Block]:
             blocks.append(Paragraph(f"Verified before measuring: {', '.join(verified)} (see Verification)."))
     blocks.append(Heading(2, "Answers"))
     need_redis = answers.answer_need_redis(ctx)
+    profiles = answers.answer_profiles(ctx)
     blocks += [
         answers.answer_enqueue(ctx),
         answers.answer_throughput(ctx),
         answers.answer_latency(ctx),
+        *([profiles] if profiles is not None else []),
         *([need_redis] if need_redis is not None else []),
         answers.answer_faults(ctx),
         *retries.answer(ctx),

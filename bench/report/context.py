@@ -47,7 +47,7 @@ FAULT_ORDER = (
     ("redis_kill", "aof"),
 )
 
-_PROFILE_ORDER = ("shipped", "tuned", "safe")
+_PROFILE_ORDER = ("bare", "shipped", "tuned", "safe")
 
 DEFAULT_BOUND_MS = 100.0
 
