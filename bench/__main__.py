@@ -138,24 +138,38 @@ def backend_descriptions(backends: list[Backend], profiles: list[str], ctx: Any)
 
 
 def summary_table(results: RunResults) -> Table:
-    """The end-of-run table: one row per backend and profile, medians over repetitions."""
-    table = Table(title=f"Summary ({results.run.get('preset')} preset; medians over repetitions)")
+    """The end-of-run table: one row per backend and profile; every derived figure from ``bench.report.derived``.
+
+    The same functions compute the report's figures (ratio to the floor, sustainable rate), so the terminal and the
+    report never disagree.
+    """
+    from bench.report import derived  # local: the report package loads matplotlib
+    from bench.report.numbers import bytes_text, duration_ns, rate_text, ratio_text
+
+    cores = results.environment.get("cpu_count")
+    preset = results.run.get("preset_params", {})
+    bound_ns = preset.get("latency_bound_ms", 100.0) * 1e6
+    throughput_processes = sorted(
+        {r.params["processes"] for r in results.records if r.scenario == "throughput" and "processes" in r.params}
+    )
+    processes = derived.headline_processes(results, throughput_processes)
+    table = Table(
+        title=f"Summary ({results.run.get('preset')} preset; medians over repetitions; × floor = ratio to the floor "
+        f"measured in the same run)"
+    )
     for column in (
         "backend",
         "profile",
         "verified",
-        "enqueue p50",
+        "enqueue p50 (× floor)",
         "enqueue p99",
-        "backlog tasks/s",
-        "max rate ≤bound",
-        "p99 to start @lowest rate",
+        f"tasks/s @{processes} proc. (% floor)",
+        "max sustained rate",
+        "first rate not sustained",
         "idle pickup",
         "RSS idle",
     ):
         table.add_column(column, justify="right" if column not in ("backend", "profile") else "left")
-    preset = results.run.get("preset_params", {})
-    processes = preset.get("default_processes")
-    bound_ns = preset.get("latency_bound_ms", 100.0) * 1e6
     for backend in results.backend_names:
         for profile in results.profiles:
             records = results.select(backend=backend, profile=profile)
@@ -166,7 +180,7 @@ def summary_table(results: RunResults) -> Table:
 
             def pct(scenario: str, hist: str, q: float, _ok: list[Record] = ok, **params: Any) -> str:
                 chosen = [r.histograms[hist] for r in _ok if r.scenario == scenario and _match(r, params)]
-                return stats.format_ns(stats.merge(chosen).get_value_at_percentile(q)) if chosen else "–"
+                return duration_ns(stats.merge(chosen).get_value_at_percentile(q)) if chosen else "–"
 
             def med(scenario: str, value: str, _ok: list[Record] = ok, **params: Any) -> float | None:
                 chosen = [
@@ -176,34 +190,33 @@ def summary_table(results: RunResults) -> Table:
                 ]
                 return stats.summarize(chosen).median if chosen else None
 
-            rates: dict[float, list[Record]] = {}
-            for r in ok:
-                if r.scenario == "latency":
-                    rates.setdefault(r.params["rate"], []).append(r)
-            points = []
-            for rate, reps in rates.items():
-                merged = stats.merge(r.histograms["to_start_ns"] for r in reps)
-                lost = sum(r.values.get("lost", 0) for r in reps)
-                points.append(stats.RatePoint(rate, merged.get_value_at_percentile(99), lost))
-            all_latency = [r for r in records if r.scenario == "latency"]
-            lost_somewhere = any(r.status != "ok" for r in all_latency)
-            max_rate = stats.max_sustainable_rate(points, bound_ns=bound_ns) if points or lost_somewhere else None
-            lowest = min(rates) if rates else None
+            enqueue = derived.figure(results, backend, profile, "enqueue", {"task": "noop"}, derived.enqueue_p50)
+            tput_params = {"task": "noop", "mode": "backlog", "processes": processes}
+            tput = derived.figure(results, backend, profile, "throughput", tput_params, derived.tasks_per_s)
+            states = derived.rate_states([r for r in records if r.scenario == "latency"], bound_ns)
+            failure = derived.first_failure(states)
             pickup = [v for r in ok if r.scenario == "idle_pickup" for v in r.samples.get("pickup_ns", [])]
-            tput = med("throughput", "tasks_per_s", task="noop", mode="backlog", processes=processes)
-            rss = med("resources", "rss_idle_bytes", processes=processes)
+            rss = med("resources", "rss_idle_bytes", processes=preset.get("default_processes"))
+            enqueue_text = duration_ns(enqueue.median) if enqueue.values else "–"
+            if enqueue.ratio is not None:
+                enqueue_text += f" ({ratio_text(enqueue.ratio)})"
+            tput_text = rate_text(tput.median, "").strip() if tput.values else "–"
+            if tput.ratio is not None:
+                tput_text += f" ({tput.ratio * 100:.2g} %)"
             table.add_row(
-                backend,
+                backend + (" (floor)" if derived.is_floor(results, backend) else ""),
                 profile,
                 "FAILED" if failed else "yes",
-                pct("enqueue", "latency_ns", 50, task="noop"),
+                enqueue_text,
                 pct("enqueue", "latency_ns", 99, task="noop"),
-                f"{tput:,.0f}" if tput else "–",
-                f"{max_rate:,.0f}/s" if max_rate else ("none" if rates else "–"),
-                pct("latency", "to_start_ns", 99, rate=lowest) if lowest else "–",
-                stats.format_ns(stats.summarize(pickup).median) if pickup else "–",
-                f"{rss / 2**20:,.0f} MiB" if rss else "–",
+                tput_text,
+                derived.sustainable_text(states) if states else "–",
+                f"{failure.rate:g}/s: {failure.state}" if failure else "–",
+                duration_ns(stats.summarize(pickup).median) if pickup else "–",
+                bytes_text(rss) if rss else "–",
             )
+    if isinstance(cores, int) and processes != cores:
+        table.caption = f"throughput at {processes} processes: the run has no throughput at the {cores} cores"
     return table
 
 

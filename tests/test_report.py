@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -19,10 +20,11 @@ from typing import Any
 import pytest
 
 from bench import stats
-from bench.report import content, write_report
+from bench.report import content, derived, write_report
 from bench.report.__main__ import main
 from bench.report.compare import compare_runs, render_text
 from bench.report.facts import CategoryOutcome, down_enqueue, fault_outcome
+from bench.report.numbers import duration_ns, ratio_text
 from bench.results import Record, RunResults, load_results, write_results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,6 +83,7 @@ def _answers(md: str) -> str:
 def test_sections_in_reading_order(report_dir: Path) -> None:
     md = (report_dir / "report.md").read_text()
     assert "SYNTHETIC TEST DATA" in md.splitlines()[2]
+    assert md.index("![Scorecard](scorecard.png)") < md.index("- [Answers](#answers)") < md.index("## Answers")
     headings = [
         "## Answers",
         "## FAQ",
@@ -99,7 +102,8 @@ def test_sections_in_reading_order(report_dir: Path) -> None:
         "enqueues fastest",
         "most tasks done",
         "latency lowest under load",
-        "safest",
+        "Do I need Redis?",
+        "keeps my tasks when workers die",
         "retries happen",
         "Redis goes down",
     ):
@@ -126,14 +130,34 @@ def test_key_numbers_match_an_independent_computation(report_dir: Path, fixture_
     reps = fixture_results.select(backend="huey", scenario="enqueue", profile="shipped", params={"task": "noop"})
     merged = stats.percentiles(stats.merge(r.histograms["latency_ns"] for r in reps))
     row = next(line for line in md.splitlines() if line.startswith("| Huey |") and "| 900 |" in line)
-    assert row.split(" | ")[1] == stats.format_ns(merged.p50)
-    assert row.split(" | ")[3] == stats.format_ns(merged.p99)
+    assert row.split(" | ")[1] == duration_ns(merged.p50)
+    assert row.split(" | ")[3] == duration_ns(merged.p99)
     answers = _answers(md)
-    assert "shipped, p50 per `noop` enqueue call: **Huey**" in answers  # fastest synthetic enqueue
-    assert "raw Redis LPUSH 25." in answers  # the floor beside the ranking, never ranked
-    assert "2 worker processes: **Huey**" in answers  # highest synthetic throughput
-    assert "raw Redis LPUSH/BRPOP 3" in answers
-    assert "django-q2 200 tasks/s" in answers  # saturates at 800/s
+    # The ratio to the floor, repetition by repetition, computed here independently of bench.report.derived.
+    floor = fixture_results.select(backend="redis-baseline", scenario="enqueue", params={"task": "noop"})
+    p50 = {r.repetition: stats.percentiles(r.histograms["latency_ns"]).p50 for r in reps}
+    floor_p50 = {r.repetition: stats.percentiles(r.histograms["latency_ns"]).p50 for r in floor}
+    ratio = statistics.median(p50[k] / floor_p50[k] for k in p50)
+    huey_p50 = duration_ns(statistics.median(p50.values()))
+    assert (
+        "shipped, p50 of one `noop` enqueue call, on Synthetic CPU @ 0 GHz, 2 cores: "
+        f"**Huey** {ratio_text(ratio)} floor ({huey_p50}); Dramatiq " in answers
+    )
+    assert re.search(r"Dramatiq 2\.\d× floor \(\d+\.\d µs; vs Huey: 1\.\dx, p(<|=)0\.0\d*\)", answers)
+    assert "floors (not ranked): Database floor 1" in answers and "Redis floor 25." in answers
+    assert "2 worker processes (= the machine's 2 cores), on Synthetic CPU @ 0 GHz, 2 cores: **Huey**" in answers
+    # The database-broker backend's ratio is to its own floor (the database floor), not to Redis's.
+    db = fixture_results.select(backend="dbtasks", scenario="throughput", params={"processes": 2})
+    db_floor = fixture_results.select(backend="db-baseline", scenario="throughput", params={"processes": 2})
+    share = statistics.median(
+        a.values["tasks_per_s"] / b.values["tasks_per_s"]
+        for a, b in zip(
+            sorted(db, key=lambda r: r.repetition), sorted(db_floor, key=lambda r: r.repetition), strict=True
+        )
+    )
+    assert f"django.tasks DB (synthetic) {share * 100:.0f} % of floor (" in answers
+    assert "django-q2 200 tasks/s" in answers  # the producer could not keep 800/s
+    assert "at 800/s saturated: sent only" in answers
     # The unverified backend is shown as failed and never ranked.
     assert "**Failed verification (shown, never ranked):** BrokenQ (synthetic)" in md
     assert "BrokenQ" not in answers
@@ -143,25 +167,68 @@ def test_key_numbers_match_an_independent_computation(report_dir: Path, fixture_
     assert "12 of 1000 tasks did not finish in time" in md
 
 
-def test_fault_answer_is_a_per_backend_outcome_table(report_dir: Path) -> None:
+def test_scorecard_rows_groups_and_tones(report_dir: Path) -> None:
+    md = (report_dir / "report.md").read_text()
+    card = md[md.index("| backend | Enqueue [1]") : md.index("- [Answers](#answers)")]
+    lines = card.splitlines()
+    groups = [line for line in lines if line.startswith("| *")]
+    assert [g.split("*")[1] for g in groups] == [
+        "native API · Redis broker",
+        "django.tasks · database broker",
+        "other backends",
+        "floors (raw broker loops, not ranked)",
+    ]
+    huey = next(line for line in lines if line.startswith("| Huey |")).split(" | ")
+    assert huey[1].startswith("🟢 1.") and "floor" in huey[1]  # fastest enqueue: good
+    dramatiq = next(line for line in lines if line.startswith("| Dramatiq |")).split(" | ")
+    assert dramatiq[4].startswith("⚪ premise not met")  # never ranked, shown as such
+    celery = next(line for line in lines if line.startswith("| Celery |")).split(" | ")
+    assert celery[4] == "🟡 gone 0/16 · 10 stranded (safe: gone 0/16)"  # stranded only: middling
+    assert next(line for line in lines if line.startswith("| Redis floor |")).split(" | ")[1] == "⚪ 25.4 µs (floor)"
+    # One footnote per distinct caveat: the four fault columns share theirs.
+    assert "| SIGKILL [4] | SIGTERM [4] | Redis restart [4] | Redis restart, AOF [4] | Retries [5] |" in card
+    assert "[4] shipped profile (library defaults): tasks gone" in card
+
+
+def test_fault_answers_per_fault_with_premise_window_and_shortened_timeouts(report_dir: Path) -> None:
     answers = _answers((report_dir / "report.md").read_text())
-    # Ranked by lost then duplicated over sigkill, sigterm and both Redis restarts (64 tasks each).
-    assert "shipped: fewest tasks lost — **Dramatiq 2 of 64 lost, 0 duplicated**; django-q2 13 of 64 lost" in answers
+    kill = next(line for line in answers.splitlines() if line.startswith("- **worker SIGKILL**, shipped"))
+    assert "(window 12.0 s after the fault; premise: every worker process inside a gated task, 10 tasks waiting" in kill
     assert (
-        "safe: fewest tasks lost — **Dramatiq 0 of 64 lost, 1 duplicated**; Celery 0 of 64 lost, 8 duplicated"
-        in answers
+        "Celery: gone 0 of 16 at risk, 10 stranded (running 2/2, waiting 8/10; due in ~3,600 s: "
+        "visibility_timeout=3600 s), 0 duplicated; Huey: gone 2 of 16 at risk (running 2/2)" in kill
     )
-    header = (
-        "| backend | profile | worker SIGKILL | worker SIGTERM | Redis restart (no persistence) | Redis restart (AOF) |"
+    assert "watched 120 s: 2 of the stranded came back and completed, the last 31.5 s after the fault" in kill
+    assert "Dramatiq: **premise not met**, not ranked (premise not met: 0 of 10 waiting tasks" in kill
+    safe = next(line for line in answers.splitlines() if line.startswith("- **worker SIGKILL**, safe"))
+    # The shortened timeouts stand in the sentence that depends on them.
+    assert (
+        "Celery (SHOP_FAST_FAULTS: broker_transport_options.visibility_timeout 10 instead of 3600): gone 0 of 16"
+        in safe
     )
-    assert header in answers
-    celery = next(line for line in answers.splitlines() if line.startswith("| Celery | shipped |"))
-    cells = celery.split(" | ")
-    assert cells[2] == "16 tasks: **10 lost** (running 2/2, queued 8/10)"
-    assert cells[4].startswith("16 tasks: **14 lost** (queued 10/10, delayed 2/2, retrying 2/2); new tasks done ")
-    safe = next(line for line in answers.splitlines() if line.startswith("| Celery | safe |")).split(" | ")
-    assert safe[2].startswith("all 16 once; 2/2 interrupted tasks re-run, first ")
-    assert safe[5].startswith("16 tasks: 8 duplicated (queued 8/10)")
+    assert (
+        "Dramatiq (SHOP_FAST_FAULTS: heartbeat_timeout 3000 instead of 60000): gone 0 of 16 at risk, 0 stranded, "
+        "1 duplicated (running 1/2)" in safe
+    )
+    # Never a sum over faults.
+    assert " of 64 " not in answers
+
+
+def test_profiles_answer_compares_with_shipped(report_dir: Path) -> None:
+    answers = _answers((report_dir / "report.md").read_text())
+    celery = next(line for line in answers.splitlines() if line.startswith("- **Celery**: enqueue p50: bare "))
+    assert re.search(r"bare \d+ µs \(\d\.\d× floor\) \[vs shipped: 1\.\dx, p(<|=)0\.0\d*\], shipped ", celery)
+    assert "; `noop` tasks/s: bare " in celery and "tuned 1" in celery
+    # The headline stays the shipped profile even when bare sorts first.
+    assert "shipped, p50 of one `noop` enqueue call" in answers
+
+
+def test_do_i_need_redis_from_the_database_broker_numbers(report_dir: Path) -> None:
+    answers = _answers((report_dir / "report.md").read_text())
+    line = next(line for line in answers.splitlines() if line.startswith("- **django.tasks DB (synthetic)**"))
+    assert "(database broker, no Redis): enqueue p50 " in line
+    assert "for the best Redis-broker backend, Huey (" in line and "p<0.001" in line
+    assert "so a load up to 200 tasks/s was served within the latency bound without Redis in this run" in line
 
 
 def test_retry_and_redis_down_answers_say_what_was_measured(report_dir: Path) -> None:
@@ -193,7 +260,10 @@ def test_retry_and_redis_down_answers_say_what_was_measured(report_dir: Path) ->
     assert "**Huey**: the enqueue call **blocked** (no answer after 15.0 s)" in answers
     faq = md[md.index("## FAQ") : md.index("## Details")]
     assert "- **django-q2** (shipped, safe): shop policy, failing 2×: 1 attempt (**expected 3**), 0/2 succeeded" in faq
-    assert "**Celery** (shipped): worker SIGKILL: **10 of 16 lost** (running 2/2, queued 8/10)" in faq
+    assert (
+        "**Celery** (shipped): worker SIGKILL: gone 0 of 16 at risk, 10 stranded (running 2/2, waiting 8/10; due in "
+        "~3,600 s: visibility_timeout=3600 s), 0 duplicated" in faq
+    )
 
 
 def test_channel_overhead_relative_to_the_noop_task(report_dir: Path, fixture_results: RunResults) -> None:
@@ -201,12 +271,15 @@ def test_channel_overhead_relative_to_the_noop_task(report_dir: Path, fixture_re
     tps = statistics.median(
         r.values["tasks_per_s"]
         for r in fixture_results.select(
-            backend="celery", scenario="throughput", params={"task": "noop", "mode": "backlog", "processes": 2}
+            backend="celery",
+            profile="shipped",
+            scenario="throughput",
+            params={"task": "noop", "mode": "backlog", "processes": 2},
         )
     )
     share = 2 * 1800 / (2 / tps * 1e9) * 100
-    row = next(line for line in md.splitlines() if line.startswith("| Celery | shipped | 1.8 µs |"))
-    assert row.split(" | ")[4] == "3.6 µs"
+    row = next(line for line in md.splitlines() if line.startswith("| Celery | shipped | 1.80 µs |"))
+    assert row.split(" | ")[4] == "3.60 µs"
     assert row.rstrip(" |").endswith(f"{share:.2g} %")
 
 
@@ -238,6 +311,8 @@ def test_older_field_names_still_read() -> None:
     assert outcome is not None and outcome.redelivery_s == 10.5
     assert outcome.categories["running"] == CategoryOutcome(2, 0, 0)  # derived from the probe names
     assert outcome.cell() == "all 3 once; 2/2 interrupted tasks re-run, first 10.5 s after the signal"
+    assert not outcome.classified
+    assert outcome.verdict() == "0 of 3 not finished within the window (not classified), 0 duplicated"
     restart = Record(
         "celery",
         "shipped",
@@ -248,6 +323,7 @@ def test_older_field_names_still_read() -> None:
         accounting={"completed": [], "duplicated": [], "lost": ["a"]},
     )
     assert fault_outcome(restart).reconnect_s == 5.0
+    assert fault_outcome(restart).verdict().startswith("1 of 1 not finished within the window (not classified)")
     down = Record(
         "celery",
         "shipped",
@@ -271,7 +347,7 @@ def test_charts_written_beside_the_markdown(report_dir: Path) -> None:
     for name in images:
         data = (report_dir / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000
-    for prefix in ("enqueue-", "throughput-", "latency-", "retry-timelines", "fault-outcomes", "memory-"):
+    for prefix in ("scorecard", "enqueue-", "throughput-", "latency-", "retry-timelines", "fault-outcomes", "memory-"):
         assert any(n.startswith(prefix) for n in images), prefix
 
 
@@ -279,7 +355,11 @@ def test_html_is_self_contained_and_deterministic(
     report_dir: Path, fixture_results: RunResults, tmp_path: Path
 ) -> None:
     page = (report_dir / "report.html").read_text()
-    assert page.count('<figure class="chart"') == len(list(report_dir.glob("*.png")))
+    # Every PNG is a chart of the page, but the scorecard: the page colours its table instead.
+    assert page.count('<figure class="chart"') == len(list(report_dir.glob("*.png"))) - 1
+    assert '<table class="scorecard"' in page and page.index('<table class="scorecard"') < page.index(
+        '<nav class="toc"'
+    )
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "@import" not in page and "<link" not in page
     write_report(fixture_results, tmp_path)
@@ -354,7 +434,7 @@ def test_compare_reports_ratios_significance_and_environment(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base, changed = _throughput_run(2000.0, "CPU A"), _throughput_run(1000.0, "CPU B")
-    text = render_text(compare_runs(base, changed), "a.json", "b.json")
+    text = render_text(compare_runs(base, changed, ratios=False), "a.json", "b.json")
     assert "WARNING: CPU model differs: CPU A vs CPU B" in text
     huey = next(line for line in text.splitlines() if line.startswith("throughput") and "huey" in line)
     assert huey.endswith("2.00x slower")
@@ -364,8 +444,37 @@ def test_compare_reports_ratios_significance_and_environment(
     # Through the CLI, from files.
     write_results(tmp_path / "a.json", base)
     write_results(tmp_path / "b.json", changed)
+    same_cpu = replace(changed, environment=base.environment)
+    write_results(tmp_path / "b.json", same_cpu)
     assert main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
     assert "2.00x slower" in capsys.readouterr().out
+
+
+def _with_floor(run: RunResults, floor_tps: float) -> RunResults:
+    floor = tuple(
+        Record(
+            "redis-baseline",
+            "shipped",
+            "throughput",
+            {"task": "noop", "processes": 2, "mode": "backlog"},
+            rep,
+            values={"tasks_per_s": floor_tps * (1 + 0.01 * rep)},
+        )
+        for rep in range(5)
+    )
+    return replace(run, records=run.records + floor)
+
+
+def test_compare_uses_ratios_to_the_floor_when_machines_differ() -> None:
+    """A machine twice as slow halves the backend and its floor alike: as ratios, nothing changed."""
+    base = _with_floor(_throughput_run(2000.0, "CPU A"), 20000.0)
+    changed = _with_floor(_throughput_run(1000.0, "CPU B"), 10000.0)
+    text = render_text(compare_runs(base, changed), "a.json", "b.json")
+    assert "WARNING: environments differ: times and rates are compared as ratios to each run's own floor" in text
+    huey = next(line for line in text.splitlines() if line.startswith("throughput") and "huey" in line)
+    assert "tasks/s ÷ floor" in huey and not huey.endswith("slower")
+    # The enqueue measurement has no floor in these runs: not compared across machines at all.
+    assert "enqueue p50" not in text
 
 
 def test_compare_fixture_with_itself() -> None:
@@ -470,6 +579,11 @@ def test_html_renders_in_headless_chromium_without_console_errors(report_dir: Pa
         session = browser.call("Target.attachToTarget", {"targetId": page["targetId"], "flatten": True})["sessionId"]
         for domain in ("Runtime", "Log", "Page", "Network"):
             browser.call(f"{domain}.enable", session=session)
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
         browser.call("Page.navigate", {"url": (report_dir / "report.html").as_uri()}, session=session)
         browser.wait(lambda m: m.get("method") == "Page.loadEventFired")
         marker = browser.call(
@@ -480,10 +594,23 @@ def test_html_renders_in_headless_chromium_without_console_errors(report_dir: Pa
             },
             session=session,
         )["result"]["value"]
+        scorecard_bottom = browser.call(
+            "Runtime.evaluate",
+            {
+                "expression": "document.querySelector('table.scorecard').getBoundingClientRect().bottom",
+                "returnByValue": True,
+            },
+            session=session,
+        )["result"].get("value")
+        if os.environ.get("REPORT_SCREENSHOT"):  # for a person to look at: REPORT_SCREENSHOT=/tmp/shot.png
+            shot = browser.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
+            Path(os.environ["REPORT_SCREENSHOT"]).write_bytes(base64.b64decode(shot))
     finally:
         browser.close()
-    charts = len(list(report_dir.glob("*.png")))
+    charts = len(list(report_dir.glob("*.png"))) - 1  # the scorecard's PNG is for report.md only
     assert marker == [str(charts), None], f"charts rendered: {marker}, expected {charts}"
+    # The first screen (1280×900) answers "which backend for what": the whole scorecard table is within it.
+    assert scorecard_bottom is not None and 0 < scorecard_bottom <= 900, scorecard_bottom
     errors = [
         e
         for e in browser.events
@@ -494,3 +621,75 @@ def test_html_renders_in_headless_chromium_without_console_errors(report_dir: Pa
     assert not errors, errors
     requests = [e["params"]["request"]["url"] for e in browser.events if e["method"] == "Network.requestWillBeSent"]
     assert requests and all(u.startswith(("file:", "data:", "about:")) for u in requests), requests
+
+
+def test_terminal_summary_uses_the_report_figures(fixture_results: RunResults) -> None:
+    """summary_table and the report derive ratios and the sustainable rate from the same functions."""
+    from rich.console import Console
+
+    from bench.__main__ import summary_table
+
+    console = Console(record=True, width=250)
+    console.print(summary_table(fixture_results))
+    text = console.export_text()
+    djangoq = next(line for line in text.splitlines() if line.startswith("│ djangoq"))
+    assert "200 tasks/s" in djangoq and "800/s: saturated" in djangoq
+    huey = next(line for line in text.splitlines() if line.startswith("│ huey"))
+    enqueue = derived.figure(fixture_results, "huey", "shipped", "enqueue", {"task": "noop"}, derived.enqueue_p50)
+    assert f"({ratio_text(enqueue.ratio)})" in huey and "≥ 800 tasks/s" in huey
+
+
+def test_numbers_for_people() -> None:
+    assert duration_ns(999_700) == "1.00 ms"  # never "1e+03 µs"
+    assert duration_ns(999.7) == "1.00 µs" and duration_ns(12_345) == "12.3 µs" and duration_ns(850) == "850 ns"
+    assert duration_ns(3600e9) == "3,600 s"
+    assert derived.test_text([1.0], [2.0], higher_is_better=False) == "1 repetition: no test"
+    assert derived.test_text([1.0, 1.1], [2.0, 2.1], higher_is_better=False) == "2.0x, 2 repetitions: no test"
+    assert derived.test_text([1.0, 1.01, 0.99], [2.0, 2.02, 1.98], higher_is_better=False) == "2.0x, p<0.001"
+    assert derived.test_text([1.0, 1.5, 0.7], [1.1, 0.8, 1.4], higher_is_better=False).startswith(
+        "1.1x, not significant (p="
+    )
+
+
+def _latency(backend: str, rate: float, *, sent: float, completed_rate: float | None, p99_ms: float) -> Record:
+    values = {"offered_rate": rate, "achieved_rate": sent, "sent": rate * 20, "completed": rate * 20, "lost": 0}
+    if completed_rate is not None:
+        values["completed_rate"] = completed_rate
+    hist = stats.encode(stats.histogram_of([p99_ms * 1e6 * 0.5] * 98 + [p99_ms * 1e6] * 2))
+    return Record(
+        backend,
+        "shipped",
+        "latency",
+        {"task": "noop", "processes": 2, "rate": rate},
+        0,
+        histograms={"to_start_ns": hist, "to_finish_ns": hist},
+        values=values,
+    )
+
+
+def test_over_the_latency_bound_is_not_saturated() -> None:
+    """Completions that keep up with a p99 over the bound are 'over the latency bound'; falling behind is saturated."""
+    states = derived.rate_states(
+        [
+            _latency("x", 50, sent=50, completed_rate=50, p99_ms=20),
+            _latency("x", 150, sent=150, completed_rate=149, p99_ms=300),
+            _latency("x", 400, sent=400, completed_rate=200, p99_ms=3000),
+            _latency("x", 1000, sent=700, completed_rate=None, p99_ms=9000),
+        ],
+        bound_ns=100e6,
+    )
+    assert [s.state for s in states] == [derived.OK, derived.OVER_BOUND, derived.SATURATED, derived.SATURATED]
+    assert derived.max_sustainable(states).rate == 50
+    assert derived.sustainable_text(states) == "50 tasks/s"
+    # Without a recorded completion rate: a lower bound from the intended schedule and the to-finish spread.
+    assert not states[3].completed_exact and states[3].completed_per_s is not None
+
+
+def test_floor_from_the_backend_description(fixture_results: RunResults) -> None:
+    assert derived.is_floor(fixture_results, "db-baseline") and derived.is_floor(fixture_results, "redis-baseline")
+    assert derived.floor_of(fixture_results, "dbtasks") == "db-baseline"
+    assert derived.floor_of(fixture_results, "huey") == "redis-baseline"
+    assert derived.floor_of(fixture_results, "redis-baseline") is None
+    # Older files: no roles at all; the Redis floor is known by its name.
+    old = RunResults({}, {}, {"celery": {"label": "Celery"}}, (Record("redis-baseline", "shipped", "enqueue", {}, 0),))
+    assert derived.is_floor(old, "redis-baseline") and derived.floor_of(old, "celery") == "redis-baseline"

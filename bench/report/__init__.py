@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from bench.report import charts, content, html, markdown
-from bench.report.model import Chart
+from bench.report.model import Chart, Scorecard
 from bench.results import RunResults, load_results
 
 __all__ = ["write_report"]
@@ -34,6 +34,6 @@ def write_report(results: RunResults | str | os.PathLike[str], out_dir: str | Pa
         html_path.write_text(html.render(blocks, title=title), encoding="utf-8")
     finally:
         for block in blocks:
-            if isinstance(block, Chart):
+            if isinstance(block, Chart) or (isinstance(block, Scorecard) and block.figure is not None):
                 charts.close(block.figure)
     return md_path, html_path

@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib
+import matplotlib.lines
 import matplotlib.ticker
 
 matplotlib.use("Agg")  # before pyplot: headless, no display needed
@@ -37,21 +38,47 @@ def _figure(title: str, caption: str, *, height: float = 4.2) -> tuple[Figure, p
 
 
 def _style(backend: str) -> dict[str, object]:
-    """The baseline is drawn dashed and grey everywhere so it reads as a floor, not a competitor."""
-    if backend == BASELINE:
-        return {"color": "#777777", "linestyle": "--"}
+    """A floor is drawn dashed and grey everywhere so it reads as a floor, not a competitor."""
+    if backend == BASELINE or "floor" in backend.lower():
+        # Two floors (Redis, database) must stay apart: grey, dashed or dotted.
+        dotted = "database" in backend.lower() or "db" in backend.lower()
+        return {"color": "#555555" if dotted else "#888888", "linestyle": ":" if dotted else "--"}
     return {}
+
+
+def _human(value: float, _pos: object = None) -> str:
+    """A tick label for people: '20', '150', '1,000', '0.5' — never '9×10¹'."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.3g}"
+    return f"{value:.2g}"
+
+
+def _value_axis(ax: plt.Axes, values: Sequence[float], *, log_beyond: float = 20.0) -> None:
+    """The y axis linear when the values span less than ``log_beyond``×, else log; plain-number tick labels."""
+    positive = [v for v in values if v and v > 0]
+    if positive and max(positive) / min(positive) >= log_beyond:
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    else:
+        ax.set_ylim(bottom=0, top=max(positive, default=1) * 1.08)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_human))
 
 
 def enqueue_percentiles(task: str, data: Mapping[str, Mapping[str, float]], caption: str) -> Figure:
     """Enqueue latency percentiles (µs, log scale) per backend for one task: one line per backend."""
-    fig, ax = _figure(f"Enqueue latency of {task} (µs, log scale)", caption)
+    fig, ax = _figure(f"Enqueue latency of {task} (µs)", caption)
     xs = range(len(_PERCENTILE_LABELS))
+    every = []
     for backend, pct in data.items():
         ys = [pct[label] / 1e3 for label in _PERCENTILE_LABELS]
+        every += ys
         ax.plot(xs, ys, marker="o", label=backend, **_style(backend))
     ax.set_xticks(list(xs), list(_PERCENTILE_LABELS))
-    ax.set_yscale("log")
+    _value_axis(ax, every)
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency per enqueue call (µs)")
     ax.grid(True, which="both", alpha=0.3)
@@ -74,46 +101,64 @@ def throughput_vs_processes(
     ax.set_xticks(all_x, [str(x) for x in all_x])
     ax.set_xlabel("worker processes")
     ax.set_ylabel("tasks per second")
-    ax.set_yscale("log")
+    _value_axis(
+        ax, [p[3] for points in series.values() for p in points] + [p[2] for points in series.values() for p in points]
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
 
 
+#: Markers of a latency point by its state (bench.report.derived): sustained points are plain dots.
+_STATE_MARKERS = {
+    "over the latency bound": ("D", "#e08a00", "over the latency bound"),
+    "saturated": ("X", "#c0392b", "saturated (sending or completions fell behind)"),
+    "tasks lost": ("X", "#7b241c", "tasks lost"),
+}
+
+
 def latency_vs_rate(
-    task: str, series: Mapping[str, Sequence[tuple[float, float, float, bool]]], bound_ms: float, caption: str
+    task: str, series: Mapping[str, Sequence[tuple[float, float, float, str]]], bound_ms: float, caption: str
 ) -> Figure:
-    """To-start latency p50 (solid) and p99 (dotted) against offered rate; saturated points marked with a red x."""
-    fig, ax = _figure(f"End-to-end latency of {task} to task start (ms, log) against offered rate (tasks/s)", caption)
-    for backend, points in series.items():
-        points = sorted(points)
-        xs = [p[0] for p in points]
-        (line,) = ax.plot(xs, [p[1] / 1e6 for p in points], marker="o", label=f"{backend} p50", **_style(backend))
-        ax.plot(
-            xs, [p[2] / 1e6 for p in points], marker="^", linestyle=":", color=line.get_color(), label=f"{backend} p99"
-        )
-        sat = [p for p in points if p[3]]
-        if sat:
-            ax.scatter([p[0] for p in sat], [p[2] / 1e6 for p in sat], marker="x", s=80, color="red", zorder=5)
-    ax.axhline(bound_ms, color="red", alpha=0.4, linewidth=1)
-    ax.text(
-        0.01,
-        bound_ms,
-        f"p99 bound {bound_ms:g} ms (red x: saturated)",
-        fontsize=7,
-        color="red",
-        transform=ax.get_yaxis_transform(),
-        va="bottom",
-    )
-    ax.set_xscale("log")
+    """Two panels, p50 and p99 from intended send to start (ms) against offered rate; states marked; bound on p99."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained", sharex=True)
+    fig.suptitle(f"End-to-end latency of {task} to task start against offered rate", fontsize=11)
+    fig.text(0.01, 0.005, textwrap.fill(caption, 170), fontsize=6.5, color="#555555", va="bottom", ha="left")
+    fig.get_layout_engine().set(h_pad=0.25)
     rates = sorted({p[0] for points in series.values() for p in points})
-    ax.set_xticks(rates, [f"{r:g}" for r in rates])
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_yscale("log")
-    ax.set_xlabel("offered rate (tasks/s, open loop)")
-    ax.set_ylabel("latency from intended send to start (ms)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    seen_states: set[str] = set()
+    for ax, index, name in ((axes[0], 1, "p50"), (axes[1], 2, "p99")):
+        values = []
+        for backend, points in series.items():
+            points = sorted(points)
+            ys = [p[index] / 1e6 for p in points]
+            values += ys
+            ax.plot([p[0] for p in points], ys, marker="o", markersize=4, label=backend, **_style(backend))
+            for p, y in zip(points, ys, strict=True):
+                marker = _STATE_MARKERS.get(p[3])
+                if marker is not None:
+                    seen_states.add(p[3])
+                    ax.scatter([p[0]], [y], marker=marker[0], s=60, color=marker[1], zorder=5, edgecolors="white")
+        if name == "p99":
+            values.append(bound_ms)
+            ax.axhline(bound_ms, color="#c0392b", alpha=0.5, linewidth=1, linestyle="--")
+        ax.set_xscale("log")
+        ax.set_xticks(rates, [_human(r) for r in rates])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        _value_axis(ax, values)
+        ax.set_title(f"{name} (ms)", fontsize=10)
+        ax.set_xlabel("offered rate (tasks/s, open loop)")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel("latency from intended send to start (ms)")
+    # The legend sits outside the panels, so neither a marker nor a line ever covers the bound's label.
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(matplotlib.lines.Line2D([], [], color="#c0392b", alpha=0.5, linestyle="--"))
+    labels.append(f"p99 bound {bound_ms:g} ms")
+    for state in sorted(seen_states):
+        marker, colour, text = _STATE_MARKERS[state]
+        handles.append(matplotlib.lines.Line2D([], [], marker=marker, color=colour, linestyle="", markersize=7))
+        labels.append(text)
+    fig.legend(handles, labels, loc="outside right center", fontsize=7)
     return fig
 
 
@@ -131,22 +176,43 @@ def retry_timelines(rows: Sequence[tuple[str, Sequence[float], Sequence[float]]]
     return fig
 
 
-def fault_outcomes(rows: Sequence[tuple[str, int, int, int]], caption: str) -> Figure:
-    """Stacked horizontal bars: tasks completed once / duplicated / lost per (backend, fault)."""
-    height = max(2.5, 0.4 * len(rows) + 1.6)
-    fig, ax = _figure("Fault outcomes: tasks completed once, duplicated, lost (count)", caption, height=height)
-    labels = [r[0] for r in rows]
-    ys = range(len(rows))
-    done = [r[1] for r in rows]
-    dup = [r[2] for r in rows]
-    lost = [r[3] for r in rows]
-    ax.barh(ys, done, color="#4c9a2a", label="completed once")
-    ax.barh(ys, dup, left=done, color="#e0a800", label="duplicated")
-    ax.barh(ys, lost, left=[a + b for a, b in zip(done, dup, strict=True)], color="#c0392b", label="lost")
-    ax.set_yticks(list(ys), labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("tasks")
-    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(1.0, 0.0))  # outside: never hides a bar
+def fault_grid(
+    columns: Sequence[str],
+    backends: Sequence[str],
+    panels: Sequence[tuple[str, Sequence[Sequence[tuple[str, str]]]]],
+    caption: str,
+    *,
+    classified: bool = True,
+) -> Figure:
+    """Backend × fault grids, one panel per profile; each cell's text and colour come from its outcome."""
+    n_rows, n_cols = len(backends), len(columns)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(max(8.5, 1.25 * n_cols * len(panels) + 1.5), 0.55 * n_rows + 1.9), layout="constrained"
+    )
+    axes = [axes] if len(panels) == 1 else list(axes)
+    title = (
+        "Fault outcomes: gone (held nowhere) / stranded (back later) / duplicated, per backend"
+        if classified
+        else "Fault outcomes: tasks not finished within the window (not classified) / duplicated, per backend"
+    )
+    fig.suptitle(title, fontsize=11)
+    fig.text(0.01, 0.005, textwrap.fill(caption, 170), fontsize=6.5, color="#555555", va="bottom", ha="left")
+    fig.get_layout_engine().set(h_pad=0.25)
+    for k, (ax, (profile, grid)) in enumerate(zip(axes, panels, strict=True)):
+        ax.set_xlim(0, n_cols)
+        ax.set_ylim(n_rows, 0)
+        ax.set_xticks([j + 0.5 for j in range(n_cols)], [textwrap.fill(c, 14) for c in columns], fontsize=7)
+        ax.xaxis.tick_top()
+        ax.set_yticks([i + 0.5 for i in range(n_rows)], list(backends) if k == 0 else [""] * n_rows, fontsize=8)
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_xlabel(f"profile {profile}", fontsize=9)
+        for i, row in enumerate(grid):
+            for j, (text, tone) in enumerate(row):
+                colour = TONE_COLOURS.get(tone, TONE_COLOURS["na"])
+                ax.add_patch(plt.Rectangle((j + 0.03, i + 0.05), 0.94, 0.9, color=colour, linewidth=0))
+                ax.text(j + 0.5, i + 0.5, text or "–", ha="center", va="center", fontsize=7)
     return fig
 
 
@@ -188,3 +254,42 @@ def to_svg(fig: Figure) -> str:
 def close(fig: Figure) -> None:
     """Free a figure's memory (pyplot keeps every figure alive otherwise)."""
     plt.close(fig)
+
+
+#: Cell colours of the scorecard, by tone (bench.report.model.TONES); colour-blind-safe-ish, text stays readable.
+TONE_COLOURS = {"good": "#b7e1b0", "mid": "#f6d98b", "bad": "#f2a7a0", "na": "#e6e6e6"}
+
+
+def scorecard(columns: Sequence[str], rows: Sequence[object], caption: str) -> Figure:
+    """The scorecard as a grid: backends as rows, questions as columns, each cell coloured by its tone."""
+    n_rows, n_cols = len(rows), len(columns)
+    fig = plt.figure(figsize=(max(8.5, 1.45 * n_cols + 2.2), 0.5 * n_rows + 1.9), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title("Scorecard: which backend for what (green good, amber middling, red bad, grey n/a)", fontsize=11)
+    # Room in data coordinates for the column titles above and the provenance caption below the grid.
+    ax.set_xlim(0, n_cols)
+    ax.set_ylim(n_rows + 0.7, -0.75)
+    ax.axis("off")
+    ax.text(0, n_rows + 0.15, textwrap.fill(caption, 190), fontsize=6, color="#555555", va="top", ha="left")
+    for j, title in enumerate(columns):
+        ax.text(j + 0.5, -0.08, textwrap.fill(title, 16), ha="center", va="bottom", fontsize=8, fontweight="bold")
+    for i, row in enumerate(rows):
+        label = getattr(row, "label", "")
+        ax.text(-0.05, i + 0.5, label, ha="right", va="center", fontsize=8)
+        for j, cell in enumerate(getattr(row, "cells", [])):
+            colour = TONE_COLOURS.get(getattr(cell, "tone", "na"), TONE_COLOURS["na"])
+            ax.add_patch(plt.Rectangle((j + 0.02, i + 0.04), 0.96, 0.92, color=colour, linewidth=0))
+            text = textwrap.fill(str(getattr(cell, "text", "")), 18)
+            detail = str(getattr(cell, "detail", ""))
+            ax.text(j + 0.5, i + 0.4, text, ha="center", va="center", fontsize=7)
+            if detail:
+                ax.text(
+                    j + 0.5,
+                    i + 0.78,
+                    textwrap.shorten(detail, 26),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="#444444",
+                )
+    return fig

@@ -2,7 +2,9 @@
 
 For every measurement present in both runs (same backend, profile, scenario and parameters) and every registered
 metric of its scenario, the per-repetition values are compared with ``bench.stats.compare_samples``: "1.30x slower",
-"1.10x faster" or "not significant". Environment differences that change numbers are printed first as warnings.
+"1.10x faster" or "not significant". Environment differences that change numbers are printed first as warnings; when
+there are any, the time and rate metrics are compared as ratios to each backend's floor measured in the same run
+(absolute numbers move 3x between machines, ratios to the floor about 10 %), named "… ÷ floor".
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from dataclasses import dataclass
 
 from bench import stats
 from bench.environment import compare_environments
-from bench.report.metrics import format_value, metrics_for
+from bench.report import derived
+from bench.report.metrics import Metric, format_value, metrics_for
 from bench.results import RunResults
 
 
@@ -48,9 +51,26 @@ class RunComparison:
         )
 
 
-def compare_runs(base: RunResults, changed: RunResults) -> RunComparison:
-    """Compare ``changed`` against ``base``."""
+#: Units of the metrics that are compared as ratios to the floor when the environments differ.
+RATIO_UNITS = ("ns", "tasks/s")
+
+
+def _ratios(results: RunResults, key: tuple[str, str, str, str], metric: Metric) -> list[float] | None:
+    """The metric's per-repetition ratios to the backend's floor in ``results``; None without a floor."""
+    backend, profile, scenario, params = key
+    if derived.is_floor(results, backend):
+        return None
+    fig = derived.figure(results, backend, profile, scenario, json.loads(params), metric.extract)
+    return fig.ratios or None
+
+
+def compare_runs(base: RunResults, changed: RunResults, *, ratios: bool | None = None) -> RunComparison:
+    """Compare ``changed`` against ``base``; as ratios to the floor when ``ratios`` (default: environments differ)."""
     warnings = compare_environments(base.environment, changed.environment)
+    use_ratios = bool(warnings) if ratios is None else ratios
+    if use_ratios:
+        because = "environments differ: " if warnings else ""
+        warnings.append(f"{because}times and rates are compared as ratios to each run's own floor")
     if base.run.get("preset") != changed.run.get("preset"):
         warnings.append(
             f"presets differ: {base.run.get('preset')} vs {changed.run.get('preset')} (workload sizes differ)"
@@ -61,6 +81,14 @@ def compare_runs(base: RunResults, changed: RunResults) -> RunComparison:
         backend, profile, scenario, params = key
         for metric in metrics_for(scenario, a[key] + b[key]):
             va, vb = metric.per_repetition(a[key]), metric.per_repetition(b[key])
+            if use_ratios and metric.unit in RATIO_UNITS and not derived.is_floor(base, backend):
+                ra, rb = _ratios(base, key, metric), _ratios(changed, key, metric)
+                if ra is None or rb is None:
+                    continue  # no floor in one of the runs: absolute numbers from different machines say nothing
+                va, vb = ra, rb
+                metric = Metric(
+                    metric.scenario, f"{metric.name} ÷ floor", "ratio", metric.higher_is_better, metric.extract
+                )
             if not va or not vb:
                 continue
             if not any(va) and not any(vb):

@@ -13,18 +13,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.report.metrics import value
+from bench.report.numbers import duration_s
 from bench.results import Record
 
 #: The task states a fault meets, in the order the report lists them, with what each means.
 CATEGORIES: dict[str, str] = {
     "running": "long task running in every worker process",
-    "queued": "short tasks queued or prefetched behind them",
+    "waiting": "short tasks waiting in the broker (or prefetched) behind them",
+    "queued": "short tasks queued or prefetched behind them (older records' name for waiting)",
     "delayed": "tasks scheduled 5 s ahead with the library's delayed-execution API",
     "retrying": "failed once, retry (1 s) pending",
 }
 #: Probe infixes of each category (``bench.faults._mixed_workload``): the fallback when a record has no
 #: ``<category>_tasks`` values (files of earlier harness versions).
-_PROBE_MARKERS = {"running": "-long-", "queued": "-queued-", "delayed": "-delayed-", "retrying": "-retrying-"}
+_PROBE_MARKERS = {
+    "running": "-long-",
+    "waiting": "-waiting-",
+    "queued": "-queued-",
+    "delayed": "-delayed-",
+    "retrying": "-retrying-",
+}
 #: Current name → names earlier harness versions used.
 _ALIASES = {
     "redelivery_s": ("redelivery_s", "redelivery_s_min"),
@@ -35,6 +43,7 @@ FAULT_KIND_LABELS = {
     "sigkill": "worker SIGKILL",
     "sigterm": "worker SIGTERM",
     "redis_restart": "Redis restart",
+    "redis_kill": "Redis SIGKILL",
     "redis_down_enqueue": "Redis down at enqueue",
 }
 
@@ -66,24 +75,35 @@ def fault_label(params: Mapping[str, Any]) -> str:
     return label
 
 
+#: Outcomes of a task id after a fault (issue 8): in the order the report states them.
+OUTCOMES = ("completed", "duplicated", "stranded", "gone")
+LOST_TEXT = "not finished within the window (not classified)"
+
+
 @dataclass(frozen=True)
 class CategoryOutcome:
-    """Tasks of one category and how many of them were lost or duplicated."""
+    """Tasks of one category and what became of them.
+
+    Records of the classified schema have ``stranded`` and ``gone``; older ones only ``lost`` (not finished within the
+    window, not classified into stranded or gone).
+    """
 
     tasks: int | None  # None: the record does not say how many tasks the category had
     lost: int
     duplicated: int
+    stranded: int = 0
+    gone: int = 0
 
 
 @dataclass(frozen=True)
 class FaultOutcome:
-    """One fault record that enqueued tasks (sigkill, sigterm, redis_restart): the exact accounting and timings."""
+    """One fault record that enqueued tasks (sigkill, sigterm, redis_restart …): the exact accounting and timings."""
 
     record: Record
     tasks: int
     completed: int
     duplicated: int
-    lost: int
+    lost: int  # older schema: not finished within the window (not classified)
     categories: dict[str, CategoryOutcome]
     redelivery_s: float | None  # SIGKILL/SIGTERM: signal → interrupted task started again
     rerun: int | None  # interrupted running tasks that ran again
@@ -91,45 +111,123 @@ class FaultOutcome:
     reconnect_s: float | None  # Redis restart: Redis back → next new task completed
     manual_restart: bool | None
     window_s: float | None
+    classified: bool = False  # True: stranded/gone recorded (issue 8 schema); False: only "lost"
+    stranded: int = 0
+    gone: int = 0
+    at_risk: int | None = None  # tasks not finished when the fault hit
+    stranded_due_s: tuple[float, float] | None = None  # when the library would hand stranded tasks back
+    stranded_rule: str | None = None
+    premise: str | None = None  # what the fault assumed, as recorded
+    eventual_window_s: float | None = None
+    eventually_completed: int | None = None
+    eventually_s_max: float | None = None
 
     @property
     def label(self) -> str:
         """The fault's display name."""
         return fault_label(self.record.params)
 
-    def lost_categories(self) -> str:
-        """'queued 8/10, delayed 2/2' — categories with a lost task; '' when nothing was lost."""
+    @property
+    def not_finished(self) -> int:
+        """Tasks that did not complete in the window, whatever became of them (gone + stranded, or lost)."""
+        return self.gone + self.stranded if self.classified else self.lost
+
+    def _by_category(self, attribute: str) -> str:
         parts = []
         for name, c in self.categories.items():
-            if c.lost:
-                parts.append(f"{name} {c.lost}/{c.tasks}" if c.tasks is not None else f"{name} {c.lost}")
+            count = getattr(c, attribute)
+            if count:
+                parts.append(f"{name} {count}/{c.tasks}" if c.tasks is not None else f"{name} {count}")
         return ", ".join(parts)
 
-    def duplicated_categories(self) -> str:
-        """Like :meth:`lost_categories`, for duplicates."""
+    def lost_categories(self) -> str:
+        """'queued 8/10, delayed 2/2' — categories with a task not finished (gone + stranded, or lost)."""
         parts = []
         for name, c in self.categories.items():
-            if c.duplicated:
-                parts.append(f"{name} {c.duplicated}/{c.tasks}" if c.tasks is not None else f"{name} {c.duplicated}")
+            count = c.gone + c.stranded if self.classified else c.lost
+            if count:
+                parts.append(f"{name} {count}/{c.tasks}" if c.tasks is not None else f"{name} {count}")
         return ", ".join(parts)
+
+    def gone_categories(self) -> str:
+        """Categories with a gone task."""
+        return self._by_category("gone")
+
+    def stranded_categories(self) -> str:
+        """Categories with a stranded task."""
+        return self._by_category("stranded")
+
+    def duplicated_categories(self) -> str:
+        """Categories with a duplicated task."""
+        return self._by_category("duplicated")
+
+    def risk_text(self) -> str:
+        """'12 at risk' (tasks not finished when the fault hit), or 'of 16' for older records."""
+        return f"{self.at_risk} at risk" if self.at_risk is not None else f"{self.tasks} enqueued"
+
+    def due_text(self) -> str:
+        """'due in ~3,600 s: visibility_timeout=3600 s' for stranded tasks; '' when unknown."""
+        parts = []
+        if self.stranded_due_s is not None:
+            lo, hi = self.stranded_due_s
+            parts.append(
+                f"due in ~{_seconds(lo)}" if round(lo) == round(hi) else f"due in {_seconds(lo)}–{_seconds(hi)}"
+            )
+        if self.stranded_rule:
+            parts.append(self.stranded_rule)
+        return ": ".join(parts)
+
+    def verdict(self) -> str:
+        """'gone 2 of 12 at risk, 8 stranded (due in ~1 h: rule), 1 duplicated' (issue 8's wording)."""
+        if not self.classified:
+            text = f"{self.lost} of {self.tasks} {LOST_TEXT}"
+            if self.lost:
+                text += f" ({self.lost_categories()})"
+        else:
+            text = f"gone {self.gone} of {self.risk_text()}"
+            if self.gone:
+                text += f" ({self.gone_categories()})"
+            text += f", {self.stranded} stranded"
+            if self.stranded:
+                details = [d for d in (self.stranded_categories(), self.due_text()) if d]
+                text += f" ({'; '.join(details)})" if details else ""
+        text += f", {self.duplicated} duplicated"
+        if self.duplicated:
+            text += f" ({self.duplicated_categories()})"
+        if self.eventually_completed is not None and self.eventual_window_s:
+            when = f", the last {_seconds(self.eventually_s_max)} after the fault" if self.eventually_s_max else ""
+            text += (
+                f"; watched {_seconds(self.eventual_window_s)}: {self.eventually_completed} of the stranded came "
+                f"back and completed{when}"
+            )
+        return text
 
     def cell(self) -> str:
         """A compact table cell: outcome, which categories suffered, the key timing."""
-        if self.lost == 0 and self.duplicated == 0:
+        if self.not_finished == 0 and self.duplicated == 0:
             text = f"all {self.tasks} once"
         else:
-            parts = []
-            if self.lost:
-                parts.append(f"**{self.lost} lost** ({self.lost_categories()})")
-            if self.duplicated:
-                parts.append(f"{self.duplicated} duplicated ({self.duplicated_categories()})")
-            text = f"{self.tasks} tasks: " + ", ".join(parts)
+            text = f"{self.tasks} tasks: " + self.short()
         timing = self.timing()
         return text + (f"; {timing}" if timing else "")
 
+    def short(self) -> str:
+        """'**10 gone**, 2 stranded, 1 duplicated' or, for older records, '**10 lost** (running 2/2, …)'."""
+        parts = []
+        if self.classified:
+            if self.gone:
+                parts.append(f"**{self.gone} gone** ({self.gone_categories()})")
+            if self.stranded:
+                parts.append(f"{self.stranded} stranded ({self.stranded_categories()})")
+        elif self.lost:
+            parts.append(f"**{self.lost} lost** ({self.lost_categories()})")
+        if self.duplicated:
+            parts.append(f"{self.duplicated} duplicated ({self.duplicated_categories()})")
+        return ", ".join(parts) or "none lost"
+
     def timing(self) -> str:
         """The kind's key time: redelivery after a kill, shutdown after SIGTERM, reconnection after Redis."""
-        kind = self.record.params.get("kind")
+        kind = str(self.record.params.get("kind"))
         if kind in ("sigkill", "sigterm"):
             parts = []
             if kind == "sigterm" and self.shutdown_s:
@@ -140,7 +238,7 @@ class FaultOutcome:
                 when = f", first {self.redelivery_s:.1f} s after the signal" if self.redelivery_s is not None else ""
                 parts.append(f"{self.rerun}{of} interrupted tasks re-run{when}")
             return ", ".join(parts)
-        if kind == "redis_restart":
+        if kind.startswith("redis_"):
             if self.manual_restart:
                 return "workers needed a manual restart"
             if self.reconnect_s is not None:
@@ -148,36 +246,85 @@ class FaultOutcome:
         return ""
 
 
+def premise_not_met(record: Record) -> str | None:
+    """Why a fault record's premise did not hold (status ``premise_not_met`` or ``notes.premise.met`` false)."""
+    premise = record.notes.get("premise")
+    recorded_false = isinstance(premise, Mapping) and premise.get("met") is False
+    if record.status != "premise_not_met" and not recorded_false:
+        return None
+    reason = record.error or ""
+    if not reason and isinstance(premise, Mapping):
+        reason = f"wanted {premise.get('wanted') or '?'}, saw {_seen_text(premise.get('seen'))}"
+    return reason or "premise not met"
+
+
+def _seen_text(seen: Any) -> str:
+    """{'running': {'running': 1, 'finished': 1}} → 'running: 1 running, 1 finished'."""
+    if not isinstance(seen, Mapping):
+        return "?"
+    parts = []
+    for category, states in seen.items():
+        if isinstance(states, Mapping):
+            parts.append(f"{category}: " + ", ".join(f"{n} {state}" for state, n in states.items()))
+    return "; ".join(parts) or "?"
+
+
+def premise_text(record: Record) -> str | None:
+    """What the fault assumed (``notes.premise.wanted``)."""
+    premise = record.notes.get("premise")
+    if isinstance(premise, Mapping) and premise.get("wanted"):
+        return str(premise["wanted"])
+    return None
+
+
 def fault_outcome(record: Record) -> FaultOutcome | None:
-    """The accounting of a fault record that enqueued tasks; None for failed records and redis_down_enqueue."""
-    if not record.ok or record.accounting is None:
+    """The accounting of a fault record that enqueued tasks; None for failed records, unmet premises, down-enqueue."""
+    if not record.ok or record.accounting is None or premise_not_met(record) is not None:
         return None
     acc = record.accounting
-    completed, duplicated, lost = (len(acc.get(k, [])) for k in ("completed", "duplicated", "lost"))
+    classified = "gone" in acc or "stranded" in acc
+    counts = {k: len(acc.get(k, [])) for k in ("completed", "duplicated", "lost", "stranded", "gone")}
     lost_ids, dup_ids = set(acc.get("lost", [])), set(acc.get("duplicated", []))
-    every = [p for k in ("completed", "duplicated", "lost") for p in acc.get(k, [])]
+    stranded_ids, gone_ids = set(acc.get("stranded", [])), set(acc.get("gone", []))
+    every = [p for k in ("completed", "duplicated", "lost", "stranded", "gone") for p in acc.get(k, [])]
     categories: dict[str, CategoryOutcome] = {}
     for name, marker in _PROBE_MARKERS.items():
         tasks = value(record, f"{name}_tasks")
+
+        def count(outcome: str, name: str = name) -> int:
+            return int(value(record, f"{name}_{outcome}") or 0)
+
         if tasks is not None:
             categories[name] = CategoryOutcome(
-                int(tasks), int(value(record, f"{name}_lost") or 0), int(value(record, f"{name}_duplicated") or 0)
+                int(tasks), count("lost"), count("duplicated"), count("stranded"), count("gone")
             )
             continue
         ids = [p for p in every if marker in p]
         if ids:
             categories[name] = CategoryOutcome(
-                len(ids), sum(p in lost_ids for p in ids), sum(p in dup_ids for p in ids)
+                len(ids),
+                sum(p in lost_ids for p in ids),
+                sum(p in dup_ids for p in ids),
+                sum(p in stranded_ids for p in ids),
+                sum(p in gone_ids for p in ids),
             )
         elif value(record, f"{name}_lost"):
-            categories[name] = CategoryOutcome(None, int(value(record, f"{name}_lost") or 0), 0)
+            categories[name] = CategoryOutcome(None, count("lost"), 0)
     rerun = value(record, "interrupted_rerun")
+    due_min, due_max = value(record, "stranded_returns_in_s_min"), value(record, "stranded_returns_in_s_max")
+    if due_min is None and due_max is None:
+        due = _due_from_samples(record)
+    else:
+        due = (due_min if due_min is not None else due_max, due_max if due_max is not None else due_min)
+    rule = record.notes.get("stranded_rule")
+    at_risk = value(record, "at_risk")
+    eventually = value(record, "eventually_completed")
     return FaultOutcome(
         record=record,
-        tasks=completed + duplicated + lost,
-        completed=completed,
-        duplicated=duplicated,
-        lost=lost,
+        tasks=sum(counts.values()),
+        completed=counts["completed"],
+        duplicated=counts["duplicated"],
+        lost=counts["lost"],
         categories=categories,
         redelivery_s=number(record, "redelivery_s"),
         rerun=None if rerun is None else int(rerun),
@@ -185,7 +332,30 @@ def fault_outcome(record: Record) -> FaultOutcome | None:
         reconnect_s=number(record, "reconnect_s"),
         manual_restart=flag(record, "needs_manual_restart"),
         window_s=number(record, "window_s"),
+        classified=classified,
+        stranded=counts["stranded"],
+        gone=counts["gone"],
+        at_risk=None if at_risk is None else int(at_risk),
+        stranded_due_s=due,  # type: ignore[arg-type]
+        stranded_rule=str(rule) if rule else None,
+        premise=premise_text(record),
+        eventual_window_s=value(record, "eventual_window_s"),
+        eventually_completed=None if eventually is None else int(eventually),
+        eventually_s_max=value(record, "eventually_s_max"),
     )
+
+
+def _due_from_samples(record: Record) -> tuple[float, float] | None:
+    """(min, max) ``returns_in_s`` of the stranded samples, when the record has no summary values."""
+    samples = record.samples.get("stranded")
+    if not isinstance(samples, Mapping):
+        return None
+    due = [
+        float(s["returns_in_s"])
+        for s in samples.values()
+        if isinstance(s, Mapping) and isinstance(s.get("returns_in_s"), int | float)
+    ]
+    return (min(due), max(due)) if due else None
 
 
 @dataclass(frozen=True)
@@ -376,10 +546,21 @@ def survival_text(record: Record) -> str:
 
 
 def _seconds(s: float | None) -> str:
-    if s is None:
-        return "?"
-    if s < 0.01:
-        return f"{s * 1e3:.1f} ms"
-    if s < 1:
-        return f"{s * 1e3:.0f} ms"
-    return f"{s:.3g} s"
+    return "?" if s is None else duration_s(s)
+
+
+def retry_variants(reps: Sequence[Record]) -> dict[tuple[str, int | None], RetryFacts]:
+    """(task, fail_times) → facts of the first ok repetition of each retries variant."""
+    found: dict[tuple[str, int | None], RetryFacts] = {}
+    for r in sorted(reps, key=lambda r: r.repetition):
+        if r.ok and not is_check(r):
+            f = retry_facts(r)
+            found.setdefault((f.task, f.fail_times), f)
+    return found
+
+
+def retry_variant(facts: dict[tuple[str, int | None], RetryFacts], task: str, *, forever: bool) -> RetryFacts | None:
+    for (t, k), f in facts.items():
+        if t == task and (k is not None and k < 0) == forever:
+            return f
+    return None

@@ -12,10 +12,10 @@ import re
 from collections.abc import Sequence
 
 from bench.report import charts
-from bench.report.model import Answer, Block, Bullets, Chart, Heading, Paragraph, Table
+from bench.report.model import Answer, Block, Bullets, Chart, Contents, Heading, Paragraph, Scorecard, Table
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:80rem;margin:1rem auto;padding:0 1rem;
 color:#222;line-height:1.45}
 table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.85rem}
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
@@ -24,6 +24,20 @@ caption{caption-side:bottom;font-size:.8rem;color:#555;text-align:left;padding-t
 figure{margin:1rem 0} figure svg{max-width:100%;height:auto} figcaption{font-size:.85rem;color:#555}
 dl.answer{margin:.5rem 0 1rem} dl.answer dt{font-weight:600} dl.answer dd{margin:.2rem 0 .2rem 1.2rem}
 dd.caveat{color:#555;font-style:italic} code{background:#f3f3f3;padding:0 .2rem}
+h1{font-size:1.35rem;margin:.2rem 0 .3rem} p.lead{font-size:.85rem;color:#444;margin:.2rem 0 .4rem}
+table.scorecard{font-size:.76rem;width:100%;margin:.3rem 0;line-height:1.2}
+table.scorecard td,table.scorecard th{padding:.15rem .3rem;text-align:center;vertical-align:middle}
+table.scorecard th:first-child,table.scorecard td:first-child{text-align:left;white-space:nowrap}
+table.scorecard td small{color:#333;font-size:.7rem} table.scorecard tr.group th{background:#fff;text-align:left;
+font-style:italic;font-weight:600;border-left:0;border-right:0}
+table.scorecard td.good{background:#b7e1b0} table.scorecard td.mid{background:#f6d98b}
+table.scorecard td.bad{background:#f2a7a0} table.scorecard td.na{background:#ececec;color:#555}
+table.scorecard tr.floor td:first-child{color:#666;font-style:italic}
+ol.notes{font-size:.72rem;color:#444;margin:.2rem 0 .2rem 1rem;padding-left:1rem;columns:2;column-gap:2rem}
+p.legend{font-size:.72rem;color:#444;margin:.2rem 0}
+nav.toc{font-size:.8rem;columns:3;column-gap:2rem;border-top:1px solid #ddd;border-bottom:1px solid #ddd;
+padding:.3rem 0;margin:.5rem 0} nav.toc ul{margin:0;padding-left:1rem} nav.toc li.l3{margin-left:1rem;
+list-style:circle}
 """
 
 _SCRIPT = """
@@ -55,6 +69,33 @@ def _scope_ids(svg: str, prefix: str) -> str:
     return re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}-{m.group(1)}"', svg)
 
 
+def _scorecard(card: Scorecard) -> str:
+    """The scorecard as a table whose cells are coloured by tone; footnote links on the column titles."""
+    n = len(card.columns)
+    numbers, distinct = card.notes()
+    head = "<th>backend</th>" + "".join(
+        f'<th>{_inline(title)}<sup><a href="#{card.name}-note-{i}">{i}</a></sup></th>'
+        for (title, _), i in zip(card.columns, numbers, strict=True)
+    )
+    rows, group = [], None
+    for row in card.rows:
+        if row.group and row.group != group:
+            group = row.group
+            rows.append(f'<tr class="group"><th colspan="{n + 1}">{_inline(group)}</th></tr>')
+        cells = "".join(
+            f'<td class="{c.tone}"><b>{_inline(c.text)}</b>'
+            + (f"<br><small>{_inline(c.detail)}</small>" if c.detail else "")
+            + "</td>"
+            for c in row.cells
+        )
+        rows.append(f'<tr class="{"floor" if row.floor else "backend"}"><td>{_inline(row.label)}</td>{cells}</tr>')
+    notes = "".join(f'<li id="{card.name}-note-{i}">{_inline(note)}</li>' for i, note in enumerate(distinct, 1))
+    return (
+        f'<table class="scorecard" id="{card.name}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+        f'</table><p class="legend">{_inline(card.legend)}</p><ol class="notes">{notes}</ol>'
+    )
+
+
 def render(blocks: Sequence[Block], *, title: str) -> str:
     """The whole HTML document."""
     body: list[str] = []
@@ -82,6 +123,15 @@ def render(blocks: Sequence[Block], *, title: str) -> str:
                 f'<figure class="chart" id="chart-{block.name}">{svg}<figcaption>{_inline(block.title)}</figcaption>'
                 "</figure>"
             )
+        elif isinstance(block, Scorecard):
+            body.append(_scorecard(block))
+        elif isinstance(block, Contents):
+            items = "".join(
+                f'<li class="l{h.level}"><a href="#{h.anchor}">{_inline(h.text)}</a></li>'
+                for h in block.headings
+                if h.level >= 2
+            )
+            body.append(f'<nav class="toc" aria-label="Contents"><ul>{items}</ul></nav>')
         else:  # pragma: no cover - a new block type must be rendered here
             raise TypeError(f"unknown block {type(block).__name__}")
     return (

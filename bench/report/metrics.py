@@ -14,17 +14,39 @@ from functools import lru_cache
 from typing import Any
 
 from bench import stats
+from bench.report.numbers import format_unit
 from bench.results import Record
 
 
 @lru_cache(maxsize=8192)
+def merged_percentiles(encoded: tuple[str, ...]) -> stats.Percentiles:
+    """Percentiles of the bucket-wise merge of encoded histograms, cached: the same ones are read by many tables.
+
+    ``mean`` is left NaN: HdrHistogram computes it by walking every bucket (about a second for a wide histogram),
+    and no report shows it.
+    """
+    merged = stats.merge(encoded)
+    count = merged.get_total_count()
+    if not count:
+        return stats.Percentiles(0, math.nan, 0, 0, 0, 0, 0)
+    values = {q: merged.get_value_at_percentile(q) for q in stats.PERCENTILES}
+    return stats.Percentiles(
+        count=count,
+        mean=math.nan,
+        p50=values[50.0],
+        p90=values[90.0],
+        p99=values[99.0],
+        p999=values[99.9],
+        max=merged.get_max_value(),
+    )
+
+
 def _percentiles(encoded: str) -> stats.Percentiles:
-    """Decoded percentiles of an encoded histogram, cached: the same histogram is read by many tables."""
-    return stats.percentiles(encoded)
+    return merged_percentiles((encoded,))
 
 
 def histogram_percentile(record: Record, name: str, label: str) -> float | None:
-    """A percentile ('p50', 'p99', 'p99.9', 'max', 'count', 'mean') of a record's histogram; None when absent."""
+    """A percentile ('p50', 'p90', 'p99', 'p99.9', 'max', 'count') of a record's histogram; None when absent."""
     encoded = record.histograms.get(name)
     if not encoded:
         return None
@@ -54,8 +76,11 @@ def value(record: Record, name: str) -> float | None:
 
 
 def accounting_count(record: Record, outcome: str) -> float | None:
-    """How many task ids ended as ``outcome`` (completed/duplicated/lost) in a fault record."""
-    if record.accounting is None:
+    """How many task ids ended as ``outcome`` (completed/duplicated/stranded/gone, or lost in older files).
+
+    None when the record's accounting does not have that outcome (an older file has no gone, a newer no lost).
+    """
+    if record.accounting is None or outcome not in record.accounting:
         return None
     return float(len(record.accounting.get(outcome, [])))
 
@@ -92,7 +117,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("channel_overhead", "write p50", "ns", False, lambda r: value(r, "write_ns_p50")),
     # Retries: how far the gaps are from the configured delay; attempt counts and windows are facts, not metrics.
     Metric("retries", "gap error (mean)", "s", False, lambda r: _abs(value(r, "gap_error_mean_s"))),
-    Metric("faults", "lost", "count", False, lambda r: accounting_count(r, "lost")),
+    Metric("faults", "lost (not classified)", "count", False, lambda r: accounting_count(r, "lost")),
+    Metric("faults", "gone", "count", False, lambda r: accounting_count(r, "gone")),
+    Metric("faults", "stranded", "count", False, lambda r: accounting_count(r, "stranded")),
     Metric("faults", "duplicated", "count", False, lambda r: accounting_count(r, "duplicated")),
 )
 
@@ -114,17 +141,5 @@ def metrics_for(scenario: str, records: Sequence[Record] = ()) -> list[Metric]:
 
 
 def format_value(number: float | None, unit: str) -> str:
-    """A metric value with its unit, compact."""
-    if number is None or (isinstance(number, float) and math.isnan(number)):
-        return "–"
-    if unit == "ns":
-        return stats.format_ns(number)
-    if unit == "bytes":
-        return f"{number / 2**20:.1f} MiB"
-    if unit == "count":
-        return f"{number:.0f}"
-    if unit == "s":
-        return stats.format_ns(number * 1e9) if 0 < abs(number) < 1 else f"{number:.3g} s"
-    if unit == "tasks/s":
-        return f"{number:,.0f} tasks/s" if number >= 100 else f"{number:.3g} tasks/s"
-    return f"{number:.4g}"
+    """A metric value with its unit, for people (see :mod:`bench.report.numbers`)."""
+    return format_unit(number, unit)

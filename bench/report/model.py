@@ -67,4 +67,54 @@ class Chart:
     figure: Figure = field(repr=False)
 
 
-Block = Heading | Paragraph | Bullets | Answer | Table | Chart
+#: Tones of a scorecard cell: good, middling, bad, not applicable (not measured, premise not met, a floor).
+TONES = ("good", "mid", "bad", "na")
+
+
+@dataclass
+class Cell:
+    """One scorecard cell: the figure (ratio to the floor where it applies), the absolute beside it, and its tone."""
+
+    text: str
+    detail: str = ""
+    tone: str = "na"
+
+
+@dataclass
+class ScoreRow:
+    """A backend's row; ``group`` is the API/broker group it is listed under ('' when the run does not say)."""
+
+    label: str
+    cells: list[Cell]
+    group: str = ""
+    floor: bool = False
+
+
+@dataclass
+class Scorecard:
+    """Backends × questions, each cell a measured figure with a good/bad tone; footnotes give premise and caveat.
+
+    ``columns`` are (title, footnote) pairs; ``figure`` is the same scorecard drawn as a chart (written as a PNG beside
+    report.md; the HTML colours the table itself).
+    """
+
+    columns: list[tuple[str, str]]
+    rows: list[ScoreRow]
+    legend: str
+    figure: Figure | None = field(default=None, repr=False)
+    name: str = "scorecard"
+
+    def notes(self) -> tuple[list[int], list[str]]:
+        """Each column's footnote number and the distinct footnotes (columns sharing a note share its number)."""
+        distinct = list(dict.fromkeys(note for _, note in self.columns))
+        return [distinct.index(note) + 1 for _, note in self.columns], distinct
+
+
+@dataclass
+class Contents:
+    """A table of contents of the headings that follow (levels 2 and 3)."""
+
+    headings: list[Heading]
+
+
+Block = Heading | Paragraph | Bullets | Answer | Table | Chart | Scorecard | Contents

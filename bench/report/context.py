@@ -1,0 +1,228 @@
+"""What every report section needs: the run's context (labels, floors, profiles, latency bound) and small helpers.
+
+Shared by the scorecard, the answers and the details, so that they name, order and select records the same way.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench import stats
+from bench.environment import key_versions
+from bench.report import derived
+from bench.report.metrics import format_value, merged_percentiles
+from bench.report.model import Block, Bullets, Paragraph
+from bench.results import Record, RunResults
+
+#: The Redis floor's name (a floor is never ranked; see :func:`bench.report.derived.is_floor`).
+BASELINE = derived.REDIS_FLOOR
+
+KNOWN_SCENARIOS = (
+    "enqueue",
+    "throughput",
+    "latency",
+    "idle_pickup",
+    "resources",
+    "channel_overhead",
+    "retries",
+    "faults",
+)
+
+#: Records that are not measurements: shown in the verification table and the failure notes, never as a section.
+STATUS_SCENARIOS = ("verification", "session")
+
+#: Shown inside another scenario's section.
+FOLDED_SCENARIOS = {"enqueue_microbench": "enqueue"}
+
+#: The fault kinds in reading order (others follow as found).
+FAULT_ORDER = (
+    ("sigkill", None),
+    ("sigterm", None),
+    ("redis_restart", "none"),
+    ("redis_restart", "aof"),
+    ("redis_kill", "none"),
+    ("redis_kill", "aof"),
+)
+
+_PROFILE_ORDER = ("bare", "shipped", "tuned", "safe")
+
+DEFAULT_BOUND_MS = 100.0
+
+NOT_MEASURED = "not measured in this run"
+
+SYNTHETIC_PRESET = "synthetic-fixture"
+
+
+@dataclass
+class Context:
+    """What every section needs: the results, the chart caption, the latency bound and the unverified backends."""
+
+    results: RunResults
+    caption: str
+    bound_ns: float
+    unverified: dict[str, str] = field(default_factory=dict)
+    preset: dict[str, Any] = field(default_factory=dict)
+
+    def label(self, backend: str) -> str:
+        """A backend's display label (from the results' backends section)."""
+        info = self.results.backends.get(backend) or {}
+        return str(info.get("label") or backend)
+
+    def profiles(self) -> list[str]:
+        """Profiles present, in the order shipped, tuned, safe, then others."""
+        present = self.results.profiles
+        return [p for p in _PROFILE_ORDER if p in present] + [p for p in present if p not in _PROFILE_ORDER]
+
+    def backends(self, records: Sequence[Record]) -> list[str]:
+        """Backends of ``records``: real backends sorted by name, the floors last."""
+        present = {r.backend for r in records}
+        return sorted(b for b in present if not self.is_floor(b)) + sorted(b for b in present if self.is_floor(b))
+
+    def is_floor(self, backend: str) -> bool:
+        """A raw broker loop, shown beside the backends and never ranked."""
+        return derived.is_floor(self.results, backend)
+
+    def floor_of(self, backend: str) -> str | None:
+        """The floor a backend's figures are divided by (None for a floor, or when the run has none)."""
+        return derived.floor_of(self.results, backend)
+
+    @property
+    def machine(self) -> str:
+        """'AMD EPYC, 2 cores': where the absolute numbers were measured."""
+        env = self.results.environment
+        return f"{env.get('cpu_model') or 'unknown CPU'}, {env.get('cpu_count', '?')} cores"
+
+    @property
+    def cores(self) -> int | None:
+        """The machine's core count."""
+        cores = self.results.environment.get("cpu_count")
+        return cores if isinstance(cores, int) else None
+
+    def scenario_profiles(self, scenario: str) -> list[str]:
+        """Profiles that have records of ``scenario`` (fault scenarios run in shipped and safe only)."""
+        present = {r.profile for r in self.results.records if r.scenario == scenario}
+        return [p for p in self.profiles() if p in present]
+
+    @property
+    def default_processes(self) -> int | None:
+        """The preset's process count of every scenario except throughput/resources."""
+        p = self.preset.get("default_processes")
+        return p if isinstance(p, int) else None
+
+
+def _context(results: RunResults) -> Context:
+    env = results.environment
+    versions = ", ".join(f"{k} {v}" for k, v in key_versions(env).items())
+    date = str(results.run.get("started_at") or env.get("date") or "unknown date")[:10]
+    caption = (
+        f"Run {results.run.get('id', '?')} ({date}) · {env.get('cpu_model', 'unknown CPU')}, "
+        f"{env.get('cpu_count', '?')} cores · Python {env.get('python', '?')} · Redis {env.get('redis_version', '?')}"
+        f" · {versions}"
+    )
+    if results.run.get("preset") == SYNTHETIC_PRESET:
+        caption = "SYNTHETIC TEST DATA, NOT A MEASUREMENT · " + caption
+    # The harness records the whole preset as ``preset_params``; ``scenario_params`` is the older name.
+    params = results.run.get("preset_params") or results.run.get("scenario_params") or {}
+    params = dict(params) if isinstance(params, dict) else {}
+    bound_ms = params.get("latency_bound_ms")
+    unverified: dict[str, str] = {}
+    for r in results.records:
+        if r.status == "unverified" or (r.scenario == "verification" and r.status != "ok"):
+            unverified.setdefault(r.backend, f"{r.profile}: {r.error or 'verification failed'}")
+    for name, info in results.backends.items():
+        if isinstance(info, dict) and info.get("verified") is False:
+            unverified.setdefault(name, str(info.get("verification_error") or "verification failed"))
+    return Context(results, caption, float(bound_ms or DEFAULT_BOUND_MS) * 1e6, unverified, params)
+
+
+def _summary_text(values: Sequence[float], unit: str) -> str:
+    """'12.3 µs (±4 %, n=3)': median, relative spread and repetitions."""
+    if not values:
+        return "–"
+    s = stats.summarize(values)
+    text = format_value(s.median, unit)
+    if s.n > 1:
+        text += f" (±{s.spread * 50:.0f} %, n={s.n})"
+    return text
+
+
+def _merged_percentiles(records: Sequence[Record], name: str) -> stats.Percentiles | None:
+    """Percentiles of the bucket-wise merge of one histogram over the ok repetitions."""
+    encoded = tuple(r.histograms[name] for r in records if r.ok and r.histograms.get(name))
+    return merged_percentiles(encoded) if encoded else None
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _by_backend(records: Sequence[Record]) -> dict[str, list[Record]]:
+    grouped: dict[str, list[Record]] = {}
+    for r in records:
+        grouped.setdefault(r.backend, []).append(r)
+    return grouped
+
+
+def _param_values(records: Sequence[Record], name: str) -> list[Any]:
+    """Distinct values of one parameter, sorted (numbers numerically, others as text)."""
+    found = {r.params.get(name) for r in records if name in r.params}
+    return sorted(found, key=lambda v: (not isinstance(v, int | float), v if isinstance(v, int | float) else str(v)))
+
+
+def _profile_index(profile: str) -> int:
+    return _PROFILE_ORDER.index(profile) if profile in _PROFILE_ORDER else len(_PROFILE_ORDER)
+
+
+def _retry_sort_key(record: Record) -> tuple[int, str]:
+    """Policy before default, failing k times before forever, checks last."""
+    p = record.params
+    fail_times = p.get("fail_times")
+    forever = isinstance(fail_times, int) and fail_times < 0
+    order = (0 if p.get("task") == "flaky_retry" else 2) + (1 if forever else 0) if "check" not in p else 4
+    return order, str(p.get("check", ""))
+
+
+def _fault_sort_key(record: Record) -> tuple[int, str, int]:
+    key = (record.params.get("kind"), record.params.get("persistence"))
+    order = FAULT_ORDER.index(key) if key in FAULT_ORDER else len(FAULT_ORDER)
+    return order, _params_text(record.params), record.repetition
+
+
+def _fault_columns(records: Sequence[Record]) -> list[tuple[str, str | None]]:
+    """The (kind, persistence) pairs with accounting, in reading order."""
+    found = {
+        (r.params.get("kind"), r.params.get("persistence"))
+        for r in records
+        if r.accounting is not None or r.params.get("kind") in ("sigkill", "sigterm", "redis_restart")
+    }
+    ordered = [k for k in FAULT_ORDER if k in found]
+    return ordered + sorted((k for k in found if k not in FAULT_ORDER), key=str)
+
+
+def _params_text(params: dict[str, Any], *, skip: Sequence[str] = ()) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items() if k not in skip)
+
+
+def _failure_note(ctx: Context, records: Sequence[Record]) -> list[Block]:
+    bad = [r for r in records if not r.ok]
+    if not bad:
+        return []
+    items = [
+        f"{ctx.label(r.backend)} / {r.profile} / {_params_text(r.params) or 'no params'} / rep {r.repetition}: "
+        f"{r.status} — {r.error or 'no reason recorded'}"
+        for r in bad
+    ]
+    return [Paragraph("Not measured (failed or unverified):"), Bullets(items)]
+
+
+def _merge_profiles(ctx: Context, texts: dict[str, str], backend: str) -> list[str]:
+    """One line per backend when every profile says the same, else one line per profile."""
+    if not texts:
+        return []
+    label = ctx.label(backend) + (" (failed verification, not ranked)" if backend in ctx.unverified else "")
+    if len(set(texts.values())) == 1:
+        return [f"**{label}** ({', '.join(texts)}): {next(iter(texts.values()))}"]
+    return [f"**{label}** ({profile}): {text}" for profile, text in texts.items()]

@@ -1,0 +1,312 @@
+"""Faults: Redis down at enqueue, the FAQ's per-backend sentences, the details table and the backend × fault grid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bench.report import answers, charts
+from bench.report.context import (
+    NOT_MEASURED,
+    Context,
+    _failure_note,
+    _fault_sort_key,
+    _merge_profiles,
+    _profile_index,
+)
+from bench.report.facts import (
+    CATEGORIES,
+    down_enqueue,
+    fault_label,
+    fault_outcome,
+    number,
+    premise_not_met,
+)
+from bench.report.metrics import value
+from bench.report.model import Answer, Block, Chart, Table
+from bench.results import Record
+
+#: The section's heading in the report's Details.
+TITLE = "Faults"
+
+
+def _range(values: Sequence[float], unit: str) -> str:
+    """'1.7 s' or '1.7–1.9 s'."""
+    lo, hi = min(values), max(values)
+    if unit == "ms":
+        return f"{lo * 1e3:.1f} ms" if round(lo * 1e3, 1) == round(hi * 1e3, 1) else f"{lo * 1e3:.1f}–{hi * 1e3:.1f} ms"
+    return f"{lo:.1f} s" if round(lo, 1) == round(hi, 1) else f"{lo:.1f}–{hi:.1f} s"
+
+
+def _down_enqueue_summary(facts: Sequence[Any]) -> list[str]:
+    """'enqueue raised X after 0.8–1.0 ms; the view got a clean EnqueueFailed' over the profiles."""
+    if not facts:
+        return []
+    parts = []
+    blocked = [f for f in facts if f.blocked]
+    if blocked:
+        parts.append(
+            f"the enqueue call **blocked** (no answer after {_range([f.timeout_s or 0 for f in blocked], 's')})"
+        )
+    returned = [f for f in facts if not f.blocked]
+    if returned:
+        outcomes = sorted({f.call_text().split(" after ")[0] for f in returned})
+        times = [f.call_s for f in returned if f.call_s is not None]
+        parts.append("enqueue " + " or ".join(outcomes) + (f" after {_range(times, 'ms')}" if times else ""))
+    views = sorted({f.view_text().split(" after ")[0].split(" (")[0] for f in facts})
+    return [*parts, "the view got " + " or ".join(views)]
+
+
+def _down_sentence(ctx: Context, reps: Sequence[Record]) -> str:
+    """Redis down at enqueue time and Redis restart outcomes for one backend and profile."""
+    parts = []
+    for r in sorted(reps, key=lambda r: (r.params.get("kind") != "redis_down_enqueue", _fault_sort_key(r))):
+        kind = r.params.get("kind")
+        if kind == "redis_down_enqueue":
+            if not r.ok:
+                parts.append(f"enqueue while down: run failed ({r.error})")
+                continue
+            d = down_enqueue(r)
+            assert d is not None
+            parts.append(f"enqueue while Redis is down {d.call_text()}; the shop view got {d.view_text()}")
+        elif kind == "redis_restart":
+            if not r.ok:
+                parts.append(f"{fault_label(r.params)}: run failed ({r.error})")
+                continue
+            o = fault_outcome(r)
+            if o is None:
+                continue
+            down = number(r, "down_s")
+            text = (o.label[:-1] + f", {down:g} s down)" if down and o.label.endswith(")") else o.label) + ": "
+            if o.manual_restart:
+                text += "workers did **not** resume on their own (manual restart needed)"
+            elif o.reconnect_s is not None:
+                text += f"workers resumed on their own, a new task done {o.reconnect_s:.1f} s after Redis returned"
+            else:
+                text += "recovery not measured"
+            text += f"; {o.verdict()}"
+            parts.append(text)
+    return "; ".join(parts)
+
+
+def redis_down_lines(ctx: Context) -> list[str]:
+    """One line per backend (or per backend and profile when the profiles differ)."""
+    records = [
+        r
+        for r in ctx.results.select(scenario="faults")
+        if r.params.get("kind") in ("redis_down_enqueue", "redis_restart")
+    ]
+    lines = []
+    for backend in ctx.backends(records):
+        if ctx.is_floor(backend):
+            continue
+        texts = {}
+        for profile in ctx.scenario_profiles("faults"):
+            reps = [r for r in records if r.backend == backend and r.profile == profile]
+            if reps:
+                texts[profile] = _down_sentence(ctx, reps)
+        lines += _merge_profiles(ctx, texts, backend)
+    return lines
+
+
+def answer_redis_down(ctx: Context) -> Answer:
+    question = "What happens when Redis goes down?"
+    records = [
+        r
+        for r in ctx.results.select(scenario="faults")
+        # A fault session that failed as a whole has no kind: it did not measure Redis either.
+        if r.params.get("kind", "redis_down_enqueue" if not r.ok else None) in ("redis_down_enqueue", "redis_restart")
+    ]
+    lines = []
+    for backend in ctx.backends(records):
+        if ctx.is_floor(backend):
+            continue
+        mine = [r for r in records if r.backend == backend]
+        parts = _down_enqueue_summary([d for r in mine if (d := down_enqueue(r)) is not None])
+        outcomes = [o for r in sorted(mine, key=_fault_sort_key) if (o := fault_outcome(r)) is not None]
+        if outcomes:
+            reconnect = [o.reconnect_s for o in outcomes if o.reconnect_s is not None]
+            if any(o.manual_restart for o in outcomes):
+                parts.append("after a restart the workers needed a **manual restart**")
+            elif reconnect:
+                parts.append(
+                    f"after a restart the workers resumed on their own (new tasks done {_range(reconnect, 's')} "
+                    "after Redis returned)"
+                )
+            for profile in ctx.scenario_profiles("faults"):
+                mine_p = [o for o in outcomes if o.record.profile == profile]
+                if mine_p:
+                    parts.append(f"{profile}: " + ", ".join(f"{o.label} {answers.fault_cell_text(o)}" for o in mine_p))
+        label = ctx.label(backend) + (" (failed verification, not ranked)" if backend in ctx.unverified else "")
+        failed = [
+            f"{fault_label(r.params) if 'kind' in r.params else 'fault scenarios'} ({r.profile}) failed: {r.error}"
+            for r in mine
+            if not r.ok
+        ]
+        lines.append(f"**{label}**: " + "; ".join(parts + failed))
+    return Answer(
+        question,
+        lines or [NOT_MEASURED],
+        "Default client settings. The enqueue call is the library's own (`.delay()`, `.send()`, calling the Huey "
+        "task, `async_task`); the view is the shop's `submit()`, which records a TaskRun and turns a refused "
+        "enqueue into `EnqueueFailed`. Lost after a restart: tasks that were in Redis (queued, delayed, retrying) "
+        "or running when it stopped. The FAQ below tells the whole story per backend.",
+    )
+
+
+def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
+    rows, down_rows, premise_rows = [], [], []
+    for r in sorted(records, key=lambda r: (r.backend, _profile_index(r.profile), *_fault_sort_key(r))):
+        why = premise_not_met(r)
+        if why is not None:
+            premise_rows.append([ctx.label(r.backend), r.profile, fault_label(r.params), why])
+            continue
+        if not r.ok:
+            continue
+        if r.params.get("kind") == "redis_down_enqueue":
+            d = down_enqueue(r)
+            assert d is not None
+            down_rows.append([ctx.label(r.backend), r.profile, d.call_text(), d.message or "–", d.view_text()])
+            continue
+        o = fault_outcome(r)
+        if o is None:
+            rows.append([ctx.label(r.backend), r.profile, fault_label(r.params), *["–"] * 6])
+            continue
+        timings = o.timing()
+        before = value(r, "finished_before_restart")
+        if before is not None:
+            timings += f"; {before:.0f} finished before the workers were restarted"
+        rows.append(
+            [
+                ctx.label(r.backend),
+                r.profile,
+                o.label,
+                str(o.tasks),
+                "–" if o.at_risk is None else str(o.at_risk),
+                str(o.completed),
+                o.verdict(),
+                premise_seen(r) or "–",
+                timings.strip("; ") or "–",
+            ]
+        )
+    blocks: list[Block] = [
+        Table(
+            [
+                "backend",
+                "profile",
+                "fault",
+                "tasks",
+                "at risk",
+                "completed once",
+                "outcome",
+                "state at the fault",
+                "timings",
+            ],
+            rows,
+            "Every task id enqueued before the fault ends in exactly one of completed once / duplicated / stranded "
+            "(held by the library, handed back later) / gone (held nowhere); older results files only have 'not "
+            "finished within the window (not classified)'. Categories: "
+            + "; ".join(f"{k} = {v}" for k, v in CATEGORIES.items())
+            + ".",
+        )
+    ]
+    if premise_rows:
+        blocks.append(
+            Table(
+                ["backend", "profile", "fault", "premise not met"],
+                premise_rows,
+                "Faults whose premise did not hold at the fault instant: recorded, shown, never ranked.",
+            )
+        )
+    if down_rows:
+        blocks.append(
+            Table(
+                ["backend", "profile", "enqueue call while Redis is down", "message", "shop view (`submit`)"],
+                down_rows,
+                "The library's own enqueue call and the shop's view-side submit, each timed in a thread (a call "
+                "still running after the limit counts as blocking).",
+            )
+        )
+    grid = _fault_grid(ctx)
+    if grid is not None:
+        blocks.append(grid)
+    return blocks + _failure_note(ctx, records)
+
+
+def premise_seen(record: Record) -> str:
+    """'running: 2 running; waiting: 10 queued' — each category's state at the fault instant, as recorded."""
+    premise = record.notes.get("premise")
+    seen = premise.get("seen") if isinstance(premise, dict) else None
+    if not isinstance(seen, dict):
+        return ""
+    return "; ".join(
+        f"{category}: " + ", ".join(f"{n} {state}" for state, n in states.items())
+        for category, states in seen.items()
+        if isinstance(states, dict)
+    )
+
+
+def _fault_grid(ctx: Context) -> Chart | None:
+    """Backend × fault grid, one panel per profile, each cell coloured by its outcome."""
+    kinds = answers.fault_kinds(ctx)
+    profiles = ctx.scenario_profiles("faults")
+    records = [r for r in ctx.results.select(scenario="faults") if not ctx.is_floor(r.backend)]
+    backends = [b for b in ctx.backends(records)]
+    if not kinds or not backends:
+        return None
+    panels = []
+    for profile in profiles:
+        grid = []
+        for backend in backends:
+            row = []
+            for kind, persistence in kinds:
+                record = next(
+                    (
+                        r
+                        for r in records
+                        if r.backend == backend
+                        and r.profile == profile
+                        and r.params.get("kind") == kind
+                        and r.params.get("persistence") == persistence
+                    ),
+                    None,
+                )
+                if record is None:
+                    row.append(("", "na"))
+                elif premise_not_met(record) is not None:
+                    row.append(("premise\nnot met", "na"))
+                elif (o := fault_outcome(record)) is None:
+                    row.append(("failed", "na"))
+                else:
+                    row.append((answers.fault_cell_text(o).replace(" · ", "\n"), answers.fault_tone(o)))
+            grid.append(row)
+        panels.append((profile, grid))
+    columns = [fault_label({"kind": k, "persistence": p}) for k, p in kinds]
+    classified = any(o.classified for r in records if (o := fault_outcome(r)) is not None)
+    fig = charts.fault_grid(columns, [ctx.label(b) for b in backends], panels, ctx.caption, classified=classified)
+    return Chart("fault-outcomes", "Fault outcomes per backend and fault", fig)
+
+
+def worker_fault_lines(ctx: Context) -> list[str]:
+    """Per backend: SIGKILL/SIGTERM outcomes in words."""
+    records = [r for r in ctx.results.select(scenario="faults") if r.params.get("kind") in ("sigkill", "sigterm")]
+    lines = []
+    for backend in ctx.backends(records):
+        texts = {}
+        for profile in ctx.scenario_profiles("faults"):
+            parts = []
+            for r in sorted((r for r in records if r.backend == backend and r.profile == profile), key=_fault_sort_key):
+                o = fault_outcome(r)
+                if o is None:
+                    why = premise_not_met(r)
+                    state = f"premise not met, not ranked ({why})" if why else f"run failed ({r.error})"
+                    parts.append(f"{fault_label(r.params)}: {state}")
+                    continue
+                text = f"{o.label}: {o.verdict()}"
+                if o.timing():
+                    text += f", {o.timing()}"
+                parts.append(text)
+            if parts:
+                texts[profile] = "; ".join(parts)
+        lines += _merge_profiles(ctx, texts, backend)
+    return lines
