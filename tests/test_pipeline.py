@@ -72,9 +72,10 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
     for record in results.select(backend=name, scenario="faults"):
         if record.accounting is None:
             continue
-        premise = record.notes["premise"]
-        assert premise["met"] and premise["seen"]["running"] == {"running": 1}, premise
-        assert record.values["at_risk"] == record.values["tasks"]
+        if record.params["kind"] != "long_delay":  # the faults on the gated mixed workload
+            premise = record.notes["premise"]
+            assert premise["met"] and premise["seen"]["running"] == {"running": 1}, premise
+            assert record.values["at_risk"] == record.values["tasks"]
         ids = [p for bucket in record.accounting.values() for p in bucket]
         assert len(ids) == len(set(ids)) == record.values["tasks"]
         for bucket in OUTCOMES:
