@@ -1079,6 +1079,13 @@ class ExternalPostgres:
         self.cleanup()
 
 
+def check_database_url(url: str) -> None:
+    """A PostgreSQL URL must accept a connection now (a one-line :class:`ServiceError` otherwise); other schemes
+    (``sqlite:///…``) are left to Django."""
+    if urllib.parse.urlsplit(url).scheme in _PG_SCHEMES:
+        ExternalPostgres(url).start()
+
+
 def database_service(engine: str, url: str | None = None) -> PostgresServer | ExternalPostgres | None:
     """The database of a run, not yet started: ``None`` for SQLite (a file per backend's state directory), the
     user's PostgreSQL for a URL, else a private cluster (:class:`ServiceError` when the binaries are missing)."""

@@ -231,3 +231,13 @@ def test_agent_reports_sqlite_when_no_url(redis_server: RedisServer, backends: d
     env = backend.environment(redis_url=redis_server.url, var_dir=tmp_path)
     used = run_agent(backend, env, "database", {}, timeout=120)
     assert used["vendor"] == "sqlite" and used["name"] == str(tmp_path.resolve() / "db.sqlite3")
+
+
+def test_shop_checks_its_database_url_first(tmp_path: Path) -> None:
+    url = f"postgres://nobody@{LOOPBACK}:{free_port()}/nothing"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.shop", "--backend", "huey", "--database-url", url, "--var-dir", str(tmp_path)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [f"error: PostgreSQL at {url} is unreachable: Connection refused"]
