@@ -839,8 +839,11 @@ class PostgresServer:
         database: str = "bench",
         bin_dir: Path | None = None,
         start_timeout: float = 60.0,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         self.bin_dir = bin_dir or find_postgres_bin()
+        #: Server settings beyond PostgreSQL's defaults (``-c name=value``), e.g. statement logging for a count.
+        self.settings = dict(settings or {})
         self.port = port or free_port()
         self.database = check_database_name(database)
         self.start_timeout = start_timeout
@@ -887,6 +890,7 @@ class PostgresServer:
             "-c", f"listen_addresses={LOOPBACK}",
             "-c", f"unix_socket_directories={self.base_dir}",
             "-c", "unix_socket_permissions=0700",
+            *(arg for name, value in self.settings.items() for arg in ("-c", f"{name}={value}")),
         ]  # fmt: skip
 
     def start(self) -> Self:

@@ -241,3 +241,26 @@ def test_shop_checks_its_database_url_first(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [f"error: PostgreSQL at {url} is unreachable: Connection refused"]
+
+
+def test_statement_count_parses_the_server_log() -> None:
+    from bench.db_statements import count
+
+    log = "\n".join(
+        [
+            "|celery_count|101|LOG:  connection authorized: user=bench database=celery_count",
+            "worker|celery_count|101|LOG:  statement: SELECT set_config('TimeZone', 'UTC', false)",
+            "worker|celery_count|101|LOG:  statement: BEGIN",
+            "worker|celery_count|101|LOG:  statement: INSERT INTO t (v) VALUES ('it''s', 42)",
+            "worker|celery_count|101|LOG:  statement: COMMIT",
+            "producer|celery_count|102|LOG:  statement: UPDATE t SET v = 'x'",  # autocommit: a write commit
+            'producer|celery_count|102|LOG:  statement: SAVEPOINT "s1400_x21"',
+            "worker|other_db|103|LOG:  statement: DELETE FROM t",  # another database: not counted
+        ]
+    )
+    counts = count(log, "celery_count")
+    worker, producer = counts["worker"], counts["producer"]
+    assert (worker["connections"], worker["statements"], worker["write_commits"], worker["INSERT"]) == (1, 4, 1, 1)
+    assert worker["sql: INSERT INTO t (v) VALUES (?, ?)"] == 1
+    assert (producer["connections"], producer["write_commits"], producer['sql: SAVEPOINT "<savepoint>"']) == (0, 1, 1)
+    assert "DELETE" not in worker
