@@ -1046,7 +1046,7 @@ class ExternalPostgres:
 
     def database_url(self, name: str) -> str:
         """The URL of ``<given name>_<name>``, created on first use."""
-        full = check_database_name(f"{self.name}_{name}"[:63])
+        full = check_database_name(re.sub(r"[^a-z0-9_]", "_", f"{self.name}_{name}".lower())[:63])
         with self._lock:
             if full not in self._created:
                 try:

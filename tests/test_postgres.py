@@ -264,3 +264,22 @@ def test_statement_count_parses_the_server_log() -> None:
     assert worker["sql: INSERT INTO t (v) VALUES (?, ?)"] == 1
     assert (producer["connections"], producer["write_commits"], producer['sql: SAVEPOINT "<savepoint>"']) == (0, 1, 1)
     assert "DELETE" not in worker
+
+
+def test_external_postgres_creates_its_databases_next_to_the_given_one_and_drops_them(
+    postgres: PostgresServer,
+) -> None:
+    """--database-url: checked, per-session databases beside the given one, dropped at the end (here the private
+    cluster plays the user's server)."""
+    import psycopg
+
+    external = ExternalPostgres(postgres.url).start()
+    url = external.database_url("Celery-shipped_perf")
+    assert url.endswith("/bench_celery_shipped_perf")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == ("bench_celery_shipped_perf",)
+    assert external.describe()["private"] is False
+    external.cleanup()
+    with psycopg.connect(postgres.url) as conn:
+        names = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+    assert "bench_celery_shipped_perf" not in names and "bench" in names  # the given database stays
