@@ -84,7 +84,9 @@ def _shape(sql: str) -> str:
     return " ".join(sql.split())[:110]
 
 
-def measure(backend_name: str, tasks: int, processes: int, profile: str, workdir: Path) -> dict[str, Any]:
+def measure(
+    backend_name: str, tasks: int, processes: int, profile: str, workdir: Path, keep_log: Path | None = None
+) -> dict[str, Any]:
     """Counts per task for one backend (enqueue side = ``producer``, worker side = ``worker``)."""
     backend = get_backends([backend_name])[0]
     settings = {
@@ -137,6 +139,9 @@ def measure(backend_name: str, tasks: int, processes: int, profile: str, workdir
             start = pg.log_path.stat().st_size
             seconds = batch("count", tasks)
             measured = pg.log_path.read_text(errors="replace")[start:]
+            if keep_log is not None:
+                keep_log.mkdir(parents=True, exist_ok=True)
+                (keep_log / f"{backend.name}-{profile}.log").write_text(measured)
             # An idle window as long as the measured one: what the workers ask of the database with nothing to do.
             idle_start = pg.log_path.stat().st_size
             time.sleep(seconds)
@@ -163,11 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--profile", default="shipped")
+    parser.add_argument("--keep-log", type=Path, help="write the measured window of the server log here")
     args = parser.parse_args(argv)
     try:
         with tempfile.TemporaryDirectory(prefix="db-statements-") as tmp:
             for name in [n.strip() for n in args.backends.split(",") if n.strip()]:
-                result = measure(name, args.tasks, args.processes, args.profile, Path(tmp))
+                result = measure(name, args.tasks, args.processes, args.profile, Path(tmp), args.keep_log)
                 print(f"{name} ({args.profile}, {args.processes} processes, {args.tasks} noop tasks):", flush=True)
                 for key, value in result.items():
                     if isinstance(value, dict):
