@@ -78,6 +78,9 @@ def wait_for_port(host: str, port: int, timeout: float, *, process: ManagedProce
 _registry: set[ManagedProcess] = set()
 _registry_lock = threading.Lock()
 _handlers_installed = False
+#: Directories removed by :func:`stop_all` once the processes are stopped (a private cluster's, should its own
+#: supervisor have been SIGKILLed before it removed it).
+_directories: set[Path] = set()
 
 _PR_SET_PDEATHSIG = 1
 try:
@@ -126,6 +129,11 @@ def stop_all(timeout: float = 5.0) -> None:
     for process in processes:
         with contextlib.suppress(Exception):
             process.stop(timeout)
+    with _registry_lock:
+        directories = list(_directories)
+        _directories.clear()
+    for directory in directories:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _on_terminate(signum: int, frame: object) -> None:
@@ -686,8 +694,9 @@ PG_ROLE = "bench"
 _PG_SCHEMES = ("postgres", "postgresql")
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
-# The cluster's supervisor: runs postgres in the foreground, turns SIGTERM/SIGINT/SIGHUP into PostgreSQL's fast
-# shutdown (SIGINT: sessions ended, checkpoint written), and removes the cluster's directory once postgres is gone,
+# The cluster's supervisor: runs postgres in the foreground, turns SIGTERM/SIGINT/SIGHUP into PostgreSQL's immediate
+# shutdown (SIGQUIT: sessions ended, no shutdown checkpoint — the cluster is thrown away, and a checkpoint would
+# first fsync everything initdb wrote with --no-sync), and removes the cluster's directory once postgres is gone,
 # however it ended. It is the harness's direct child, so the parent-death signal reaches it even when the harness
 # is SIGKILLed. (`pg_ctl start` is not used: it detaches the postmaster into a session of its own, out of reach of
 # the process registry and the parent-death signal.)
@@ -695,7 +704,7 @@ _PG_SUPERVISOR = """
 dir=$1; shift
 "$@" &
 pid=$!
-trap 'kill -INT "$pid" 2>/dev/null' TERM INT HUP
+trap 'kill -QUIT "$pid" 2>/dev/null' TERM INT HUP
 while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
 rm -rf -- "$dir"
 """
@@ -899,6 +908,8 @@ class PostgresServer:
             return self
         self.user = pg_service_user()
         self.base_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+        with _registry_lock:
+            _directories.add(self.base_dir)
         try:
             if self.user is not None:
                 entry = pwd.getpwnam(self.user)
@@ -986,7 +997,7 @@ class PostgresServer:
         return self.process is not None and self.process.alive()
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Fast shutdown (sessions ended, checkpoint written), then the directory is removed."""
+        """Immediate shutdown (sessions ended, nothing kept), then the directory is removed."""
         if self.process is not None:
             self.process.stop(timeout)
         self._remove_dir()
@@ -1004,6 +1015,8 @@ class PostgresServer:
     def _remove_dir(self) -> None:
         if self.base_dir is not None:
             shutil.rmtree(self.base_dir, ignore_errors=True)
+            with _registry_lock:
+                _directories.discard(self.base_dir)
 
     def cleanup(self) -> None:
         """Stop the server and remove its directory."""
