@@ -283,3 +283,19 @@ def test_external_postgres_creates_its_databases_next_to_the_given_one_and_drops
     with psycopg.connect(postgres.url) as conn:
         names = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
     assert "bench_celery_shipped_perf" not in names and "bench" in names  # the given database stays
+
+
+def test_compare_warns_when_the_database_differs() -> None:
+    from bench.environment import compare_environments
+
+    sqlite_old = {"cpu_count": 2}  # a results file from before the database was recorded: SQLite
+    sqlite_new = {"cpu_count": 2, "database": {"engine": "sqlite", "version": "3.40.1", "private": True}}
+    pg = {"cpu_count": 2, "database": {"engine": "postgresql", "version": "15.20 (Debian 15.20-0+deb12u1)"}}
+    pg16 = {"cpu_count": 2, "database": {"engine": "postgresql", "version": "16.4"}}
+    assert not [w for w in compare_environments(sqlite_old, sqlite_new) if "database" in w]
+    assert [w for w in compare_environments(sqlite_new, pg) if "database" in w] == [
+        "database differs: sqlite 3.40.1 vs postgresql 15.20"
+    ]
+    assert [w for w in compare_environments(pg, pg16) if "database" in w] == [
+        "database differs: postgresql 15.20 vs postgresql 16.4"
+    ]
