@@ -21,19 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bench import REPO_ROOT, stats
 from bench.agent import run_agent
 from bench.backends import PROFILES, Backend, get_backends
 from bench.environment import capture_environment, finish_environment
-from bench.errors import BenchError, ServiceError, UsageError
+from bench.errors import BenchError, ServiceError, UnavailableBackend, UsageError
+from bench.progress import RunProgress, is_fault_session
 from bench.results import Record, RunResults, write_results
 from bench.runner import RunContext, Session, SessionSpec, plan_sessions, run_context
 from bench.scenarios import FAULT_SCENARIOS, SCENARIOS, load_presets, select_scenarios
-from bench.services import PostgresServer, RedisServer, SmtpSink, postgres_available
+from bench.services import PostgresServer, RedisServer, SmtpSink, check_redis_url, postgres_available
 
+#: Log levels every backend's logging accepts (Python's logging names; the worker CLIs take the same).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: The database engines a run can use (``--database``).
 DATABASES = ("postgres", "sqlite")
 
@@ -49,15 +51,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Benchmark Django task queues on real workers and a private Redis.",
         epilog="Scenarios: " + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()),
     )
-    parser.add_argument("--quick", action="store_true", help="the quick preset (about 5 minutes)")
-    parser.add_argument("--preset", choices=sorted(presets), help="preset by name (default: full)")
+    parser.add_argument("--quick", action="store_true", help="the quick preset (about 5 minutes), as --preset quick")
+    parser.add_argument("--preset", choices=sorted(presets), help="preset by name (default: full; not with --quick)")
     parser.add_argument("--backends", help="comma-separated backend names (default: all, with the Redis floor)")
     parser.add_argument("--scenarios", help="comma-separated scenario names (default: all)")
     parser.add_argument(
         "--profile", default="shipped", help=f"profile(s), comma-separated, or 'all' ({', '.join(PROFILES)})"
     )
     parser.add_argument("--repetitions", type=int, help="override the preset's repetition count")
-    parser.add_argument("--redis-url", help="use this Redis instead of a private one (it gets FLUSHALLed!)")
+    parser.add_argument(
+        "--redis-url",
+        help="use this Redis instead of a private one; the URL's database (default 0) is emptied with FLUSHDB "
+        "before and during the run, other databases are left alone (fault scenarios need a private Redis)",
+    )
     parser.add_argument(
         "--database",
         choices=DATABASES,
@@ -71,9 +77,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, help="results directory (default: results/<run id>)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the run order shuffle (default: random)")
-    parser.add_argument("--log-level", default="WARNING", help="the one log level every backend runs with")
+    parser.add_argument(
+        "--log-level", default="WARNING", help=f"the one log level every backend runs with: {', '.join(LOG_LEVELS)}"
+    )
     parser.add_argument("--no-report", action="store_true", help="write the results JSON only")
     options = parser.parse_args(argv)
+    if options.quick and options.preset:
+        raise UsageError(f"--quick is the preset 'quick': give --quick or --preset {options.preset}, not both")
+    options.log_level = options.log_level.upper()
+    if options.log_level not in LOG_LEVELS:
+        raise UsageError(f"unknown log level {options.log_level!r}; valid: {', '.join(LOG_LEVELS)}")
+    if options.redis_url is not None:
+        check_redis_url(options.redis_url)
     preset_name = "quick" if options.quick else options.preset or "full"
     options.preset_obj = presets[preset_name]
     if options.repetitions is not None:
@@ -240,13 +255,8 @@ def _match(record: Record, params: dict[str, Any]) -> bool:
     return all(record.params.get(k) == v for k, v in params.items() if v is not None)
 
 
-def is_fault_session(spec: SessionSpec) -> bool:
-    """Whether a session runs the retry/fault scenarios."""
-    return bool(set(spec.scenarios) & set(FAULT_SCENARIOS))
-
-
 def run_fault_sessions(
-    specs: list[SessionSpec], ctx: RunContext, finished: Callable[[list[dict[str, Any]]], None]
+    specs: list[SessionSpec], ctx: RunContext, run_session: Callable[[SessionSpec, RunContext], None]
 ) -> None:
     """Fault sessions, one thread per backend, each backend with its own private Redis and SMTP sink.
 
@@ -257,7 +267,7 @@ def run_fault_sessions(
     """
     if not isinstance(ctx.redis, RedisServer):
         for spec in specs:
-            finished(Session(spec, ctx).run())
+            run_session(spec, ctx)
         return
     by_backend: dict[str, list[SessionSpec]] = {}
     for spec in specs:
@@ -270,7 +280,7 @@ def run_fault_sessions(
         ):
             own = replace(ctx, redis=redis, smtp=smtp)
             for spec in group:
-                finished(Session(spec, own).run())
+                run_session(spec, own)
 
     with ThreadPoolExecutor(max_workers=max(1, len(by_backend))) as pool:
         for future in [pool.submit(run_backend, name, group) for name, group in by_backend.items()]:
@@ -281,8 +291,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; a user error prints one line and exits non-zero."""
     try:
         options = parse_args(sys.argv[1:] if argv is None else argv)
+        available, skipped = [], []
         for backend in options.backend_list:
-            backend.check_installed()
+            try:
+                backend.check_installed()
+            except UnavailableBackend as exc:
+                # One line, and the run goes on with the others (issue 10: never a traceback).
+                console.print(f"[yellow]skipped:[/yellow] {exc}", highlight=False)
+                skipped.append(backend.name)
+                continue
+            available.append(backend)
+        if skipped and not any(b.django for b in available):
+            raise UsageError(f"no backend left to run on this interpreter (skipped {', '.join(skipped)})")
+        options.backend_list = available
         return run(options)
     except BenchError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
@@ -306,9 +327,9 @@ def run(options: argparse.Namespace) -> int:
         redis_url=options.redis_url,
         database=options.database,
         database_url=options.database_url,
-        log_level=options.log_level.upper(),
+        log_level=options.log_level,
         seed=options.seed,
-        progress=lambda _message: None,
+        progress=lambda message: console.print(message, highlight=False, markup=False),
     ) as ctx:
         faults_run = set(options.scenario_list) & set(FAULT_SCENARIOS)
         described_profiles = list(dict.fromkeys([*options.profiles, *(preset.fault_profiles if faults_run else ())]))
@@ -316,21 +337,16 @@ def run(options: argparse.Namespace) -> int:
         console.print(
             f"run {rid}: {len(sessions)} sessions, preset {preset.name}, profiles {', '.join(options.profiles)}, "
             f"backends {', '.join(b.name for b in options.backend_list)}, database {_database_label(ctx)} "
-            f"→ {results_path}"
+            f"→ {results_path}",
+            highlight=False,
         )
         if options.database_fallback:
             console.print(f"[yellow]no private PostgreSQL, measuring on SQLite:[/yellow] {options.database_fallback}")
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[now]}"),
-            console=console,
-            transient=False,
-        ) as progress:
-            overall = progress.add_task("sessions", total=len(sessions), now="starting")
-            ctx.progress = lambda message: progress.update(overall, now=message)
+        with RunProgress(
+            sessions, preset, console=console, parallel_faults=isinstance(ctx.redis, RedisServer)
+        ) as tracker:
+            ctx.progress = tracker.note
+            tracker.note("recording library versions and settings of every backend")
             environment = {
                 **environment,
                 "redis_version": ctx.redis.version(),
@@ -358,17 +374,19 @@ def run(options: argparse.Namespace) -> int:
             write_results(results_path, results)
             lock = threading.Lock()
 
-            def finished(records: list[dict[str, Any]]) -> None:
+            def run_session(spec: SessionSpec, session_ctx: RunContext) -> None:
+                """Run one session with its own progress reporter; its records are written at once."""
                 nonlocal results
+                tracker.session_started(spec)
+                records = Session(spec, replace(session_ctx, progress=tracker.reporter(spec))).run()
                 with lock:  # fault sessions finish from several threads
                     results = results.with_records(Record.from_dict(r) for r in records)
                     write_results(results_path, results)
-                    progress.advance(overall)
+                tracker.session_finished(spec, records)
 
             for spec in (s for s in sessions if not is_fault_session(s)):
-                progress.update(overall, now=spec.label)
-                finished(Session(spec, ctx).run())
-            run_fault_sessions([s for s in sessions if is_fault_session(s)], ctx, finished)
+                run_session(spec, ctx)
+            run_fault_sessions([s for s in sessions if is_fault_session(s)], ctx, run_session)
         # What Django itself reported in each state directory (agent `prepare`), once every session has run.
         database_used = {**results.environment["database"], "django": dict(sorted(ctx.databases.items()))}
     results = RunResults(
@@ -382,12 +400,12 @@ def run(options: argparse.Namespace) -> int:
     failed = [r for r in results.records if r.status != "ok"]
     for r in failed:
         console.print(f"[yellow]failed[/yellow] {r.backend}/{r.profile} {r.scenario} {r.params}: {r.error}")
-    console.print(f"results: {results_path}")
+    console.print(f"results: {results_path}", highlight=False, soft_wrap=True)
     if not options.no_report:
         from bench.report import write_report
 
-        report = write_report(results_path, out_dir)
-        console.print(f"report: {report}")
+        md_path, html_path = write_report(results_path, out_dir)
+        console.print(f"report: {md_path}\n        {html_path}", highlight=False, soft_wrap=True)
     return 0
 
 

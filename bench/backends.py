@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from packaging.requirements import InvalidRequirement, Requirement
+
 from bench import PROJECTS_DIR, REPO_ROOT
-from bench.errors import BackendError, UsageError
+from bench.errors import BackendError, UnavailableBackend, UsageError
 
 #: Every task a backend project implements (ARCHITECTURE.md); ``tasks`` in backend.toml may list fewer.
 SHOP_TASKS = (
@@ -37,6 +39,10 @@ PROFILES = ("shipped", "tuned", "safe")
 #: The placeholders a worker argv may use.
 ARGV_PLACEHOLDERS = {"processes": 1, "loglevel": "WARNING"}
 DEFAULT_LOG_LEVEL = "WARNING"
+#: ``api`` in backend.toml: the library's own API, or Django's Tasks framework (``django.tasks`` or its backport).
+APIS = ("native", "django.tasks")
+#: ``broker`` in backend.toml: where the queue lives.
+BROKERS = ("redis", "database")
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,13 @@ class Backend:
     django: bool = True
     #: The module holding ``ENQUEUE`` when it is not ``<django_package>.queue``.
     queue_module_name: str | None = None
+    #: Which API the project uses (one of :data:`APIS`); ``None`` for the Redis floor, which uses no queue library.
+    api: str | None = None
+    #: Where its queue lives (one of :data:`BROKERS`).
+    broker: str | None = None
+    #: Requirements the running interpreter must meet (``"django>=6.0"``, PEP 508 without markers); a backend whose
+    #: requirement is not met is not available on this interpreter (:meth:`check_installed`).
+    requires: tuple[str, ...] = ()
 
     @property
     def settings_module(self) -> str:
@@ -175,8 +188,32 @@ class Backend:
                 ) from None
         return versions
 
+    def unmet_requirements(self) -> list[str]:
+        """The ``requires`` entries the installed distributions do not meet (``"django>=6.0 (installed 5.2)"``)."""
+        unmet = []
+        for text in self.requires:
+            requirement = Requirement(text)
+            try:
+                installed = importlib.metadata.version(requirement.name)
+            except importlib.metadata.PackageNotFoundError:
+                unmet.append(f"{text} (not installed)")
+                continue
+            if not requirement.specifier.contains(installed, prereleases=True):
+                unmet.append(f"{text} (installed {installed})")
+        return unmet
+
     def check_installed(self) -> None:
-        """Raise a one-line :class:`BackendError` if a library or the worker command of this backend is missing."""
+        """Raise a one-line :class:`BackendError` if a library or the worker command of this backend is missing.
+
+        A backend whose ``requires`` the interpreter does not meet raises :class:`UnavailableBackend` first, so the
+        command line can skip it with one line instead of failing.
+        """
+        unmet = self.unmet_requirements()
+        if unmet:
+            raise UnavailableBackend(
+                f"{self.name}: not available on this interpreter (Python {sys.version.split()[0]}): "
+                f"requires {', '.join(unmet)}"
+            )
         self.versions()
         self.worker_argv(1)
         if self.django and not self.manage_py.is_file():
@@ -229,6 +266,16 @@ def load_backend(path: str | os.PathLike[str]) -> Backend:
             raise BackendError(
                 f"{path}: bad placeholder in worker argv {part!r}; allowed: {sorted(ARGV_PLACEHOLDERS)}"
             ) from exc
+    api, broker = data.get("api"), data.get("broker")
+    for key, value, valid in (("api", api, APIS), ("broker", broker, BROKERS)):
+        if value is None and not django:
+            continue  # the Redis floor uses no queue library
+        if value not in valid:
+            shown = "missing" if value is None else repr(value)
+            raise BackendError(f"{path}: {key} is {shown}; valid: {', '.join(valid)}")
+    requires = _strings(data.get("requires", []), "requires", path)
+    for text in requires:
+        _check_requirement(text, path)
     tasks = _strings(data.get("tasks", list(SHOP_TASKS)), "tasks", path)
     unknown_tasks = sorted(set(tasks) - set(SHOP_TASKS))
     if unknown_tasks:
@@ -245,7 +292,20 @@ def load_backend(path: str | os.PathLike[str]) -> Backend:
         tasks=tasks,
         django=django,
         queue_module_name=data.get("queue_module"),
+        api=api,
+        broker=broker,
+        requires=requires,
     )
+
+
+def _check_requirement(text: str, path: Path) -> None:
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0]  # packaging adds the text and a caret on further lines
+        raise BackendError(f"{path}: bad entry in requires {text!r}: {reason}") from None
+    if requirement.marker is not None or requirement.extras or requirement.url:
+        raise BackendError(f"{path}: requires {text!r} must be a name and a version specifier only")
 
 
 def load_backends(projects_dir: str | os.PathLike[str] = PROJECTS_DIR) -> dict[str, Backend]:

@@ -24,6 +24,8 @@ class ProbeLog:
     finishes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     confirms: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    #: The worker pid of each attempt start, in the order of ``starts``.
+    start_pids: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     pids: set[int] = field(default_factory=set)
 
     def add(self, kind: str, probe: str, t_ns: int, pid: int) -> None:
@@ -31,6 +33,8 @@ class ProbeLog:
         {STARTED: self.starts, FINISHED: self.finishes, ERROR: self.errors, CONFIRMED: self.confirms}[kind][
             probe
         ].append(t_ns)
+        if kind == STARTED:
+            self.start_pids[probe].append(pid)
         self.pids.add(pid)
 
     def kinds(self, probe: str) -> str:

@@ -24,5 +24,9 @@ class BackendError(BenchError):
     """A backend project is misdescribed or its library/worker command is not installed."""
 
 
+class UnavailableBackend(BackendError):
+    """A backend that cannot run on this interpreter (its ``requires`` in backend.toml are not met): skipped."""
+
+
 class AgentError(BenchError):
     """A ``python -m bench.agent`` subprocess failed; the message carries its error and the tail of its log."""

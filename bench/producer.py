@@ -23,12 +23,17 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from bench.agent import command as agent_command
+
 now_ns = time.monotonic_ns  # CLOCK_MONOTONIC on Linux: the channel's clock
 
 #: HDR histogram range: 1 ns .. 1 h, 3 significant digits (bench.stats uses the same).
 HIST_RANGE = (1, 3_600_000_000_000, 3)
 
 Enqueue = Callable[..., object]
+
+#: The ways ``cmd_enqueue_in_transaction`` enqueues inside a database transaction.
+TRANSACTION_MODES = ("commit_late", "rollback", "on_commit_late", "on_commit_rollback")
 
 
 def load_enqueuers() -> dict[str, Enqueue]:
@@ -46,7 +51,7 @@ class Producer:
 
     def __init__(self, enqueuers: dict[str, Enqueue]) -> None:
         self.enqueuers = enqueuers
-        #: probe → the library's task id, for tasks enqueued with ``produce_tracked``.
+        #: probe → the library's task id, for tasks enqueued with ``produce_tracked`` or ``produce_delayed``.
         self.task_ids: dict[str, str] = {}
 
     # -- workload preparation -------------------------------------------------------------------------------
@@ -137,7 +142,11 @@ class Producer:
     def cmd_produce_delayed(self, task: str, delay_s: float, count: int, prefix: str) -> dict[str, Any]:
         """Enqueue ``count`` tasks to run ``delay_s`` from now with the backend's own delayed call."""
         module = importlib.import_module(os.environ["BENCH_QUEUE_MODULE"])
-        ids = [module.enqueue_delayed(task, delay_s, probe=f"{prefix}{i}") for i in range(count)]
+        ids = []
+        for i in range(count):
+            probe = f"{prefix}{i}"
+            ids.append(module.enqueue_delayed(task, delay_s, probe=probe))
+            self.task_ids[probe] = ids[-1]
         return {"ids": ids}
 
     def cmd_produce_tracked(self, task: str, args: list[list[Any]], prefix: str) -> dict[str, Any]:
@@ -155,6 +164,23 @@ class Producer:
         if not ids:
             return {"visible": None, "where": "not checked", "detail": "tasks were not enqueued with their ids kept"}
         return module.describe_failures(ids)
+
+    def cmd_locate(self, probes: list[str]) -> dict[str, Any]:
+        """``{probe: Location}``: where each task is now, as the backend's ``locate`` reads its library's structures.
+
+        Only tasks whose ids this producer kept (``produce_tracked``, ``produce_delayed``) can be located; any other
+        probe is ``unknown``, saying so. One ``locate`` call for all ids (it batches its reads).
+        """
+        module = importlib.import_module(os.environ["BENCH_QUEUE_MODULE"])
+        kept = {probe: self.task_ids[probe] for probe in probes if probe in self.task_ids}
+        found = module.locate(list(dict.fromkeys(kept.values()))) if kept else {}
+        missing = {
+            "where": "unknown",
+            "detail": "no task id kept for this probe (not enqueued with produce_tracked/produce_delayed)",
+            "returns_in_s": None,
+            "rule": "",
+        }
+        return {probe: found[kept[probe]] if probe in kept else missing for probe in probes}
 
     def cmd_enqueue_while_down(self, task: str, timeout_s: float) -> dict[str, Any]:
         """One enqueue while the broker is down, and the shop's own ``submit`` (what a view does), each timed.
@@ -175,9 +201,100 @@ class Producer:
         answer.pop("result", None)
         return answer
 
+    def cmd_enqueue_in_transaction(self, mode: str, prefix: str, hold_s: float, seed: int = 0) -> dict[str, Any]:
+        """Enqueue ``send_invoice_email`` for an order created in the same database transaction, as a view under
+        ``ATOMIC_REQUESTS`` or a service function inside ``atomic()`` does.
+
+        ``mode``: ``commit_late`` (enqueue, then commit ``hold_s`` later), ``rollback`` (enqueue, then roll back after
+        ``hold_s``), ``on_commit_late`` / ``on_commit_rollback`` (the same, with the enqueue deferred by Django's
+        ``transaction.on_commit``, which is what Celery's ``delay_on_commit`` does). Returns the channel-clock times
+        of the enqueue (absent when it never happened) and of the end of the transaction.
+        """
+        from django.db import transaction
+
+        from bench import workloads
+
+        if mode not in TRANSACTION_MODES:
+            raise ValueError(f"unknown transaction mode {mode!r}; valid: {', '.join(TRANSACTION_MODES)}")
+        enqueue = self.enqueuers["send_invoice_email"]
+        probe = f"{prefix}0"
+        times: dict[str, int] = {}
+
+        def send(order_id: int) -> None:
+            times["enqueued_ns"] = now_ns()
+            enqueue(order_id, probe=probe)
+
+        class Rollback(Exception):
+            pass
+
+        order_id = None
+        try:
+            with transaction.atomic():
+                [[order_id]] = workloads.invoice_orders(1, seed)
+                if mode.startswith("on_commit"):
+                    transaction.on_commit(lambda: send(order_id))
+                else:
+                    send(order_id)
+                time.sleep(hold_s)
+                times["transaction_end_ns"] = now_ns()
+                if mode.endswith("rollback"):
+                    raise Rollback
+        except Rollback:
+            pass
+        return {"order_id": order_id, "probe": probe, "committed": not mode.endswith("rollback"), **times}
+
     def cmd_ping(self) -> dict[str, Any]:
         """Liveness check; also reports the clock so the harness can check it shares it."""
         return {"pong": True, "now_ns": now_ns(), "pid": os.getpid()}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Agent commands (``python -m bench.agent <name>``): the backend contract, checked inside the backend's environment
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@agent_command("contract")
+def agent_contract(task_ids: list[str] | None = None) -> dict[str, Any]:
+    """Check the backend's queue module against :class:`bench.contract.QueueModule` and its ``locate`` answers.
+
+    Imports the module named by ``BENCH_QUEUE_MODULE`` (default: ``<DJANGO_SETTINGS_MODULE package>.queue``); fails
+    (raises) when the module lacks a member of the Protocol or an answer is not a well-formed ``Location``; returns
+    the answers for ``task_ids`` (default: one id that cannot exist) so a caller can check them against reality.
+    """
+    from bench.contract import QueueModule, check_location
+
+    module = importlib.import_module(_queue_module_name())
+    if not isinstance(module, QueueModule):
+        members = ("ENQUEUE", "enqueue", "enqueue_delayed", "describe_failures", "locate")
+        lacking = [name for name in members if not hasattr(module, name)]
+        raise TypeError(f"{module.__name__} is not a QueueModule; it lacks {lacking}")
+    ids = list(task_ids) if task_ids is not None else ["no-such-task-00000000"]
+    answers = module.locate(ids)
+    if not isinstance(answers, dict) or set(answers) != set(ids):
+        raise ValueError(f"locate({ids!r}) must answer one Location per id, got {answers!r}")
+    for task_id in ids:
+        check_location(answers[task_id])
+    return {"module": module.__name__, "tasks": sorted(module.ENQUEUE), "locations": answers}
+
+
+@agent_command("enqueue_delayed")
+def agent_enqueue_delayed(task: str, delay_s: float, args: list[Any] | None = None, probe: str | None = None) -> dict:
+    """Enqueue one task ``delay_s`` seconds from now with the backend's own delayed call; returns its id."""
+    module = importlib.import_module(_queue_module_name())
+    return {"task_id": module.enqueue_delayed(task, delay_s, *(args or []), probe=probe)}
+
+
+@agent_command("locate")
+def agent_locate(task_ids: list[str]) -> dict[str, Any]:
+    """The backend's ``locate(task_ids)``: ``{id: Location}``."""
+    return importlib.import_module(_queue_module_name()).locate(list(task_ids))
+
+
+def _queue_module_name() -> str:
+    """The backend's queue module: ``BENCH_QUEUE_MODULE``, else ``<settings package>.queue`` (the contract's place)."""
+    if os.environ.get("BENCH_QUEUE_MODULE"):
+        return os.environ["BENCH_QUEUE_MODULE"]
+    return os.environ["DJANGO_SETTINGS_MODULE"].rsplit(".", 1)[0] + ".queue"
 
 
 def _timed_call(fn: Callable[[], object], timeout_s: float) -> dict[str, Any]:

@@ -8,6 +8,11 @@ Format history (bump :data:`SCHEMA_VERSION` for any change a reader of an older 
 upgrade function in :data:`UPGRADES` so older files keep loading):
 
 - version 1 (2026-11): first published format.
+- version 2 (2026-11): fault records prove their premise (status ``premise_not_met`` when it did not hold, never
+  ranked; ``notes["premise"]``) and classify every task as completed / duplicated / stranded / failed / gone
+  (``accounting`` keys; ``samples["stranded"]`` says where and when a stranded task would come back). Version-1
+  fault records keep their ``lost`` bucket ("not finished within the window", unclassified); version-1 retry
+  records' ``lost`` bucket is renamed ``unfinished``, which is what it always meant.
 """
 
 from __future__ import annotations
@@ -21,14 +26,27 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Values of :attr:`Record.status`: measured normally; measurement raised; backend failed verification (not ranked).
-STATUSES = ("ok", "failed", "unverified")
+#: ``premise_not_met``: a fault whose arranged state did not hold at the fault instant (never ranked).
+STATUSES = ("ok", "failed", "unverified", "premise_not_met")
+
+
+def _upgrade_1_to_2(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 → 2: retry records' ``lost`` becomes ``unfinished``; fault records keep ``lost`` (unclassified)."""
+    records = []
+    for record in document.get("records", []):
+        accounting = record.get("accounting")
+        if record.get("scenario") == "retries" and isinstance(accounting, dict) and "lost" in accounting:
+            accounting = {("unfinished" if k == "lost" else k): v for k, v in accounting.items()}
+            record = {**record, "accounting": accounting}
+        records.append(record)
+    return {**document, "records": records, "schema_version": 2}
+
 
 #: schema version N → function turning a version-N document into a version-(N+1) one (pyperf's approach).
-#: Empty while version 1 is the only version ever written; tests register a temporary one to exercise the path.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_1_to_2}
 
 _RECORD_REQUIRED = ("backend", "profile", "scenario", "params", "repetition", "status")
 _TOP_REQUIRED = ("run", "environment", "backends", "records")

@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import stats
+from bench import faults, stats
 from bench.agent import run_agent
 from bench.backends import Backend
 from bench.channel_wait import ChannelWatcher
 from bench.errors import BenchError
-from bench.faults import FaultScenarios
 from bench.scenarios import FAULT_SCENARIOS, Preset, runs_on
 from bench.services import (
     ExternalPostgres,
@@ -179,8 +178,12 @@ class ProducerClient:
         self._log.close()
 
 
-class Session(FaultScenarios):
-    """Runs one :class:`SessionSpec` and returns its records."""
+class Session:
+    """Runs one :class:`SessionSpec` and returns its records.
+
+    It is also the :class:`bench.faults.session.FaultSession` the retry and fault scenarios use (``producer``,
+    ``watcher``, ``workers``, ``redis``, ``record``, ``prefix``, ``start_workers``/``stop_workers``).
+    """
 
     def __init__(self, spec: SessionSpec, ctx: RunContext, *, redis: RedisServer | ExternalRedis | None = None) -> None:
         self.spec = spec
@@ -218,6 +221,29 @@ class Session(FaultScenarios):
         self._seq = 0
 
     # -- helpers ------------------------------------------------------------------------------------------------
+    @property
+    def processes(self) -> int:
+        """Worker processes of this session."""
+        return self.spec.processes
+
+    @property
+    def has_database(self) -> bool:
+        """Whether the backend runs the Django shop (with its database): the Redis floor does not."""
+        return self.backend.django
+
+    @property
+    def profile(self) -> str:
+        """The settings profile of this session."""
+        return self.spec.profile
+
+    def prefix(self, name: str) -> str:
+        """A fresh probe prefix (unique in the session)."""
+        return self._prefix(name)
+
+    def record(self, scenario: str, params: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        """Append a record to the session's results and return it."""
+        return self._record(scenario, params, **fields)
+
     def _prefix(self, name: str) -> str:
         self._seq += 1
         return f"{name}{self._seq}-"
@@ -566,6 +592,14 @@ class Session(FaultScenarios):
                 status="ok" if ok else "failed",
                 error=None if ok else "the task did not run within 60 s",
             )
+
+    def scenario_retries(self) -> None:
+        """Flaky tasks with the shop's retry policy and with library defaults (bench/faults/retries.py)."""
+        faults.run_retries(self)
+
+    def scenario_faults(self) -> None:
+        """Worker and Redis faults on a proven mixed workload (bench/faults/kinds.py)."""
+        faults.run_faults(self)
 
     def scenario_channel_overhead(self) -> None:
         """The channel's own cost per event, in a process with the backend's environment."""

@@ -31,8 +31,9 @@ SCENARIOS: dict[str, str] = {
     "channel_overhead": "cost of the measurement channel itself (ns per event written)",
     "retries": "flaky tasks failing k times / forever, with the shop's retry policy and with library defaults: "
     "attempts, gaps against the configured delay, exhaustion, and whether a pending retry survives restarts",
-    "faults": "worker SIGKILL and SIGTERM mid-task, Redis restart (no persistence / AOF), Redis down at enqueue: "
-    "every task completed, duplicated or lost",
+    "faults": "worker SIGKILL and SIGTERM with every worker process inside a gated task, Redis restart (no "
+    "persistence / AOF) and crash, Redis down at enqueue: the premise proven at the fault instant, then every task "
+    "completed, duplicated, stranded (held where the library would still run it, and when), failed or gone",
 }
 
 #: The tasks a backend must implement for a scenario to run on it (the Redis floor only has noop).
@@ -81,8 +82,11 @@ class Preset:
     queued_tasks: int
     redis_persistence: tuple[str, ...]
     redis_down_s: float
+    redis_crash: bool
     down_enqueue_timeout_s: float
     fault_profiles: tuple[str, ...]
+    eventual_window_s: float
+    long_delay_s: float
 
     def as_dict(self) -> dict[str, Any]:
         """The preset as recorded in the results file."""
@@ -110,6 +114,9 @@ class Preset:
             "queued_tasks": self.queued_tasks,
             "redis_persistence": list(self.redis_persistence),
             "redis_down_s": self.redis_down_s,
+            "redis_crash": self.redis_crash,
+            "eventual_window_s": self.eventual_window_s,
+            "long_delay_s": self.long_delay_s,
             "down_enqueue_timeout_s": self.down_enqueue_timeout_s,
             "fault_profiles": list(self.fault_profiles),
         }
@@ -124,6 +131,12 @@ def _positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
 def _positive_number(name: str, value: Any) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
         raise UsageError(f"preset key {name!r} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _non_negative_number(name: str, value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise UsageError(f"preset key {name!r} must be a number >= 0, got {value!r}")
     return float(value)
 
 
@@ -198,6 +211,9 @@ def parse_preset(name: str, data: dict[str, Any]) -> Preset:
         queued_tasks=_positive_int("queued_tasks", data["queued_tasks"]),
         redis_persistence=persistence,
         redis_down_s=_positive_number("redis_down_s", data["redis_down_s"]),
+        redis_crash=bool(data["redis_crash"]),
+        eventual_window_s=_non_negative_number("eventual_window_s", data["eventual_window_s"]),
+        long_delay_s=_non_negative_number("long_delay_s", data["long_delay_s"]),
         down_enqueue_timeout_s=_positive_number("down_enqueue_timeout_s", data["down_enqueue_timeout_s"]),
         fault_profiles=fault_profiles,
     )

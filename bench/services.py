@@ -38,10 +38,11 @@ from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
+from urllib.parse import urlsplit
 
 import psutil
 
-from bench.errors import ServiceError
+from bench.errors import ServiceError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -473,6 +474,24 @@ def _client(url: str):  # -> redis.Redis (import kept local: redis is only neede
     return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5, retry=Retry(NoBackoff(), 0))
 
 
+def check_redis_url(url: str) -> None:
+    """Raise a one-line :class:`UsageError` if ``url`` is not a Redis URL redis-py can use as meant.
+
+    redis-py's own parser decides (scheme, port); a path that is not a database number is rejected too, because
+    redis-py silently falls back to database 0 for it, and database 0 would then be the one flushed.
+    """
+    from redis.connection import parse_url
+
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        raise UsageError(f"malformed Redis URL {url!r}: {exc}") from None
+    parts = urlsplit(url)
+    db = parts.path.strip("/")
+    if parts.scheme in ("redis", "rediss") and db and not db.isdigit():
+        raise UsageError(f"malformed Redis URL {url!r}: the path must be a database number, not {parts.path!r}")
+
+
 class RedisService(Protocol):
     """What the harness needs from a Redis, private or external."""
 
@@ -625,6 +644,7 @@ class ExternalRedis:
 
     def start(self) -> Self:
         """Check that the server answers PING; a one-line :class:`ServiceError` naming the URL if not."""
+        check_redis_url(self.url)  # a malformed URL says so, instead of "unreachable"
         try:
             _client(self.url).ping()
         except Exception as exc:

@@ -577,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     from contextlib import ExitStack
 
     from bench.backends import PROFILES, get_backends
+    from bench.errors import UnavailableBackend
     from bench.services import redis_service
 
     parser = argparse.ArgumentParser(prog="python -m bench.verify", description=main.__doc__)
@@ -595,6 +596,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Redis {redis.version()} at {redis.url}; SMTP sink on 127.0.0.1:{smtp.port}", flush=True)
             reports = []
             for backend in backends:
+                if backend.unmet_requirements():
+                    try:
+                        backend.check_installed()
+                    except UnavailableBackend as exc:
+                        print(f"skipped: {exc}", flush=True)  # one line, not a failure (issue 10)
+                        continue
                 report = verify_backend(
                     backend, redis=redis, smtp=smtp, workdir=workdir, processes=args.processes, profile=args.profile
                 )

@@ -18,7 +18,7 @@ from typing import Any
 REPORT_BASE = dt.date(2024, 1, 1)
 
 
-def _invoice_orders(count: int, seed: int) -> list[list[Any]]:
+def invoice_orders(count: int, seed: int) -> list[list[Any]]:
     from django.db import transaction
 
     from shop.models import Customer, Order, OrderLine, Product
@@ -79,7 +79,7 @@ def task_arguments(task: str, count: int, *, import_rows: int = 200, seed: int =
     if task in ("noop",):
         return [[] for _ in range(count)]
     if task == "send_invoice_email":
-        return _invoice_orders(count, seed)
+        return invoice_orders(count, seed)
     if task == "import_products":
         return _imports(count, import_rows, seed)
     if task == "build_sales_report":

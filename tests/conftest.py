@@ -14,6 +14,16 @@ from bench.backends import Backend, load_backends
 from bench.services import RedisServer, SmtpSink
 from bench.verify import VerificationReport, verify_backend
 
+#: pytest-timeout's limit for tests marked ``slow`` (real workers of every backend on a shared 2-core machine).
+SLOW_TIMEOUT_S = 900
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` get :data:`SLOW_TIMEOUT_S` unless they carry their own ``timeout`` mark."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
+
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:

@@ -14,7 +14,7 @@ import pytest
 from bench.backends import get_backends, load_baseline
 from bench.channel_wait import ChannelWatcher
 from bench.errors import UsageError
-from bench.faults import account, gaps_s
+from bench.faults.retries import account, gaps_s
 from bench.runner import plan_sessions
 from bench.scenarios import PRESETS_FILE, load_presets, parse_preset, select_scenarios
 from shop.channel import ChannelWriter
@@ -95,7 +95,7 @@ def test_run_order_is_shuffled_complete_and_reproducible() -> None:
 def test_accounting_puts_every_task_in_exactly_one_bucket() -> None:
     finishes = {"a": [1], "b": [1, 2], "d": []}
     result = account(["a", "b", "c", "d"], finishes)
-    assert result == {"completed": ["a"], "duplicated": ["b"], "lost": ["c", "d"]}
+    assert result == {"completed": ["a"], "duplicated": ["b"], "unfinished": ["c", "d"]}
     assert sorted(p for bucket in result.values() for p in bucket) == ["a", "b", "c", "d"]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.backends import load_backends
+from bench.faults.outcomes import OUTCOMES
 from bench.results import load_results
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,6 +41,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # the first one includes the smoke run itself (up to 900 s)
 @pytest.mark.parametrize("name", sorted(load_backends()))
 def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
     tmp_path = smoke_run
@@ -67,16 +70,26 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
     for latency in results.select(backend=name, scenario="latency"):
         assert latency.values["completed"] == latency.values["sent"] and latency.histograms["to_start_ns"]
 
-    # Fault accounting: every task id in exactly one bucket, matching the counts.
+    # Faults: the premise proven at the fault instant (every worker process inside a gated task, waiting tasks held
+    # by the broker or a worker), then every task id in exactly one outcome, matching the counts.
     kinds = {r.params["kind"] for r in results.select(backend=name, scenario="faults")}
-    assert {"sigkill", "sigterm", "redis_restart", "redis_down_enqueue"} <= kinds
+    assert {"sigkill", "sigterm", "redis_restart", "redis_down_enqueue", "transaction"} <= kinds
     for record in results.select(backend=name, scenario="faults"):
         if record.accounting is None:
             continue
+        premise = record.notes["premise"]
+        assert premise["met"] and premise["seen"]["running"] == {"running": 1}, premise
+        assert record.values["at_risk"] == record.values["tasks"]
         ids = [p for bucket in record.accounting.values() for p in bucket]
         assert len(ids) == len(set(ids)) == record.values["tasks"]
-        for bucket in ("completed", "duplicated", "lost"):
+        for bucket in OUTCOMES:
             assert len(record.accounting[bucket]) == record.values[bucket]
+        for probe in record.accounting["stranded"]:
+            assert record.samples["stranded"][probe]["where"] in ("queued", "reserved", "scheduled")
+    rolled_back = results.select(
+        backend=name, scenario="faults", params={"kind": "transaction", "mode": "on_commit_rollback"}
+    )
+    assert rolled_back[0].values["enqueued"] is False and rolled_back[0].values["attempts"] == 0
     policy = results.select(backend=name, scenario="retries", params={"task": "flaky_retry", "fail_times": 1})
     assert not policy or policy[0].values["attempts_max"] >= 1
 
@@ -88,10 +101,16 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--backends", "rq"], "unknown backend 'rq'; valid backends: celery, djangoq"),
+        (["--backends", "beanstalk"], "unknown backend 'beanstalk'; valid backends: celery, djangoq"),
         (["--scenarios", "speed"], "unknown scenario(s): speed; valid: enqueue"),
         (["--profile", "fast"], "unknown profile(s): fast; valid: shipped, tuned, safe"),
-        (["--redis-url", "redis://127.0.0.1:1/0", "--quick"], "redis://127.0.0.1:1/0"),
+        (["--redis-url", "redis://127.0.0.1:1/0", "--quick"], "Redis at redis://127.0.0.1:1/0 is unreachable"),
+        # Malformed URLs are rejected before any connection (port 6379 is never contacted).
+        (["--redis-url", "localhost:6379"], "malformed Redis URL 'localhost:6379': Redis URL must specify one of"),
+        (["--redis-url", "redis://127.0.0.1:6379/cache"], "malformed Redis URL 'redis://127.0.0.1:6379/cache': the"),
+        (["--redis-url", "redis://127.0.0.1:port/0"], "malformed Redis URL 'redis://127.0.0.1:port/0': Port"),
+        (["--quick", "--preset", "smoke"], "--quick is the preset 'quick': give --quick or --preset smoke, not both"),
+        (["--log-level", "loud"], "unknown log level 'LOUD'; valid: DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args: list[str], message: str, tmp_path: Path) -> None:
@@ -100,6 +119,38 @@ def test_bad_input_is_one_line_and_nonzero(args: list[str], message: str, tmp_pa
     lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+def test_redis_url_help_says_what_is_flushed() -> None:
+    done = run_bench("--help", timeout=120)
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())  # argparse wraps the help text
+    assert "emptied with FLUSHDB" in text and "other databases are left alone" in text and "FLUSHALL" not in text
+
+
+def run_report(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m bench.report ARGS`` as ``nox -s report -- ARGS`` runs it."""
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "projects")])}
+    return subprocess.run(
+        [sys.executable, "-m", "bench.report", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_report_of_a_directory(tmp_path: Path) -> None:
+    """A run directory stands for its results.json; a directory without one is a one-line error."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args in ([str(empty)], ["compare", str(empty), str(empty)]):
+        done = run_report(*args)
+        assert done.returncode == 2
+        message = f"{empty} is a directory without a results.json; give a results file"
+        assert done.stderr == f"bench.report: error: {message}\n"
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(REPO / "tests" / "fixtures" / "results-small.json", run_dir / "results.json")
+    done = run_report(str(run_dir))
+    assert done.returncode == 0, done.stderr
+    assert (run_dir / "report.md").is_file() and (run_dir / "report.html").is_file()
 
 
 def test_corrupt_results_file_is_a_clear_error(tmp_path: Path) -> None:

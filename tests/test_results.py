@@ -184,3 +184,15 @@ def test_environment_capture_and_comparison() -> None:
     assert any("core count" in w for w in warnings)
     assert any(w.startswith("celery version differs") for w in warnings)
     assert any("other installed package" in w for w in warnings)
+
+
+def test_version_1_reference_run_loads_with_its_retry_buckets_renamed() -> None:
+    # The committed reference run of issue 3/4 is a version-1 file: it must stay readable.
+    path = Path(__file__).resolve().parent.parent / "results" / "2026-11-25T13-29-31Z-38ce592" / "results.json"
+    assert json.loads(path.read_text())["schema_version"] == 1
+    loaded = load_results(path)
+    assert loaded.schema_version == results_mod.SCHEMA_VERSION
+    retries = [r for r in loaded.records if r.scenario == "retries" and r.accounting is not None]
+    faults = [r for r in loaded.records if r.scenario == "faults" and r.accounting is not None]
+    assert retries and all("unfinished" in r.accounting and "lost" not in r.accounting for r in retries)
+    assert faults and all("lost" in r.accounting for r in faults)  # unclassified: kept as measured

@@ -19,6 +19,7 @@ import pytest
 from bench import REPO_ROOT
 from bench.errors import ServiceError
 from bench.services import ExternalRedis, ManagedProcess, ProcessGroup, RedisServer, SmtpSink, free_port
+from tests.signals import default_signal_dispositions
 
 
 def gone(pids: list[int], timeout: float = 10.0) -> bool:
@@ -241,6 +242,8 @@ def test_harness_interrupted_leaves_no_process(signum: int) -> None:
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,
+        # Started from a background job, the harness would inherit SIGINT ignored and never see the Ctrl-C.
+        preexec_fn=default_signal_dispositions,
     )
     try:
         assert harness.stdout is not None

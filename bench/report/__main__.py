@@ -1,6 +1,7 @@
 """Command line: ``python -m bench.report RESULTS.json [--out DIR]`` and ``python -m bench.report compare A B``.
 
-Bad input (missing or corrupt file, unknown schema version) prints one line on stderr and exits with status 2.
+``RESULTS.json`` may also be a run directory holding one. Bad input (missing or corrupt file, a directory without
+results.json, unknown schema version) prints one line on stderr and exits with status 2.
 """
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _results_file(path: Path) -> Path:
+    """The results file meant by ``path``: the file itself, or the ``results.json`` of a run directory."""
+    if path.is_dir():
+        inside = path / "results.json"
+        if not inside.is_file():
+            raise ResultsError(f"{path} is a directory without a results.json; give a results file")
+        return inside
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -31,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("changed", type=Path, help="results.json of the run to compare with it")
         ns = parser.parse_args(args[1:])
         try:
-            base, changed = load_results(ns.base), load_results(ns.changed)
+            base, changed = load_results(_results_file(ns.base)), load_results(_results_file(ns.changed))
         except ResultsError as exc:
             return _fail(str(exc))
         sys.stdout.write(render_text(compare_runs(base, changed), str(ns.base), str(ns.changed)))
@@ -42,14 +53,15 @@ def main(argv: list[str] | None = None) -> int:
         description="Write report.md (+ PNG charts) and a self-contained report.html from a results file. "
         "Use 'python -m bench.report compare A.json B.json' to compare two runs.",
     )
-    parser.add_argument("results", type=Path, help="results.json written by the harness")
+    parser.add_argument("results", type=Path, help="results.json written by the harness (or its run directory)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: the results file's folder)")
     ns = parser.parse_args(args)
     try:
-        results = load_results(ns.results)
+        path = _results_file(ns.results)
+        results = load_results(path)
     except ResultsError as exc:
         return _fail(str(exc))
-    md_path, html_path = write_report(results, ns.out or ns.results.parent)
+    md_path, html_path = write_report(results, ns.out or path.parent)
     print(f"wrote {md_path} and {html_path}")
     return 0
 

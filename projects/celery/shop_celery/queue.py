@@ -1,11 +1,14 @@
 """How the shop enqueues work with Celery: ``task.delay`` (now) and ``task.apply_async(countdown=...)`` (later).
 
 ``describe_failures`` reports where Celery itself records a task whose retries are exhausted: its result backend
-(django-celery-results ``TaskResult`` rows, what ``AsyncResult(id).state`` reads and the admin lists).
+(django-celery-results ``TaskResult`` rows, what ``AsyncResult(id).state`` reads and the admin lists). ``locate``
+says where each task is now: kombu's Redis structures (the queue lists, the ``unacked`` hash) or that result backend.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -76,3 +79,126 @@ def describe_failures(task_ids: list[str]) -> dict[str, Any]:
     else:
         where = "not in the result backend: AsyncResult.state is not FAILURE"
     return {"visible": bool(task_ids) and failed == len(task_ids), "where": where, "detail": detail}
+
+
+def _location(where: str, detail: str, returns_in_s: float | None = None, rule: str = "") -> dict[str, Any]:
+    """One ``bench.contract.Location`` (a plain dict: the project does not import the harness)."""
+    return {"where": where, "detail": detail, "returns_in_s": returns_in_s, "rule": rule}
+
+
+def _message_id(payload: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Celery's task id and ETA in a kombu message as stored in Redis (task protocol 2: ``headers.id``)."""
+    headers = payload.get("headers") or {}
+    task_id = headers.get("id") or (payload.get("properties") or {}).get("correlation_id")
+    return task_id, headers.get("eta")
+
+
+def _broker_places(wanted: set[str]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Where kombu's Redis transport holds each wanted task: a queue list or the ``unacked`` hash.
+
+    kombu/transport/redis.py: a published message is ``LPUSH``ed on the queue's list (``<queue>`` plus
+    ``<queue><sep><priority>`` lists for priorities 3, 6, 9); a worker that fetches it (``BRPOP``) records it in the
+    ``unacked`` hash (delivery tag → ``[message, exchange, routing key]``) and the ``unacked_index`` sorted set
+    (delivery tag → time of delivery) until it acknowledges it -- when the task *starts* (acks_late off) or ends
+    (acks_late on). Each worker sweeps entries older than ``visibility_timeout`` back onto their queue.
+    """
+    places: dict[str, dict[str, Any]] = {}
+    conn = app.connection_for_read()
+    try:
+        conn.connect()  # one attempt: a Redis that is down is an error now, not a retry loop
+        channel = conn.channel()
+        try:
+            client = channel.client
+            timeout = float(channel.visibility_timeout)
+            sweep = channel.unacked_restore_interval * channel.unacked_restore_throttle
+            queues = sorted(app.amqp.queues) or [app.conf.task_default_queue]
+            lists = list(dict.fromkeys(channel._q_for_pri(q, p) for q in queues for p in channel.priority_steps))
+            pipe = client.pipeline()
+            for key in lists:
+                pipe.lrange(key, 0, -1)
+            pipe.hgetall(channel.unacked_key)
+            pipe.zrange(channel.unacked_index_key, 0, -1, withscores=True)
+            *contents, unacked, index = pipe.execute()
+        finally:
+            channel.close()
+    finally:
+        conn.release()
+    now = time.time()
+    for key, raws in zip(lists, contents, strict=True):
+        for raw in raws:
+            task_id, eta = _message_id(json.loads(raw))
+            if task_id in wanted and task_id not in places:
+                places[task_id] = _location(
+                    "queued",
+                    f"Redis list {key!r} (kombu queue)"
+                    + (f", ETA {eta}: a worker will hold it until then" if eta else ""),
+                )
+    delivered = {_text(tag): score for tag, score in index}
+    rule = (
+        f"visibility_timeout={timeout:g} s (broker_transport_options), then a running worker's sweep (every "
+        f"unacked_restore_interval x unacked_restore_throttle = {sweep:g} s); a warm shutdown of its holder restores it"
+    )
+    for tag, value in unacked.items():
+        payload = json.loads(value)[0]
+        task_id, eta = _message_id(payload)
+        if task_id not in wanted or task_id in places:
+            continue
+        since = delivered.get(_text(tag))
+        age = None if since is None else now - since
+        places[task_id] = _location(
+            "reserved",
+            f"Redis hash {channel.unacked_key!r} (delivered to a worker"
+            + (f" {age:.1f} s ago" if age is not None else ", not in unacked_index")
+            + ", not yet acknowledged: prefetched, held for its ETA, or running with acks_late"
+            + (f"; ETA {eta})" if eta else ")"),
+            None if age is None else round(max(0.0, timeout - age), 3),
+            rule,
+        )
+    return places, {"visibility_timeout": timeout}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Where each task is now: in kombu's Redis queue, reserved by a worker (``unacked``), done/failed in the result
+    backend (django-celery-results ``TaskResult``), or nowhere.
+
+    With acks_late off (Celery's default) a worker acknowledges a message when the task *starts*: a running task is
+    then in no broker structure and has no result yet, so it is ``nowhere``. ``apply_async(countdown=...)`` messages
+    are published to the queue at once (``queued`` with an ETA) and held by the worker that fetched them
+    (``reserved``). Never raises: a failed lookup is ``unknown`` with the error.
+    """
+    wanted = set(task_ids)
+    try:
+        places, _ = _broker_places(wanted)
+    except Exception as exc:  # Redis down or unreadable: say so, for every id
+        error = f"kombu Redis lookup failed: {type(exc).__name__}: {exc}"[:300]
+        return {task_id: _location("unknown", error) for task_id in task_ids}
+    rest = [task_id for task_id in dict.fromkeys(task_ids) if task_id not in places]
+    statuses: dict[str, str] = {}
+    if rest:
+        try:
+            from django_celery_results.models import TaskResult
+
+            statuses = dict(TaskResult.objects.filter(task_id__in=rest).values_list("task_id", "status"))
+        except Exception as exc:
+            error = f"result backend lookup failed: {type(exc).__name__}: {exc}"[:300]
+            places.update({task_id: _location("unknown", error) for task_id in rest})
+            rest = []
+    ignored = bool(app.conf.task_ignore_result)
+    for task_id in rest:
+        status = statuses.get(task_id)
+        if status == states.SUCCESS:
+            places[task_id] = _location("done", "django_celery_results TaskResult row, status SUCCESS")
+        elif status in (states.FAILURE, states.REVOKED):
+            places[task_id] = _location("failed", f"django_celery_results TaskResult row, status {status}")
+        else:
+            places[task_id] = _location(
+                "nowhere",
+                "in no kombu Redis structure (a running task is acknowledged already unless acks_late) and "
+                + (f"TaskResult status {status}" if status else "no TaskResult row")
+                + (" (task_ignore_result=True stores none)" if ignored and not status else ""),
+            )
+    return {task_id: places[task_id] for task_id in task_ids}

@@ -1,18 +1,20 @@
 """How the shop enqueues work with Dramatiq: ``actor.send`` (now) and ``actor.send_with_options(delay=...)`` (later).
 
 ``describe_failures`` reports where Dramatiq itself records a message whose retries are exhausted: the Redis
-broker's dead-letter queue and, when django_dramatiq's AdminMiddleware is on, the admin's ``Task`` rows.
+broker's dead-letter queue and, when django_dramatiq's AdminMiddleware is on, the admin's ``Task`` rows. ``locate``
+says where each message is now in the Redis broker's structures (dispatch.lua) or those rows.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import dramatiq
-from dramatiq.common import xq_name
+from dramatiq.common import dq_name, xq_name
 
 from shop_dramatiq import tasks
 
@@ -113,3 +115,156 @@ def _as_uuid(value: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except (ValueError, TypeError, AttributeError):
         return None
+
+
+def _location(where: str, detail: str, returns_in_s: float | None = None, rule: str = "") -> dict[str, Any]:
+    """One ``bench.contract.Location`` (a plain dict: the project does not import the harness)."""
+    return {"where": where, "detail": detail, "returns_in_s": returns_in_s, "rule": rule}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+#: Preference when one message id has several Redis copies (a retry is a new Redis message with the same id).
+_RANK = {"queued": 0, "reserved": 1, "scheduled": 2, "failed": 3, "nowhere": 4}
+
+
+def _broker_places(broker: Any, wanted: set[str]) -> dict[str, dict[str, Any]]:
+    """Where the Redis broker holds each wanted message (dispatch.lua's structures, ``<ns>`` = namespace).
+
+    ``<ns>:<queue>`` and ``<ns>:<queue>.DQ`` are lists of *Redis* message ids (``options.redis_message_id``, a new
+    one per enqueue, so a retry has a new one) with the encoded messages in the ``.msgs`` hashes; the Dramatiq
+    ``message_id`` (what ``send`` returned) is inside the message. A worker's fetch moves the Redis id into the set
+    ``<ns>:__acks__.<worker id>.<queue>`` until the ack; queue maintenance (run on ``maintenance_chance`` per million
+    broker commands) moves the ack sets of workers whose heartbeat in ``<ns>:__heartbeats__`` is older than
+    ``heartbeat_timeout`` back onto their queues. ``<ns>:<queue>.XQ`` holds dead letters.
+    """
+    client, ns = broker.client, broker.namespace
+    queues = sorted({actor.queue_name for actor in ACTORS.values()})
+    names = [name for q in queues for name in (q, dq_name(q))]
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.lrange(f"{ns}:{name}", 0, -1)
+        pipe.hgetall(f"{ns}:{name}.msgs")
+    for q in queues:
+        pipe.hgetall(f"{ns}:{xq_name(q)}.msgs")
+    pipe.zrange(f"{ns}:__heartbeats__", 0, -1, withscores=True)
+    answers = pipe.execute()
+    ack_keys = [_text(k) for k in client.scan_iter(match=f"{ns}:__acks__.*", count=1000)]
+    pipe = client.pipeline(transaction=False)
+    for key in ack_keys:
+        pipe.smembers(key)
+    members = pipe.execute()
+    now_ms = time.time() * 1000  # current_millis(), the clock dispatch.lua is given
+    heartbeats = {_text(w): score for w, score in answers[-1]}
+    timeout_ms, chance = broker.heartbeat_timeout, broker.maintenance_chance
+    # The Redis id → (worker id, queue) of every ack set.
+    held: dict[str, tuple[str, str]] = {}
+    for key, ids in zip(ack_keys, members, strict=True):
+        worker, _, queue = key[len(f"{ns}:__acks__.") :].partition(".")
+        held.update({_text(i): (worker, queue) for i in ids})
+
+    places: dict[str, dict[str, Any]] = {}
+
+    def put(message_id: str, location: dict[str, Any]) -> None:
+        old = places.get(message_id)
+        if old is None or _RANK[location["where"]] < _RANK[old["where"]]:
+            places[message_id] = location
+
+    for i, name in enumerate(names):
+        listed = {_text(r) for r in answers[2 * i]}
+        delayed = name.endswith(".DQ")
+        for redis_id, raw in answers[2 * i + 1].items():
+            message = dramatiq.Message.decode(raw)
+            if message.message_id not in wanted:
+                continue
+            redis_id = _text(redis_id)
+            eta_ms = message.options.get("eta")
+            due_s = None if eta_ms is None else round(max(0.0, (eta_ms - now_ms) / 1000), 3)
+            eta_rule = "the message's eta (send_with_options(delay=...)); a worker's delay consumer then queues it"
+            if redis_id in listed:
+                if delayed:
+                    put(
+                        message.message_id,
+                        _location("scheduled", f"Redis list '{ns}:{name}' (delay queue)", due_s, eta_rule),
+                    )
+                else:
+                    put(message.message_id, _location("queued", f"Redis list '{ns}:{name}'"))
+            elif redis_id in held:
+                worker, queue = held[redis_id]
+                beat = heartbeats.get(worker)
+                back_s = None if beat is None else round(max(0.0, (beat + timeout_ms - now_ms) / 1000), 3)
+                rule = (
+                    f"heartbeat_timeout={timeout_ms} ms after the worker's last heartbeat, then the next queue "
+                    f"maintenance (maintenance_chance={chance} per million broker commands of a running worker)"
+                )
+                detail = (
+                    f"Redis set '{ns}:__acks__.{worker}.{queue}' (fetched by worker {worker}: running or prefetched; "
+                    + (
+                        "no heartbeat: maintenance never returns it)"
+                        if beat is None
+                        else f"last heartbeat {(now_ms - beat) / 1000:.1f} s ago)"
+                    )
+                )
+                if delayed:
+                    back = None if back_s is None else max(back_s, due_s or 0.0)
+                    put(
+                        message.message_id,
+                        _location("scheduled", detail + ", held for its eta", back, rule + "; and its eta"),
+                    )
+                else:
+                    put(message.message_id, _location("reserved", detail, back_s, rule))
+            else:
+                put(
+                    message.message_id,
+                    _location("nowhere", f"only in Redis hash '{ns}:{name}.msgs': in no list or ack set"),
+                )
+    for j, q in enumerate(queues):
+        for raw in answers[2 * len(names) + j].values():
+            message = dramatiq.Message.decode(raw)
+            if message.message_id in wanted:
+                put(message.message_id, _location("failed", f"Redis dead-letter queue '{ns}:{xq_name(q)}'"))
+    return places
+
+
+def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Where each message is now: queued, reserved by a worker (its ack set), scheduled (delay queue), dead-lettered
+    (failed), done/failed as django_dramatiq's Task rows say (AdminMiddleware: shipped/safe profiles), or nowhere.
+
+    A message being processed stays in its worker's ack set until the ack, so ``reserved`` covers running and
+    prefetched messages alike (the broker cannot tell them apart). Never raises: a failed lookup is ``unknown``.
+    """
+    from django_dramatiq.middleware import AdminMiddleware
+
+    broker = dramatiq.get_broker()
+    try:
+        places = _broker_places(broker, set(task_ids))
+    except Exception as exc:  # Redis down or unreadable
+        error = f"Redis broker lookup failed: {type(exc).__name__}: {exc}"[:300]
+        return {task_id: _location("unknown", error) for task_id in task_ids}
+    rest = [task_id for task_id in dict.fromkeys(task_ids) if task_id not in places]
+    admin_on = any(isinstance(m, AdminMiddleware) for m in broker.middleware)
+    statuses: dict[str, str] = {}
+    if rest and admin_on:
+        try:
+            from django_dramatiq.models import Task
+
+            uuids = [u for u in map(_as_uuid, rest) if u is not None]
+            statuses = {str(pk): status for pk, status in Task.tasks.filter(id__in=uuids).values_list("id", "status")}
+        except Exception as exc:
+            error = f"django_dramatiq Task lookup failed: {type(exc).__name__}: {exc}"[:300]
+            places.update({task_id: _location("unknown", error) for task_id in rest})
+            rest = []
+    for task_id in rest:
+        status = statuses.get(str(_as_uuid(task_id)))
+        if status in ("done", "failed"):
+            places[task_id] = _location(status, f"django_dramatiq Task row, status {status!r}")
+        else:
+            places[task_id] = _location(
+                "nowhere",
+                "in no Redis broker structure"
+                + (f"; django_dramatiq Task row status {status!r}" if status else "")
+                + ("" if admin_on else " (no AdminMiddleware: acked messages leave no record)"),
+            )
+    return {task_id: places[task_id] for task_id in task_ids}

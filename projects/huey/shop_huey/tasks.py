@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from huey.contrib.djhuey import db_task
+from django.conf import settings
+from huey.api import Task
+from huey.contrib.djhuey import HUEY, db_task
 from huey.exceptions import CancelExecution
+from huey.signals import SIGNAL_INTERRUPTED
 
 from shop import jobs
 from shop.tracking import tracked
@@ -73,3 +76,13 @@ def flaky_retry(key: str, fail_times: int, probe: str | None = None) -> int:
     """Fail ``fail_times`` times; the shop's retry policy."""
     with tracked("flaky_retry", probe):
         return jobs.flaky(key, fail_times)
+
+
+if settings.SHOP_PROFILE == "safe":
+    # Huey's at-least-once recipe (Signals guide, SIGNAL_INTERRUPTED: "the consumer was shutdown before the task
+    # finished executing ... re-enqueue it"). It only helps on a shutdown the consumer sees (SIGTERM/SIGINT): a killed
+    # process emits nothing, and its task is gone.
+    @HUEY.signal(SIGNAL_INTERRUPTED)
+    def requeue_interrupted(signal: str, task: Task, *args: object, **kwargs: object) -> None:
+        """Put a task interrupted by the consumer's shutdown back on the queue."""
+        HUEY.enqueue(task)

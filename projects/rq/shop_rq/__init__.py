@@ -1,0 +1,1 @@
+"""The RQ project of the shop (RQ through django-rq, on Redis)."""

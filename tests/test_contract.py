@@ -1,0 +1,320 @@
+"""The backend contract (bench/contract.py) on every backend project, against its real library.
+
+For every Django backend project ``bench.backends.load_backends()`` finds:
+
+- **conformance**: inside the backend's own environment (``bench.agent``'s ``contract`` command) its queue module is a
+  :class:`bench.contract.QueueModule` and every ``locate`` answer is a well-formed ``Location``;
+- **the gate**: ``locate`` tells the truth about the library's own structures. With no worker, an enqueued task is
+  ``queued`` and a delayed one is held (``queued`` or ``scheduled``, as the library really stores it). Then the real
+  worker runs with 2 processes: 2 gated ``sleep`` tasks hold both processes (seen on the measurement channel: two
+  distinct pids, no short task started), the 6 short tasks behind them are ``queued`` or ``reserved``, and once the
+  gate opens everything finishes and ``locate`` says ``done`` or ``nowhere``.
+
+The assertion messages say which place each backend reported, so a failure reads as a finding.
+"""
+
+from __future__ import annotations
+
+import time
+import types
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.agent import run_agent
+from bench.backends import Backend, load_backends
+from bench.channel_wait import ChannelWatcher
+from bench.contract import HELD, QueueModule, check_location
+from bench.runner import ProducerClient
+from bench.services import ManagedProcess, RedisServer
+from shop.channel import STARTED, read_events
+
+BACKENDS = [b for b in load_backends().values() if b.django]
+REPO = Path(__file__).resolve().parent.parent
+#: Two worker processes, each to be held by one gated task.
+PROCESSES = 2
+SHORT_TASKS = 6
+#: The gated tasks' upper bound: the test opens the gate long before it.
+GATE_SECONDS = 30.0
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The contract's own checks (no backend)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_check_location_rejects_malformed_answers() -> None:
+    good = {"where": "reserved", "detail": "x", "returns_in_s": 1.5, "rule": "visibility_timeout=1 s"}
+    assert check_location(good) is good
+    for bad in (
+        None,
+        {"where": "queued", "detail": "x", "returns_in_s": None},  # no rule
+        {**good, "where": "running"},
+        {**good, "returns_in_s": "soon"},
+        {**good, "returns_in_s": True},
+    ):
+        with pytest.raises(ValueError):
+            check_location(bad)
+
+
+def test_a_module_without_locate_is_not_a_queue_module() -> None:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return None
+
+    complete = types.SimpleNamespace(
+        ENQUEUE={}, enqueue=call, enqueue_delayed=call, describe_failures=call, locate=call
+    )
+    assert isinstance(complete, QueueModule)
+    del complete.locate
+    assert not isinstance(complete, QueueModule)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Every backend project
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _environment(backend: Backend, redis: RedisServer, base: Path) -> dict[str, str]:
+    for sub in ("var", "channel", "logs"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    env = backend.environment(redis_url=redis.url, var_dir=base / "var", channel_dir=base / "channel")
+    env["BENCH_QUEUE_MODULE"] = backend.queue_module
+    return env
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=[b.name for b in BACKENDS])
+def test_queue_module_conforms(backend: Backend, redis_server: RedisServer, tmp_path: Path) -> None:
+    redis_server.flushall()
+    env = _environment(backend, redis_server, tmp_path)
+    run_agent(backend, env, "prepare", {"demo": False})
+    task_id = run_agent(backend, env, "enqueue", {"task": "noop", "probe": "conform-0"})["task_id"]
+    result = run_agent(backend, env, "contract", {"task_ids": [task_id, "no-such-task-0"]})
+    assert result["module"] == backend.queue_module
+    assert set(result["tasks"]) >= set(backend.tasks)
+    locations = result["locations"]
+    for location in locations.values():
+        check_location(location)
+    # No worker runs: the task just enqueued waits in the broker; an id never enqueued is nowhere.
+    assert locations[task_id]["where"] == "queued", locations[task_id]
+    assert locations["no-such-task-0"]["where"] == "nowhere", locations["no-such-task-0"]
+
+
+def test_locate_answers_unknown_when_redis_is_down(backends: dict[str, Backend], tmp_path: Path) -> None:
+    """A failed lookup is ``unknown`` with the error, never an exception (every backend)."""
+    with RedisServer() as redis:
+        envs = {b.name: _environment(b, redis, tmp_path / b.name) for b in BACKENDS}
+        for backend in BACKENDS:
+            run_agent(backend, envs[backend.name], "prepare", {"demo": False})
+    # The server is stopped now; its port refuses connections.
+    for backend in BACKENDS:
+        answer = run_agent(backend, envs[backend.name], "contract", {"task_ids": ["some-id"]}, timeout=60)
+        location = answer["locations"]["some-id"]
+        assert location["where"] == "unknown", f"{backend.name}: {location}"
+        assert location["detail"], location
+
+
+def _pids_of_starts(channel_dir: Path, probes: list[str]) -> dict[str, set[int]]:
+    """Probe → the pids that wrote a start event for it (from the measurement channel)."""
+    pids: dict[str, set[int]] = {p: set() for p in probes}
+    for event in read_events(channel_dir):
+        if event.kind == STARTED and event.probe in pids:
+            pids[event.probe].add(event.pid)
+    return pids
+
+
+def _locate(producer: ProducerClient, probes: list[str]) -> dict[str, dict[str, Any]]:
+    answer = producer.call("locate", probes=probes)
+    for location in answer.values():
+        check_location(location)
+    return answer
+
+
+def _summary(locations: dict[str, dict[str, Any]]) -> str:
+    return ", ".join(f"{where} x{n}" for where, n in Counter(loc["where"] for loc in locations.values()).items())
+
+
+@pytest.mark.parametrize("ending", ["gate opens", "sigkill"])
+@pytest.mark.parametrize("backend", BACKENDS, ids=[b.name for b in BACKENDS])
+def test_locate_follows_tasks_through_the_gate(
+    backend: Backend, ending: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """The gate on every backend (issue 8): what ``locate`` says before and while 2 processes are held, then after
+    the gate opens (everything finishes) or after the whole worker is SIGKILLed (nothing moves any more)."""
+    redis_server.flushall()
+    env = _environment(backend, redis_server, tmp_path)
+    channel_dir, var_dir = tmp_path / "channel", tmp_path / "var"
+    run_agent(backend, env, "prepare", {"demo": False})
+    producer = ProducerClient(env, REPO, tmp_path / "logs" / "producer.log")
+    worker: ManagedProcess | None = None
+    try:
+        # -- no worker: where the library keeps a task it was given now, and one for later ----------------------
+        producer.call("produce_tracked", task="noop", args=[[]], prefix="idle-now-")
+        producer.call("produce_delayed", task="noop", delay_s=120.0, count=1, prefix="idle-later-")
+        idle = _locate(producer, ["idle-now-0", "idle-later-0", "never-enqueued"])
+        assert idle.pop("never-enqueued")["where"] == "unknown", "a probe without a kept id must be unknown"
+        assert idle["idle-now-0"]["where"] == "queued", idle
+        later = idle["idle-later-0"]
+        assert later["where"] in ("queued", "scheduled"), f"a delayed task with no worker running: {later}"
+        if later["where"] == "scheduled":
+            assert later["returns_in_s"] is not None and 100 <= later["returns_in_s"] <= 120, later
+
+        # -- the real worker, 2 processes --------------------------------------------------------------------------
+        worker = ManagedProcess(
+            backend.worker_argv(PROCESSES),
+            env=env | backend.worker_env(PROCESSES),
+            cwd=backend.project_dir,
+            log_path=tmp_path / "logs" / "worker.log",
+            name=f"{backend.name}-worker",
+        ).start()
+        watcher = ChannelWatcher(str(channel_dir))
+        assert watcher.wait_finished(["idle-now-0"], timeout_s=60, alive=worker.alive), (
+            f"the worker never ran the queued task; log: {worker.log_tail(10)}"
+        )
+        gate = f"gate-{uuid.uuid4().hex[:8]}"
+        gated = [f"gated-{i}" for i in range(PROCESSES)]
+        short = [f"short-{i}" for i in range(SHORT_TASKS)]
+        producer.call("produce_tracked", task="sleep", args=[[GATE_SECONDS, gate]] * PROCESSES, prefix="gated-")
+        producer.call("produce_tracked", task="noop", args=[[]] * SHORT_TASKS, prefix="short-")
+        both_started = watcher.wait_for(gated, ("starts",), timeout_s=20, alive=worker.alive)
+        time.sleep(1.0)  # give any process that is free a chance to start a short task
+        watcher.poll()
+        pids = _pids_of_starts(channel_dir, gated)
+        started_short = [p for p in short if watcher.log.starts.get(p)]
+        held = _locate(producer, [*gated, *short, "idle-later-0"])
+        state = (
+            f"gated tasks started in pids {pids}, located {_summary({p: held[p] for p in gated})}; "
+            f"short tasks started: {len(started_short)} of {SHORT_TASKS}, "
+            f"located {_summary({p: held[p] for p in short})}; delayed task: {held['idle-later-0']['where']}"
+        )
+        running = set().union(*pids.values())
+        premise = both_started and len(running) == PROCESSES
+        if premise:
+            # Both processes are inside a gated task: nothing else can have started.
+            assert not started_short, f"a short task ran while both processes were held: {state}"
+            for probe in short:
+                # nowhere: taken off the broker into a worker's memory (django-q2's cluster queue), said as it is.
+                assert held[probe]["where"] in ("queued", "reserved", "nowhere"), f"{probe}: {held[probe]} ({state})"
+        else:
+            # The library gave both gated tasks to one process (prefetch): the waiting one must be shown as held by
+            # that worker, not as queued, gone or unknown.
+            waiting = [p for p in gated if not pids[p]]
+            assert waiting and len(running) == 1, (
+                f"gated tasks neither in 2 processes nor one behind the other: {state}"
+            )
+            for probe in waiting:
+                assert held[probe]["where"] == "reserved", f"{probe} waits behind another gated task: {held[probe]}"
+        for probe in short + gated:
+            if held[probe]["where"] == "reserved":
+                assert held[probe]["returns_in_s"] is not None, held[probe]
+        for probe in gated:
+            if pids[probe]:  # running, gate closed: acknowledged already (nowhere) or still held (reserved)
+                assert held[probe]["where"] in ("reserved", "nowhere"), f"{probe} running: {held[probe]}"
+        # The delayed task, now that a worker runs: still held (some libraries move it to a worker or a schedule).
+        assert held["idle-later-0"]["where"] in HELD, state
+
+        if ending == "sigkill":
+            # -- a crashed worker: no task moves any more; what was held stays held, what was nowhere is gone --------
+            worker.kill()
+            crashed = _locate(producer, [*gated, *short, "idle-later-0"])
+            time.sleep(1.0)
+            later_on = _locate(producer, [*gated, *short])
+            finished = set(watcher.poll().finishes)
+            for probe in [*gated, *short]:
+                before, now, then = held[probe], crashed[probe], later_on[probe]
+                assert now["where"] == then["where"], f"{probe} moved after the SIGKILL: {now} -> {then}"
+                if probe not in finished:  # a finished task's record may still have been written up to the kill
+                    assert now["where"] == before["where"], f"{probe} moved: {before} -> {now}"
+                if now["where"] == "reserved" and now["returns_in_s"] is not None:
+                    # Nobody renews it now (no heartbeat, no ack): the time until redelivery runs down with the clock.
+                    assert then["returns_in_s"] is not None and then["returns_in_s"] <= now["returns_in_s"] - 0.5, (
+                        f"{probe}: {now} then {then}"
+                    )
+            assert crashed["idle-later-0"]["where"] in HELD, crashed["idle-later-0"]
+            print(f"\n{backend.name}: held: {state}\n  after SIGKILL: {_summary(crashed)}; {crashed}")
+        else:
+            _open_the_gate_and_finish(producer, watcher, worker, var_dir / "gates" / gate, gated + short)
+            # -- the delayed task outlives the worker: a stopped worker gives it back (or never took it) ------------
+            worker.stop(timeout=15)
+            after = _locate(producer, ["idle-later-0"])["idle-later-0"]
+            assert after["where"] in HELD, f"the delayed task after the worker stopped: {after}"
+            # What each library reported, for `pytest -s` (the README's "Where a task can be" sections quote it).
+            print(f"\n{backend.name}: no worker: {idle}\n  held: {state}\n  after stop: {after}")
+        if not premise:
+            # Not hidden: the run shows it as an expected failure with what was observed (issue 8's premise).
+            pytest.xfail(f"{backend.name}: {PROCESSES} gated tasks did not hold {PROCESSES} processes: {state}")
+    finally:
+        if worker is not None:
+            worker.stop(timeout=15)
+        producer.close()
+
+
+def _open_the_gate_and_finish(
+    producer: ProducerClient, watcher: ChannelWatcher, worker: ManagedProcess, gate: Path, probes: list[str]
+) -> None:
+    """Open the gate: every task finishes soon after, and ``locate`` then says ``done`` or ``nowhere``."""
+    opened = time.monotonic()
+    gate.parent.mkdir(exist_ok=True)
+    gate.touch()
+    assert watcher.wait_finished(probes, timeout_s=GATE_SECONDS, alive=worker.alive), (
+        f"not everything finished after the gate opened; log: {worker.log_tail(10)}"
+    )
+    assert time.monotonic() - opened < GATE_SECONDS / 2, "the gated tasks did not return when the gate opened"
+    # The channel's finish event is written inside the task; the library records the outcome just after it (django-q2's
+    # monitor saves the Task row a moment later): wait a little for records, but a library that keeps none says
+    # nowhere for ever.
+    deadline = time.monotonic() + 5
+    while True:
+        final = _locate(producer, probes)
+        if all(loc["where"] in ("done", "failed") for loc in final.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for probe, location in final.items():
+        assert location["where"] in ("done", "nowhere"), f"{probe} after it finished: {location} ({_summary(final)})"
+    print(f"\nfinished: {_summary(final)}")
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=[b.name for b in BACKENDS])
+def test_locate_sees_outcomes(backend: Backend, redis_server: RedisServer, tmp_path: Path) -> None:
+    """A task whose retries are exhausted ends ``failed`` (or ``nowhere`` where the library records no failure); a
+    delayed task, once it ran, ends ``done`` or ``nowhere``, also when its id was a schedule's (django-q2)."""
+    redis_server.flushall()
+    env = _environment(backend, redis_server, tmp_path)
+    run_agent(backend, env, "prepare", {"demo": False})
+    producer = ProducerClient(env, REPO, tmp_path / "logs" / "producer.log")
+    worker = ManagedProcess(
+        backend.worker_argv(PROCESSES),
+        env=env | backend.worker_env(PROCESSES),
+        cwd=backend.project_dir,
+        log_path=tmp_path / "logs" / "worker.log",
+        name=f"{backend.name}-worker",
+    )
+    try:
+        worker.start()
+        producer.call("produce_tracked", task="flaky_retry", args=[[f"k-{uuid.uuid4().hex[:8]}", -1]], prefix="bad-")
+        producer.call("produce_delayed", task="noop", delay_s=1.0, count=1, prefix="late-")
+        watcher = ChannelWatcher(str(tmp_path / "channel"))
+        # django-q2 launches a delayed task at its scheduler's pass, every 30 s from the cluster's start.
+        assert watcher.wait_finished(["late-0"], timeout_s=60, alive=worker.alive), worker.log_tail(10)
+        # The shop's policy: 3 retries 1 s apart. Between attempts a task may be nowhere for a moment (running).
+        deadline = time.monotonic() + 30
+        while True:
+            found = _locate(producer, ["bad-0", "late-0"])
+            if found["bad-0"]["where"] in ("failed", "done") or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        visibility = producer.call("failure_visibility", probes=["bad-0"])
+        attempts = len(watcher.poll().errors.get("bad-0", []))
+        print(
+            f"\n{backend.name}: {attempts} failed attempts -> {found['bad-0']}\n  describe_failures: {visibility}"
+            f"\n  delayed -> {found['late-0']}"
+        )
+        assert attempts >= 1, "the failing task never ran"
+        # The two answers about failures agree: where describe_failures sees the failure, locate says failed.
+        assert found["bad-0"]["where"] == ("failed" if visibility["visible"] else "nowhere"), (found, visibility)
+        assert found["late-0"]["where"] in ("done", "nowhere"), found["late-0"]
+    finally:
+        worker.stop(timeout=15)
+        producer.close()
