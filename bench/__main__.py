@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sqlite3
 import sys
 import threading
 import time
@@ -26,15 +27,17 @@ from bench import REPO_ROOT, stats
 from bench.agent import run_agent
 from bench.backends import PROFILES, Backend, get_backends
 from bench.environment import capture_environment, finish_environment
-from bench.errors import BackendUnavailable, BenchError, UsageError
+from bench.errors import BackendUnavailable, BenchError, ServiceError, UsageError
 from bench.progress import RunProgress, is_fault_session
 from bench.results import Record, RunResults, write_results
 from bench.runner import RunContext, Session, SessionSpec, plan_sessions, run_context
 from bench.scenarios import FAULT_SCENARIOS, SCENARIOS, load_presets, select_scenarios
-from bench.services import RedisServer, SmtpSink, check_redis_url
+from bench.services import PostgresServer, RedisServer, SmtpSink, check_redis_url, postgres_available
 
 #: Log levels every backend's logging accepts (Python's logging names; the worker CLIs take the same).
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: The database engines a run can use (``--database``).
+DATABASES = ("postgres", "sqlite")
 
 # Wide enough for the summary table when the output is a file or a CI log (no terminal to measure).
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -60,6 +63,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--redis-url",
         help="use this Redis instead of a private one; the URL's database (default 0) is emptied with FLUSHDB "
         "before and during the run, other databases are left alone (fault scenarios need a private Redis)",
+    )
+    parser.add_argument(
+        "--database",
+        choices=DATABASES,
+        help="Django's database for every backend: a private PostgreSQL cluster (default when initdb/postgres are "
+        "installed) or SQLite files (the shop's embedded default; the fallback, recorded, when they are not)",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="use this PostgreSQL (postgres://user@host/db) instead of a private cluster; a database per backend, "
+        "profile and kind is created next to the given one and dropped afterwards",
     )
     parser.add_argument("--out", type=Path, help="results directory (default: results/<run id>)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the run order shuffle (default: random)")
@@ -90,9 +104,31 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         raise UsageError(f"unknown profile(s): {', '.join(unknown)}; valid: {', '.join(PROFILES)}, all")
     options.profiles = profiles
     options.backend_list = get_backends(_split(options.backends), with_baseline=True)
+    options.database, options.database_fallback = choose_database(options.database, options.database_url)
     if options.seed is None:
         options.seed = int(time.time()) % 100_000
     return options
+
+
+def choose_database(requested: str | None, url: str | None) -> tuple[str, str | None]:
+    """The engine of the run and, when the default PostgreSQL cannot be had, why the run falls back to SQLite.
+
+    PostgreSQL is the default: it is what a Django deployment runs, and the DB-writing integrations (Celery's
+    django-db results, django-q2's monitor, django_dramatiq's admin rows) rank differently on SQLite (issue 9).
+    An explicit ``--database postgres`` without the binaries is an error, not a fallback.
+    """
+    if url:
+        if requested == "sqlite":
+            raise UsageError("--database sqlite and --database-url contradict each other")
+        return "postgres", None
+    if requested == "sqlite":
+        return "sqlite", None
+    missing = postgres_available()
+    if missing is None:
+        return "postgres", None
+    if requested == "postgres":
+        raise ServiceError(missing)
+    return "sqlite", missing
 
 
 def _split(value: str | None) -> list[str]:
@@ -135,6 +171,23 @@ def backend_descriptions(backends: list[Backend], profiles: list[str], ctx: Any)
             }
         described[backend.name] = entry
     return described
+
+
+def database_record(ctx: RunContext, fallback: str | None) -> dict[str, Any]:
+    """``environment.database``: engine, server version, whether the harness started it, why SQLite if it fell back."""
+    if ctx.database is not None:
+        return ctx.database.describe()
+    # The workers use the sqlite3 module of this same interpreter.
+    record: dict[str, Any] = {"engine": "sqlite", "version": sqlite3.sqlite_version, "private": True}
+    if fallback:
+        record["fallback_reason"] = fallback
+    return record
+
+
+def _database_label(ctx: RunContext) -> str:
+    if ctx.database is None:
+        return "SQLite"
+    return "PostgreSQL (private cluster)" if isinstance(ctx.database, PostgresServer) else "PostgreSQL (--database-url)"
 
 
 def summary_table(results: RunResults) -> Table:
@@ -298,6 +351,8 @@ def run(options: argparse.Namespace) -> int:
         preset,
         out_dir=out_dir,
         redis_url=options.redis_url,
+        database=options.database,
+        database_url=options.database_url,
         log_level=options.log_level,
         seed=options.seed,
         progress=lambda message: console.print(message, highlight=False, markup=False),
@@ -307,15 +362,22 @@ def run(options: argparse.Namespace) -> int:
         # Services first: an unreachable broker is a one-line error before anything is announced or written.
         console.print(
             f"run {rid}: {len(sessions)} sessions, preset {preset.name}, profiles {', '.join(options.profiles)}, "
-            f"backends {', '.join(b.name for b in options.backend_list)} → {results_path}",
+            f"backends {', '.join(b.name for b in options.backend_list)}, database {_database_label(ctx)} "
+            f"→ {results_path}",
             highlight=False,
         )
+        if options.database_fallback:
+            console.print(f"[yellow]no private PostgreSQL, measuring on SQLite:[/yellow] {options.database_fallback}")
         with RunProgress(
             sessions, preset, console=console, parallel_faults=isinstance(ctx.redis, RedisServer)
         ) as tracker:
             ctx.progress = tracker.note
             tracker.note("recording library versions and settings of every backend")
-            environment = {**environment, "redis_version": ctx.redis.version()}
+            environment = {
+                **environment,
+                "redis_version": ctx.redis.version(),
+                "database": database_record(ctx, options.database_fallback),
+            }
             results = RunResults(
                 run={
                     "id": rid,
@@ -329,6 +391,7 @@ def run(options: argparse.Namespace) -> int:
                     "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     "finished_at": None,
                     "redis": "external" if options.redis_url else "private",
+                    "database": environment["database"]["engine"],
                     "session_order": [s.label for s in sessions],
                 },
                 environment=environment,
@@ -350,9 +413,11 @@ def run(options: argparse.Namespace) -> int:
             for spec in (s for s in sessions if not is_fault_session(s)):
                 run_session(spec, ctx)
             run_fault_sessions([s for s in sessions if is_fault_session(s)], ctx, run_session)
+        # What Django itself reported in each state directory (agent `prepare`), once every session has run.
+        database_used = {**results.environment["database"], "django": dict(sorted(ctx.databases.items()))}
     results = RunResults(
         run={**results.run, "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
-        environment=finish_environment(results.environment),
+        environment=finish_environment({**results.environment, "database": database_used}),
         backends=results.backends,
         records=results.records,
     )

@@ -106,8 +106,23 @@ def prepare(
         user.set_password(superuser["password"])
         user.save()
         result["superuser"] = user.get_username()
+    result["database"] = database()
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
+
+
+@command()
+def database() -> dict[str, Any]:
+    """The database Django really uses here: ``{"engine", "vendor", "version", "name"}`` (asked, not configured)."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    return {
+        "engine": connection.settings_dict["ENGINE"],
+        "vendor": connection.vendor,
+        "version": ".".join(str(part) for part in connection.get_database_version()),
+        "name": str(connection.settings_dict["NAME"]),
+    }
 
 
 @command()

@@ -153,6 +153,10 @@ def compare_environments(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str
     warnings = [
         f"{label} differs: {a.get(key)!s} vs {b.get(key)!s}" for key, label in _COMPARED if a.get(key) != b.get(key)
     ]
+    # Django's database engine changes what the DB-writing integrations cost (files before it was recorded: SQLite).
+    (ea, va), (eb, vb) = (_database(env) for env in (a, b))
+    if ea != eb or (va and vb and va != vb):
+        warnings.append(f"database differs: {ea} {va} vs {eb} {vb}".replace("  ", " "))
     pa, pb = a.get("packages") or {}, b.get("packages") or {}
     for name in KEY_PACKAGES:
         if pa.get(name) != pb.get(name):
@@ -166,3 +170,9 @@ def compare_environments(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str
         if load and cores and load[0] > 0.5 * cores:
             warnings.append(f"the {label} run started on a busy machine (load {load[0]} on {cores} cores)")
     return warnings
+
+
+def _database(environment: Mapping[str, Any]) -> tuple[str, str]:
+    """(engine, version without the distribution's suffix); a file from before the record: SQLite, version unknown."""
+    database = environment.get("database") or {"engine": "sqlite"}
+    return str(database.get("engine")), str(database.get("version") or "").split(" ")[0]

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,17 @@ from bench.backends import Backend
 from bench.channel_wait import ChannelWatcher
 from bench.errors import BenchError
 from bench.scenarios import FAULT_SCENARIOS, Preset, runs_on
-from bench.services import ExternalRedis, ManagedProcess, RedisServer, SmtpSink, redis_service, usage
+from bench.services import (
+    ExternalPostgres,
+    ExternalRedis,
+    ManagedProcess,
+    PostgresServer,
+    RedisServer,
+    SmtpSink,
+    database_service,
+    redis_service,
+    usage,
+)
 from bench.verify import verify_backend
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,6 +77,17 @@ class RunContext:
     progress: Callable[[str], None] = lambda _msg: None
     prepared: set[tuple[str, str]] = field(default_factory=set)
     verification: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: The run's PostgreSQL (private cluster or ``--database-url``); ``None``: SQLite, a file per state directory.
+    database: PostgresServer | ExternalPostgres | None = None
+    #: State directory name → the database Django itself reported using there (agent ``prepare``).
+    databases: dict[str, Any] = field(default_factory=dict)
+
+    def database_url(self, backend: Backend, name: str) -> str | None:
+        """The URL of ``backend``'s database ``name`` (one per state directory, created on first use); ``None``
+        for SQLite (a file in the state directory) and for the Redis floor (no Django, no database)."""
+        if self.database is None or not backend.django:
+            return None
+        return self.database.database_url(re.sub(r"[^a-z0-9_]", "_", name.lower()))
 
 
 def plan_sessions(
@@ -172,6 +194,8 @@ class Session:
         # a later session.
         kind = "faults" if set(spec.scenarios) & set(FAULT_SCENARIOS) else "perf"
         self.var_dir = ctx.workdir / f"var-{spec.backend.name}-{spec.profile}-{kind}"
+        # With PostgreSQL, likewise a database per (backend, profile, kind).
+        self.database_url = ctx.database_url(spec.backend, f"{spec.backend.name}_{spec.profile}_{kind}")
         self.backend = spec.backend
         self.preset = ctx.preset
         self.dir = Path(tempfile.mkdtemp(prefix=f"{spec.backend.name}-p{spec.processes}-", dir=ctx.workdir))
@@ -184,6 +208,7 @@ class Session:
             channel_dir=self.channel_dir,
             profile=spec.profile,
             log_level=ctx.log_level,
+            database_url=self.database_url,
             # The at-least-once profile shortens visibility/heartbeat timeouts (by configuration) so a fault run
             # sees redelivery within its observation window; the values are listed with the profile's settings.
             fast_faults=spec.profile == "safe",
@@ -347,7 +372,8 @@ class Session:
         """Migrate and seed the backend's database once per run (each backend/profile has its own)."""
         key = (self.backend.name, self.var_dir.name)
         if self.backend.django and key not in self.ctx.prepared:
-            run_agent(self.backend, self.env, "prepare", {}, timeout=300)
+            prepared = run_agent(self.backend, self.env, "prepare", {}, timeout=300)
+            self.ctx.databases[self.var_dir.name] = prepared.get("database")
             self.ctx.prepared.add(key)
 
     def verify(self) -> dict[str, Any]:
@@ -371,6 +397,7 @@ class Session:
             processes=self.spec.processes,
             profile=self.spec.profile,
             log_level=self.ctx.log_level,
+            database_url=self.ctx.database_url(self.backend, f"{self.backend.name}_verify"),
         )
         result = {
             "passed": report.passed,
@@ -605,11 +632,18 @@ def run_context(
     seed: int,
     progress: Callable[[str], None],
     appendonly: bool = False,
+    database: str = "sqlite",
+    database_url: str | None = None,
 ) -> Iterator[RunContext]:
-    """Private Redis, SMTP sink and a scratch directory for one run; all stopped and removed afterwards."""
+    """Private Redis, SMTP sink, database (``database``: ``sqlite`` or ``postgres``, a private cluster unless
+    ``database_url`` is given) and a scratch directory for one run; all stopped and removed afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="queue-bench-"))
     try:
         with contextlib.ExitStack() as stack:
+            # The database first: an unreachable --database-url is a one-line error before anything else starts.
+            db = database_service(database, database_url)
+            if db is not None:
+                stack.enter_context(db)
             if redis_url:
                 redis = stack.enter_context(redis_service(redis_url))
             else:
@@ -624,6 +658,7 @@ def run_context(
                 log_level=log_level,
                 seed=seed,
                 progress=progress,
+                database=db,
             )
     finally:
         if os.environ.get("BENCH_KEEP_WORKDIR"):

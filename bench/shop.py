@@ -26,7 +26,15 @@ from bench import REPO_ROOT
 from bench.agent import run_agent
 from bench.backends import PROFILES, Backend, get_backend, load_backends
 from bench.errors import BackendError, BenchError, ServiceError
-from bench.services import LOOPBACK, ManagedProcess, SmtpSink, free_port, redis_service, wait_for_port
+from bench.services import (
+    LOOPBACK,
+    ManagedProcess,
+    SmtpSink,
+    check_database_url,
+    free_port,
+    redis_service,
+    wait_for_port,
+)
 
 DEFAULT_PORT = 8000
 SUPERUSER = {"username": "admin", "password": "admin", "email": "admin@example.com"}
@@ -157,6 +165,8 @@ def _web_port(requested: int | None) -> int:
 def run(backend: Backend, args: argparse.Namespace) -> int:
     """Bring the shop up, print where everything is, and wait for Ctrl-C (or a process dying)."""
     backend.check_installed()
+    if args.database_url:
+        check_database_url(args.database_url)  # unreachable: one line now, not a traceback from `migrate`
     extras = load_shop_extras(backend)
     var_dir = (args.var_dir or REPO_ROOT / "var" / backend.name).resolve()
     logs = var_dir / "logs"

@@ -48,6 +48,12 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
     results = load_results(tmp_path / "results.json")
     assert results.run["finished_at"] and results.environment["git_commit"] is not None
     assert results.environment["redis_version"]
+    # The database every session of this backend used, as Django itself reported it after migrating.
+    database = results.environment["database"]
+    assert database["engine"] == results.run["database"] in ("postgresql", "sqlite")
+    assert {d["vendor"] for key, d in database["django"].items() if key.startswith(f"var-{name}-")} == {
+        database["engine"]
+    }
     assert results.backends[name]["profiles"]["shipped"]["settings"], "BENCH_SETTINGS must be recorded"
     failed = [(r.scenario, r.params, r.error) for r in results.records if r.status != "ok" and r.backend == name]
     assert not failed

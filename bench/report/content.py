@@ -25,6 +25,7 @@ from bench.report.context import (
     _context,
     _merge_profiles,
     _params_text,
+    database_label,
 )
 from bench.report.method import METHOD, method_for
 from bench.report.model import Block, Bullets, Contents, Heading, Paragraph, Table
@@ -184,6 +185,7 @@ def _environment(ctx: Context) -> list[Block]:
         ("platform", env.get("platform")),
         ("Python", f"{env.get('python')} ({env.get('python_implementation', '?')})"),
         ("Redis", env.get("redis_version")),
+        ("Django database (every backend)", database_label(env)),
     ]
     rows = [[k, str(v)] for k, v in fields if v is not None]
     rows += [[name, version] for name, version in key_versions(env).items()]

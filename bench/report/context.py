@@ -113,6 +113,21 @@ class Context:
         return p if isinstance(p, int) else None
 
 
+def database_label(env: dict[str, Any]) -> str:
+    """The run's database as a reader needs it: engine, version, who ran it (files before the record: SQLite)."""
+    database = env.get("database")
+    if not database:
+        return "SQLite (not recorded)"
+    engine = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}.get(database.get("engine"), str(database.get("engine")))
+    version = str(database.get("version") or "").split(" ")[0]
+    if database.get("engine") == "sqlite":
+        where = "a file per backend"
+    else:
+        where = "private cluster" if database.get("private") else "external server"
+    fallback = "; PostgreSQL was unavailable" if database.get("fallback_reason") else ""
+    return f"{engine} {version} ({where}{fallback})"
+
+
 def _context(results: RunResults) -> Context:
     env = results.environment
     versions = ", ".join(f"{k} {v}" for k, v in key_versions(env).items())
@@ -120,7 +135,7 @@ def _context(results: RunResults) -> Context:
     caption = (
         f"Run {results.run.get('id', '?')} ({date}) · {env.get('cpu_model', 'unknown CPU')}, "
         f"{env.get('cpu_count', '?')} cores · Python {env.get('python', '?')} · Redis {env.get('redis_version', '?')}"
-        f" · {versions}"
+        f" · Django database {database_label(env)} · {versions}"
     )
     if results.run.get("preset") == SYNTHETIC_PRESET:
         caption = "SYNTHETIC TEST DATA, NOT A MEASUREMENT · " + caption
