@@ -23,8 +23,9 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 
-#: Values of :attr:`Record.status`: measured normally; measurement raised; backend failed verification (not ranked).
-STATUSES = ("ok", "failed", "unverified")
+#: Values of :attr:`Record.status`: measured normally; measurement raised; backend failed verification (not ranked);
+#: a time-based window shorter than the preset's minimum (measured, shown, not ranked).
+STATUSES = ("ok", "failed", "unverified", "too_short")
 
 #: schema version N → function turning a version-N document into a version-(N+1) one (pyperf's approach).
 #: Empty while version 1 is the only version ever written; tests register a temporary one to exercise the path.
