@@ -39,10 +39,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: How long the warm-up waits for a backend's first ``C`` events after their ``F`` before it counts done by ``F``.
 CONFIRM_WAIT_S = 10.0
-#: A throughput window is sized to last warm-up + steady window x this, so that a slightly low estimate still fills it;
-#: a second attempt (the first came out short) uses the larger one: its rate was measured on a short, cold window.
-WINDOW_MARGIN = 1.25
-WINDOW_MARGIN_RETRY = 1.5
+#: A throughput window is sized to last warm-up + steady window x this, so that a low estimate still fills it (the
+#: warm-up's rate of a fast backend is the producer's, ~20 % below its drain rate); a retry (the window came out
+#: short) uses the larger one.
+WINDOW_MARGIN = 1.5
+WINDOW_MARGIN_RETRY = 2.0
+#: Windows measured at most per figure (each retry at least doubles the tasks); only the last is recorded.
+MAX_ATTEMPTS = 3
 #: Fewest tasks of a throughput window, and the rate assumed when nothing measured one yet (tasks/s).
 MIN_WINDOW_TASKS = 20
 DEFAULT_RATE = 50.0
@@ -470,17 +473,15 @@ class Session(FaultScenarios):
     def _rate_key(self, task: str, mode: str) -> tuple[str, str, str, str, int]:
         return (self.backend.name, self.spec.profile, task, mode, self.spec.processes)
 
-    def _window_tasks(self, rate: float, attempt: int) -> tuple[int, bool]:
-        """How many tasks last the warm-up plus the steady window at ``rate`` (with a margin); whether capped."""
+    def _wanted_tasks(self, rate: float, attempt: int) -> int:
+        """How many tasks last the warm-up plus the steady window at ``rate``, with the attempt's margin."""
         seconds = self.preset.throughput_warmup_s + self.preset.throughput_steady_s
         margin = WINDOW_MARGIN if attempt == 1 else WINDOW_MARGIN_RETRY
-        wanted = math.ceil(rate * seconds * margin) + self.spec.processes
-        wanted = max(wanted, MIN_WINDOW_TASKS)
-        return min(wanted, self.preset.max_window_tasks), wanted > self.preset.max_window_tasks
+        return max(math.ceil(rate * seconds * margin) + self.spec.processes, MIN_WINDOW_TASKS)
 
     @staticmethod
     def _overall_rate(values: dict[str, Any], done: list[int]) -> float | None:
-        """The measured rate that sizes a second attempt: the window's, else the whole run's."""
+        """The measured rate that sizes a retry and later windows: the steady window's, else the whole run's."""
         if isinstance(values.get("tasks_per_s"), float):
             return float(values["tasks_per_s"])
         if len(done) > 1 and done[-1] > done[0]:
@@ -515,37 +516,57 @@ class Session(FaultScenarios):
     def _backlog_throughput(self) -> None:
         """A noop backlog filled with no consumer, then drained; sized from the estimated rate to last the window.
 
-        A first attempt whose steady window came out short (the estimate was low) is repeated once, sized from its
-        own measured rate; only the last attempt is recorded. Resources are sampled at a fixed interval meanwhile.
+        A window that came out short (the estimate was low) is measured again, bigger (:meth:`_sized_windows`).
+        Resources are sampled at a fixed interval during the last drain.
         """
         assert self.producer is not None
         params = {"task": "noop", "processes": self.spec.processes, "mode": "backlog"}
         rate = self.ctx.rates.get(self._rate_key("noop", "backlog")) or self.warm_rate or DEFAULT_RATE
-        for attempt in (1, 2):
+        load: dict[str, Any] = {}
+
+        def measure(n: int, attempt: int, capped: bool) -> tuple[dict[str, Any], list[int]]:
+            assert self.producer is not None
             self.stop_workers()  # the backlog is filled with no consumer running
-            n, capped = self._window_tasks(rate, attempt)
             prefix = self._prefix("backlog")
             probes = [f"{prefix}{i}" for i in range(n)]
             self.ctx.progress(f"{self.spec.label}: filling a backlog of {n} noops (attempt {attempt})")
             produced = self.producer.call("produce", task="noop", args=[[] for _ in range(n)], prefix=prefix)
             self.start_workers(probe=False)
-            load = self._drain_sampling(probes)
-            done = completion.done_times(self.watcher.log, probes, self.completion or completion.BODY)
-            record = self._throughput_record(
-                probes,
-                params,
-                attempts=attempt,
-                capped=capped,
-                extra={"fill_s": (produced["last_ns"] - produced["first_ns"]) / 1e9},
-            )
+            load.update(self._drain_sampling(probes))
+            fill_s = (produced["last_ns"] - produced["first_ns"]) / 1e9
+            record = self._throughput_record(probes, params, attempts=attempt, capped=capped, extra={"fill_s": fill_s})
+            return record, completion.done_times(self.watcher.log, probes, self.completion or completion.BODY)
+
+        done = self._sized_windows(self._rate_key("noop", "backlog"), rate, measure)
+        self._resources_record(load, len(done))
+
+    def _sized_windows(
+        self,
+        key: tuple[str, str, str, str, int],
+        rate: float,
+        measure: Callable[[int, int, bool], tuple[dict[str, Any], list[int]]],
+    ) -> list[int]:
+        """Run ``measure(tasks, attempt, capped)`` with a window sized from ``rate``; its done times.
+
+        A window that came out ``too_short`` (the rate was underestimated, or the machine slowed down) is measured
+        again, at least twice as big, up to :data:`MAX_ATTEMPTS`; only the last attempt stays recorded. Every
+        measured rate is kept in the run context to size later windows of the same kind.
+        """
+        previous = 0
+        done: list[int] = []
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            wanted = max(self._wanted_tasks(rate, attempt), 2 * previous)
+            n = min(wanted, self.preset.max_window_tasks)
+            record, done = measure(n, attempt, wanted > n)
             measured = self._overall_rate(record["values"], done)
             if measured:
-                self.ctx.rates[self._rate_key("noop", "backlog")] = measured
-            if record["status"] != "too_short" or attempt == 2 or capped or not measured:
+                self.ctx.rates[key] = measured
+            if record["status"] != "too_short" or wanted > n or attempt == MAX_ATTEMPTS:
                 break
-            self._drop(record)  # superseded by the attempt sized from the measured rate
-            rate = measured
-        self._resources_record(load, len(done))
+            self._drop(record)  # superseded by a bigger window
+            rate = max(rate, measured or 0.0)
+            previous = n
+        return done
 
     def _channel_bytes(self) -> int:
         """Bytes written to the channel so far: a growing number means the workers are still doing something."""
@@ -652,20 +673,15 @@ class Session(FaultScenarios):
             starts = completion.first_times(log.starts, probes)
             rate = len(done) * 1e9 / (done[-1] - starts[0]) if done and starts and done[-1] > starts[0] else None
         rate = rate or DEFAULT_RATE
-        for attempt in (1, 2):
-            n, capped = self._window_tasks(rate, attempt)
+
+        def measure(n: int, attempt: int, capped: bool) -> tuple[dict[str, Any], list[int]]:
             self.ctx.progress(f"{self.spec.label}: {n} x {task} (attempt {attempt})")
             probes = self._produce_task(task, n, f"tp-{task}-")
             self._drain(probes)
-            done = completion.done_times(self.watcher.log, probes, self.completion or completion.BODY)
             record = self._throughput_record(probes, params, attempts=attempt, capped=capped, extra={})
-            measured = self._overall_rate(record["values"], done)
-            if measured:
-                self.ctx.rates[key] = measured
-            if record["status"] != "too_short" or attempt == 2 or capped or not measured:
-                break
-            self._drop(record)
-            rate = measured
+            return record, completion.done_times(self.watcher.log, probes, self.completion or completion.BODY)
+
+        self._sized_windows(key, rate, measure)
 
     def _produce_task(self, task: str, count: int, name: str) -> list[str]:
         """Fresh arguments for ``count`` calls of ``task``, enqueued as fast as the producer can; their probes."""

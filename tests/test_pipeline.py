@@ -67,6 +67,9 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
         for record in results.select(backend=backend, scenario="throughput"):
             values = record.values
             assert values["completion"] == "confirmed", (backend, record.params)
+            if record.status == "too_short":  # allowed for the floor only (the backend's records are all ok above)
+                assert values["steady_s"] < values["min_steady_s"] and (values["attempts"] >= 2 or values["capped"])
+                continue
             assert values["steady_s"] >= values["min_steady_s"] > 0
             assert values["confirmed_tasks_per_s"] == values["tasks_per_s"] > 0 and values["body_tasks_per_s"] > 0
             assert values["lag_count"] == values["completed"] and 0 <= values["lag_p50_ns"] <= values["lag_max_ns"]
