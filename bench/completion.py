@@ -74,6 +74,13 @@ def lag_values(log: ProbeLog, probes: Iterable[str]) -> dict[str, float | int | 
     }
 
 
+def span_rate(times: Sequence[int]) -> float | None:
+    """Completions per second from the first to the last of sorted ``times`` (no warm-up or tail left out)."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return None
+    return (len(times) - 1) * 1e9 / (times[-1] - times[0])
+
+
 @dataclass(frozen=True)
 class Window:
     """A steady window over completion times (ns) and the rate in it."""
@@ -126,13 +133,17 @@ def throughput_values(
     """The values of a throughput record and the part rates of its steady window.
 
     ``tasks_per_s`` is the rate of ``completion`` (what the backend counts as done) over its steady window;
-    ``body_tasks_per_s`` the same for F; ``confirmed_tasks_per_s`` for C (``None`` without C events).
+    ``body_tasks_per_s`` the same for F; ``confirmed_tasks_per_s`` for C (``None`` without C events). Bodies can
+    all finish within the warm-up while the backend's bookkeeping is still far behind (django-q2's monitor): the
+    body rate is then taken from the first to the last finish, and ``body_steady_s`` is that span.
     """
     done = done_times(log, probes, completion)
     body = first_times(log.finishes, probes)
     confirmed = first_times(log.confirms, probes)
     window = steady_window(done, warmup_s=warmup_s, tail=processes)
     body_window = steady_window(body, warmup_s=warmup_s, tail=processes)
+    if body_window is not None and body_window.rate is None and len(body) > 1:
+        body_window = Window(body[0], body[-1], len(body) - 1, ())
     confirmed_window = steady_window(confirmed, warmup_s=warmup_s, tail=processes)
     starts = first_times(log.starts, probes)
     values: dict[str, object] = {

@@ -484,9 +484,7 @@ class Session(FaultScenarios):
         """The measured rate that sizes a retry and later windows: the steady window's, else the whole run's."""
         if isinstance(values.get("tasks_per_s"), float):
             return float(values["tasks_per_s"])
-        if len(done) > 1 and done[-1] > done[0]:
-            return (len(done) - 1) * 1e9 / (done[-1] - done[0])
-        return None
+        return completion.span_rate(done)
 
     def _throughput_record(
         self, probes: list[str], params: dict[str, Any], *, attempts: int, capped: bool, extra: dict[str, Any]

@@ -80,3 +80,14 @@ def test_lag_uses_the_last_finish_before_the_confirmation() -> None:
     assert completion.nearest_rank([5, 1, 3, 2, 4], 50) == 3
     assert completion.nearest_rank([5, 1, 3, 2, 4], 99) == 5
     assert completion.nearest_rank([], 50) is None
+
+
+def test_bodies_done_within_the_warmup_get_their_rate_over_their_whole_span() -> None:
+    # 100 bodies finish in 0.1 s; the backend confirms them over 10 s.
+    log = backlog_log(100, body_every_ns=S // 1000, confirm_every_ns=S // 10)
+    values, _ = completion.throughput_values(
+        log, [f"p{i}" for i in range(100)], completion=completion.CONFIRMED, warmup_s=0.5, processes=1
+    )
+    assert values["body_tasks_per_s"] == pytest.approx(1000, rel=1e-6)
+    assert values["body_steady_s"] == pytest.approx(0.099)
+    assert values["tasks_per_s"] == pytest.approx(10, rel=1e-6)
