@@ -28,9 +28,10 @@ from typing import Any
 
 SCHEMA_VERSION = 2
 
-#: Values of :attr:`Record.status`: measured normally; measurement raised; backend failed verification (not ranked).
-#: ``premise_not_met``: a fault whose arranged state did not hold at the fault instant (never ranked).
-STATUSES = ("ok", "failed", "unverified", "premise_not_met")
+#: Values of :attr:`Record.status`: measured normally; measurement raised; backend failed verification (not ranked);
+#: ``premise_not_met``: a fault whose arranged state did not hold at the fault instant (never ranked); ``too_short``:
+#: a time-based window shorter than the preset's minimum (measured, shown, not ranked).
+STATUSES = ("ok", "failed", "unverified", "premise_not_met", "too_short")
 
 
 def _upgrade_1_to_2(document: dict[str, Any]) -> dict[str, Any]:

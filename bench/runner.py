@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import faults, stats
+from bench import completion, faults, stats
 from bench.agent import run_agent
 from bench.backends import Backend
 from bench.channel_wait import ChannelWatcher
@@ -44,6 +46,23 @@ from bench.services import (
 from bench.verify import verify_backend
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: How long the warm-up waits for a backend's first ``C`` events after their ``F`` before it counts done by ``F``.
+CONFIRM_WAIT_S = 10.0
+#: A throughput window is sized to last warm-up + steady window x this, so that a low estimate still fills it (the
+#: warm-up's rate of a fast backend is the producer's, ~20 % below its drain rate); a retry (the window came out
+#: short) uses the larger one.
+WINDOW_MARGIN = 1.5
+WINDOW_MARGIN_RETRY = 2.0
+#: Windows measured at most per figure (each retry at least doubles the tasks); only the last is recorded.
+MAX_ATTEMPTS = 3
+#: Fewest tasks of a throughput window, and the rate assumed when nothing measured one yet (tasks/s).
+MIN_WINDOW_TASKS = 20
+DEFAULT_RATE = 50.0
+#: How often the backlog drain checks whether the channel grew (resources are sampled on their own, finer grid).
+DRAIN_POLL_S = 0.5
+#: Idle memory readings after a drain (one every ``resource_interval_s``).
+IDLE_SAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,8 @@ class RunContext:
     seed: int = 0
     progress: Callable[[str], None] = lambda _msg: None
     prepared: set[tuple[str, str]] = field(default_factory=set)
+    #: Measured rates (tasks/s) by (backend, profile, task, mode, processes): they size later throughput windows.
+    rates: dict[tuple[str, str, str, str, int], float] = field(default_factory=dict)
     verification: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     #: The run's PostgreSQL (private cluster or ``--database-url``); ``None``: SQLite, a file per state directory.
     database: PostgresServer | ExternalPostgres | None = None
@@ -219,6 +240,10 @@ class Session:
         self.producer: ProducerClient | None = None
         self.records: list[dict[str, Any]] = []
         self._seq = 0
+        #: How this session counts a task done (``confirmed``: its C event; ``body``: its F), settled at warm-up.
+        self.completion: str | None = None
+        #: Tasks/s of the warm-up: the first estimate that sizes a throughput window.
+        self.warm_rate: float | None = None
 
     # -- helpers ------------------------------------------------------------------------------------------------
     @property
@@ -316,9 +341,14 @@ class Session:
         return "worker log: " + " | ".join(lines)
 
     def _drain(self, probes: list[str], timeout_s: float | None = None) -> bool:
+        """Wait until every probe is done, as the session counts done (:attr:`completion`)."""
         assert self.workers is not None
-        return self.watcher.wait_finished(
-            probes, timeout_s=timeout_s or self.preset.drain_timeout_s, alive=self.workers.alive, settle_s=0.2
+        return self.watcher.wait_for(
+            probes,
+            (completion.KIND_FIELD[self.completion or completion.BODY],),
+            timeout_s=timeout_s or self.preset.drain_timeout_s,
+            alive=self.workers.alive,
+            settle_s=0.2,
         )
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
@@ -410,12 +440,34 @@ class Session:
         return result
 
     def warm_up(self) -> None:
-        """Run the preset's warm-up noops and wait for them; not recorded."""
-        assert self.producer is not None
+        """Run the preset's warm-up noops and wait for them; not recorded.
+
+        It also settles how this session counts a task done: by the backend's own ``C`` event when the backend
+        writes one (every warm-up noop waits up to :data:`CONFIRM_WAIT_S` for it after its ``F``), else by ``F``.
+        Its rate (tasks done over the time since the first start) is the first estimate that sizes a throughput
+        window.
+        """
+        assert self.producer is not None and self.workers is not None
         prefix = self._prefix("warm")
-        n = self.preset.warmup_tasks
+        n = max(1, self.preset.warmup_tasks)
+        probes = [f"{prefix}{i}" for i in range(n)]
         self.producer.call("produce", task="noop", args=[[] for _ in range(n)], prefix=prefix)
-        self._drain([f"{prefix}{i}" for i in range(n)])
+        self.watcher.wait_finished(
+            probes, timeout_s=self.preset.drain_timeout_s, alive=self.workers.alive, settle_s=0.2
+        )
+        if self.completion is None:
+            confirmed = self.watcher.wait_for(probes, ("confirms",), timeout_s=CONFIRM_WAIT_S, alive=self.workers.alive)
+            seen = any(self.watcher.log.confirms.get(p) for p in probes)
+            self.completion = completion.CONFIRMED if seen else completion.BODY
+            if seen and not confirmed:
+                self._drain(probes)
+        else:
+            self._drain(probes)
+        log = self.watcher.log
+        done = completion.done_times(log, probes, self.completion)
+        starts = completion.first_times(log.starts, probes)
+        if len(done) > 1 and starts and done[-1] > starts[0]:
+            self.warm_rate = len(done) * 1e9 / (done[-1] - starts[0])
 
     # -- scenarios ------------------------------------------------------------------------------------------------
     def scenario_enqueue(self) -> None:
@@ -465,85 +517,250 @@ class Session:
         }
 
     def scenario_throughput(self) -> None:
-        """Backlog drained from a full queue (resources measured meanwhile), then each task produced concurrently."""
-        assert self.producer is not None
-        self.stop_workers()  # the backlog is filled with no consumer running
-        n = self.preset.backlog_tasks
-        prefix = self._prefix("backlog")
-        probes = [f"{prefix}{i}" for i in range(n)]
-        self.producer.call("produce", task="noop", args=[[] for _ in range(n)], prefix=prefix)
-        self.start_workers(probe=False)
-        assert self.workers is not None
-        cpu0 = usage(self.workers.tree()).cpu_seconds
-        peak_rss = peak_pss = 0
-        deadline = time.monotonic() + self.preset.drain_timeout_s
-        while time.monotonic() < deadline and self.workers.alive():
-            log = self.watcher.poll()
-            done = log.finished(probes)
-            now = usage(self.workers.tree())
-            peak_rss, peak_pss = max(peak_rss, now.rss_bytes), max(peak_pss, now.pss_bytes)
-            self.ctx.progress(f"{self.spec.label}: backlog {done}/{n}")
-            if done == n:
-                break
-            time.sleep(0.2)
-        cpu1 = usage(self.workers.tree()).cpu_seconds
-        self._throughput_record(probes, {"task": "noop", "processes": self.spec.processes, "mode": "backlog"})
-        time.sleep(1.0)  # let the workers go idle before the idle memory reading
-        idle = usage(self.workers.tree())
-        done = self.watcher.log.finished(probes)
-        if "resources" in self.spec.scenarios:
-            self._record(
-                "resources",
-                {"processes": self.spec.processes},
-                values={
-                    "rss_idle_bytes": idle.rss_bytes,
-                    "pss_idle_bytes": idle.pss_bytes,
-                    "rss_load_bytes": peak_rss,
-                    "pss_load_bytes": peak_pss,
-                    "cpu_s_per_1000": (cpu1 - cpu0) * 1000 / done if done else None,
-                    "tasks": done,
-                },
-            )
-        for task, count in self.preset.concurrent_tasks.items():
-            if task not in self.backend.tasks:
-                continue
-            args = self.producer.call(
-                "prepare_args", task=task, count=count, import_rows=self.preset.import_rows, seed=self._seq
-            )["args"]
-            prefix = self._prefix(f"tp-{task}-")
-            probes = [f"{prefix}{i}" for i in range(count)]
-            self.producer.call("produce", task=task, args=args, prefix=prefix)
-            self._drain(probes)
-            self._throughput_record(probes, {"task": task, "processes": self.spec.processes, "mode": "concurrent"})
+        """Tasks/s over a steady window of at least ``throughput_steady_s``: a noop backlog drained from a full
+        queue (resources sampled meanwhile) at every process count, then each shop task produced while the workers
+        consume (at the default process count only: the noop backlog shows how a backend scales with processes).
+        """
+        self._backlog_throughput()
+        if self.spec.processes != self.preset.default_processes:
+            return
+        for task, calibration in self.preset.concurrent_tasks.items():
+            if task in self.backend.tasks:
+                self._concurrent_throughput(task, calibration)
 
-    def _throughput_record(self, probes: list[str], params: dict[str, Any]) -> None:
-        log = self.watcher.log
-        starts = [min(log.starts[p]) for p in probes if log.starts.get(p)]
-        finishes = [min(log.finishes[p]) for p in probes if log.finishes.get(p)]
-        completed = len(finishes)
-        record = self._record(
-            "throughput",
-            params,
+    def _drop(self, record: dict[str, Any]) -> None:
+        self.records = [r for r in self.records if r is not record]
+
+    def _rate_key(self, task: str, mode: str) -> tuple[str, str, str, str, int]:
+        return (self.backend.name, self.spec.profile, task, mode, self.spec.processes)
+
+    def _wanted_tasks(self, rate: float, attempt: int) -> int:
+        """How many tasks last the warm-up plus the steady window at ``rate``, with the attempt's margin."""
+        seconds = self.preset.throughput_warmup_s + self.preset.throughput_steady_s
+        margin = WINDOW_MARGIN if attempt == 1 else WINDOW_MARGIN_RETRY
+        return max(math.ceil(rate * seconds * margin) + self.spec.processes, MIN_WINDOW_TASKS)
+
+    @staticmethod
+    def _overall_rate(values: dict[str, Any], done: list[int]) -> float | None:
+        """The measured rate that sizes a retry and later windows: the steady window's, else the whole run's."""
+        if isinstance(values.get("tasks_per_s"), float):
+            return float(values["tasks_per_s"])
+        return completion.span_rate(done)
+
+    def _throughput_record(
+        self, probes: list[str], params: dict[str, Any], *, attempts: int, capped: bool, extra: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A throughput record from the channel: confirmed (or body) rate over the steady window, F→C lag."""
+        assert self.completion is not None
+        values, parts = completion.throughput_values(
+            self.watcher.log,
+            probes,
+            completion=self.completion,
+            warmup_s=self.preset.throughput_warmup_s,
+            processes=self.spec.processes,
+        )
+        values |= {"attempts": attempts, "capped": capped, "min_steady_s": self.preset.throughput_steady_s} | extra
+        record = self._record("throughput", params, values=values, samples={"window_part_rates": parts})
+        lost = values["lost"]
+        if lost:
+            record["status"] = "failed"
+            record["error"] = f"{lost} of {len(probes)} tasks were not {self.completion}-done in time"
+        elif values["steady_s"] < self.preset.throughput_steady_s:
+            record["status"] = "too_short"
+            record["error"] = f"steady window {values['steady_s']:.2f} s < {self.preset.throughput_steady_s:g} s" + (
+                f" (capped at max_window_tasks={self.preset.max_window_tasks})" if capped else ""
+            )
+        return record
+
+    def _backlog_throughput(self) -> None:
+        """A noop backlog filled with no consumer, then drained; sized from the estimated rate to last the window.
+
+        A window that came out short (the estimate was low) is measured again, bigger (:meth:`_sized_windows`).
+        Resources are sampled at a fixed interval during the last drain.
+        """
+        assert self.producer is not None
+        params = {"task": "noop", "processes": self.spec.processes, "mode": "backlog"}
+        rate = self.ctx.rates.get(self._rate_key("noop", "backlog")) or self.warm_rate or DEFAULT_RATE
+        load: dict[str, Any] = {}
+
+        def measure(n: int, attempt: int, capped: bool) -> tuple[dict[str, Any], list[int]]:
+            assert self.producer is not None
+            self.stop_workers()  # the backlog is filled with no consumer running
+            prefix = self._prefix("backlog")
+            probes = [f"{prefix}{i}" for i in range(n)]
+            self.ctx.progress(f"{self.spec.label}: filling a backlog of {n} noops (attempt {attempt})")
+            produced = self.producer.call("produce", task="noop", args=[[] for _ in range(n)], prefix=prefix)
+            self.start_workers(probe=False)
+            load.update(self._drain_sampling(probes))
+            fill_s = (produced["last_ns"] - produced["first_ns"]) / 1e9
+            record = self._throughput_record(probes, params, attempts=attempt, capped=capped, extra={"fill_s": fill_s})
+            return record, completion.done_times(self.watcher.log, probes, self.completion or completion.BODY)
+
+        done = self._sized_windows(self._rate_key("noop", "backlog"), rate, measure)
+        self._resources_record(load, len(done))
+
+    def _sized_windows(
+        self,
+        key: tuple[str, str, str, str, int],
+        rate: float,
+        measure: Callable[[int, int, bool], tuple[dict[str, Any], list[int]]],
+    ) -> list[int]:
+        """Run ``measure(tasks, attempt, capped)`` with a window sized from ``rate``; its done times.
+
+        A window that came out ``too_short`` (the rate was underestimated, or the machine slowed down) is measured
+        again, at least twice as big, up to :data:`MAX_ATTEMPTS`; only the last attempt stays recorded. Every
+        measured rate is kept in the run context to size later windows of the same kind.
+        """
+        previous = 0
+        done: list[int] = []
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            wanted = max(self._wanted_tasks(rate, attempt), 2 * previous)
+            n = min(wanted, self.preset.max_window_tasks)
+            record, done = measure(n, attempt, wanted > n)
+            measured = self._overall_rate(record["values"], done)
+            if measured:
+                self.ctx.rates[key] = measured
+            if record["status"] != "too_short" or wanted > n or attempt == MAX_ATTEMPTS:
+                break
+            self._drop(record)  # superseded by a bigger window
+            rate = max(rate, measured or 0.0)
+            previous = n
+        return done
+
+    def _channel_bytes(self) -> int:
+        """Bytes written to the channel so far: a growing number means the workers are still doing something."""
+        total = 0
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.channel_dir) as entries:
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):
+                    total += entry.stat().st_size
+        return total
+
+    def _drain_sampling(self, probes: list[str]) -> dict[str, Any]:
+        """Wait for every probe to be done while sampling the worker tree every ``resource_interval_s``.
+
+        The channel is only parsed when it stopped growing for a poll interval (or at the deadline): parsing
+        hundreds of thousands of events while the workers drain would take CPU from them on a small machine.
+        """
+        assert self.workers is not None
+        interval = self.preset.resource_interval_s
+        kind = completion.KIND_FIELD[self.completion or completion.BODY]
+        cpu0 = usage(self.workers.tree()).cpu_seconds
+        rss: list[int] = []
+        pss: list[int] = []
+        wanted = set(probes)
+        started = now = time.monotonic()
+        deadline = now + self.preset.drain_timeout_s
+        next_sample = next_poll = now
+        size = -1
+        while self.workers.alive():
+            now = time.monotonic()
+            if now >= next_sample:
+                reading = usage(self.workers.tree())
+                rss.append(reading.rss_bytes)
+                pss.append(reading.pss_bytes)
+                # A fixed grid: a slow reading does not shift the later ones (skipped slots are not made up).
+                next_sample += interval * max(1, math.ceil((now - next_sample) / interval + 1e-9))
+            if now >= next_poll:
+                current = self._channel_bytes()
+                if current == size or now > deadline:
+                    done_map = getattr(self.watcher.poll(), kind)
+                    wanted = {p for p in wanted if not done_map.get(p)}
+                    if not wanted or now > deadline:
+                        break
+                size = current
+                self.ctx.progress(f"{self.spec.label}: draining {len(probes)} tasks, {now - started:.0f} s")
+                next_poll = now + DRAIN_POLL_S
+            time.sleep(max(0.0, min(next_sample, next_poll) - time.monotonic()))
+        cpu1 = usage(self.workers.tree()).cpu_seconds
+        time.sleep(0.2)
+        self.watcher.poll()  # late duplicates
+        return {"rss": rss, "pss": pss, "cpu_s": cpu1 - cpu0}
+
+    def _resources_record(self, load: dict[str, Any], done: int) -> None:
+        """RSS/PSS under load (the samples of the backlog drain) and idle (sampled after 1 s without work)."""
+        if "resources" not in self.spec.scenarios or self.workers is None:
+            return
+        time.sleep(1.0)  # let the workers go idle before the idle memory reading
+        idle_rss: list[int] = []
+        idle_pss: list[int] = []
+        for _ in range(IDLE_SAMPLES):
+            reading = usage(self.workers.tree())
+            idle_rss.append(reading.rss_bytes)
+            idle_pss.append(reading.pss_bytes)
+            time.sleep(self.preset.resource_interval_s)
+        rss, pss = load["rss"], load["pss"]
+        self._record(
+            "resources",
+            {"processes": self.spec.processes},
             values={
-                "tasks": len(probes),
-                "completed": completed,
-                "lost": len(probes) - completed,
-                "failed_attempts": sum(len(log.errors.get(p, ())) for p in probes),
-                "duplicates": sum(1 for p in probes if len(log.starts.get(p, ())) > 1),
-                "seconds": (max(finishes) - min(starts)) / 1e9 if finishes and starts else None,
-                "tasks_per_s": stats.throughput(starts, finishes),
-                "steady_tasks_per_s": stats.steady_state_throughput(finishes),
+                "rss_idle_bytes": statistics.median(idle_rss),
+                "pss_idle_bytes": statistics.median(idle_pss),
+                "rss_load_bytes": max(rss, default=0),
+                "pss_load_bytes": max(pss, default=0),
+                "rss_load_median_bytes": statistics.median(rss) if rss else None,
+                "pss_load_median_bytes": statistics.median(pss) if pss else None,
+                "load_samples": len(rss),
+                "idle_samples": len(idle_rss),
+                "sample_interval_s": self.preset.resource_interval_s,
+                "cpu_s_per_1000": load["cpu_s"] * 1000 / done if done else None,
+                "tasks": done,
+            },
+            samples={
+                "rss_load_bytes": rss,
+                "pss_load_bytes": pss,
+                "rss_idle_bytes": idle_rss,
+                "pss_idle_bytes": idle_pss,
             },
         )
-        if completed < len(probes):
-            record["status"] = "failed"
-            record["error"] = f"{len(probes) - completed} of {len(probes)} tasks did not finish in time"
+
+    def _concurrent_throughput(self, task: str, calibration: int) -> None:
+        """One shop task produced while the workers consume, sized to last the steady window.
+
+        Its rate is first estimated from ``calibration`` tasks (not recorded) unless this run measured it already.
+        """
+        assert self.producer is not None
+        self.ensure_workers()
+        params = {"task": task, "processes": self.spec.processes, "mode": "concurrent"}
+        key = self._rate_key(task, "concurrent")
+        rate = self.ctx.rates.get(key)
+        if rate is None:
+            probes = self._produce_task(task, calibration, "tpcal")
+            self._drain(probes)
+            log = self.watcher.log
+            done = completion.done_times(log, probes, self.completion or completion.BODY)
+            starts = completion.first_times(log.starts, probes)
+            rate = len(done) * 1e9 / (done[-1] - starts[0]) if done and starts and done[-1] > starts[0] else None
+        rate = rate or DEFAULT_RATE
+
+        def measure(n: int, attempt: int, capped: bool) -> tuple[dict[str, Any], list[int]]:
+            self.ctx.progress(f"{self.spec.label}: {n} x {task} (attempt {attempt})")
+            probes = self._produce_task(task, n, f"tp-{task}-")
+            self._drain(probes)
+            record = self._throughput_record(probes, params, attempts=attempt, capped=capped, extra={})
+            return record, completion.done_times(self.watcher.log, probes, self.completion or completion.BODY)
+
+        self._sized_windows(key, rate, measure)
+
+    def _produce_task(self, task: str, count: int, name: str) -> list[str]:
+        """Fresh arguments for ``count`` calls of ``task``, enqueued as fast as the producer can; their probes."""
+        assert self.producer is not None
+        args = self.producer.call(
+            "prepare_args", task=task, count=count, import_rows=self.preset.import_rows, seed=self._seq
+        )["args"]
+        prefix = self._prefix(name)
+        self.producer.call("produce", task=task, args=args, prefix=prefix)
+        return [f"{prefix}{i}" for i in range(count)]
 
     def scenario_latency(self) -> None:
-        """Open-loop noop producer at each offered rate; stops going higher once a rate is clearly beyond saturation."""
+        """Open-loop noop producer at each offered rate; stops going higher once a rate is clearly beyond saturation.
+
+        A task is completed when it is done as the session counts done (its ``C`` event, else ``F``).
+        """
         assert self.producer is not None
         self.ensure_workers()
         bound_ns = self.preset.latency_bound_ms * 1e6
+        kind = self.completion or completion.BODY
         for rate in self.preset.latency_rates:
             prefix = self._prefix(f"lat{rate}-")
             answer = self.producer.call(
@@ -553,52 +770,76 @@ class Session:
             probes = [f"{prefix}{i}" for i in range(len(intended))]
             self._drain(probes)
             log = self.watcher.log
+            done_of = getattr(log, completion.KIND_FIELD[kind])
             to_start = stats.new_histogram()
             to_finish = stats.new_histogram()
+            to_done = stats.new_histogram()
             lost = 0
+            last_done = 0
             for probe, due in zip(probes, intended, strict=True):
-                if not log.finishes.get(probe):
+                if not done_of.get(probe):
                     lost += 1
                     continue
+                done = min(done_of[probe])
+                last_done = max(last_done, done)
                 stats.record(to_start, [min(log.starts[probe]) - due])
-                stats.record(to_finish, [min(log.finishes[probe]) - due])
+                if log.finishes.get(probe):
+                    stats.record(to_finish, [min(log.finishes[probe]) - due])
+                stats.record(to_done, [done - due])
+            completed = len(intended) - lost
+            histograms = {"to_start_ns": stats.encode(to_start), "to_finish_ns": stats.encode(to_finish)}
+            if kind == completion.CONFIRMED:
+                histograms["to_confirm_ns"] = stats.encode(to_done)
             record = self._record(
                 "latency",
                 {"task": "noop", "processes": self.spec.processes, "rate": rate},
-                histograms={"to_start_ns": stats.encode(to_start), "to_finish_ns": stats.encode(to_finish)},
+                histograms=histograms,
                 values={
                     "offered_rate": rate,
                     "achieved_rate": answer["achieved_rate"],
                     "sent": len(intended),
-                    "completed": len(intended) - lost,
+                    "completed": completed,
+                    "completion": kind,
+                    # Completions over the time from the first intended send to the last completion.
+                    "completed_rate": completed * 1e9 / (last_done - intended[0]) if last_done > intended[0] else None,
+                    "duration_s": self.preset.latency_duration_s,
                     "lost": lost,
                     "max_send_lag_ns": answer["max_send_lag_ns"],
-                },
+                }
+                | completion.lag_values(log, probes),
             )
             if lost:
                 record["status"] = "failed"
-                record["error"] = f"{lost} of {len(intended)} tasks did not finish within the drain timeout"
+                record["error"] = f"{lost} of {len(intended)} tasks did not complete within the drain timeout"
             p99 = to_start.get_value_at_percentile(99) if to_start.get_total_count() else float("inf")
             if lost or p99 > 20 * bound_ns:
                 break  # far beyond saturation: higher rates only take longer to drain and say nothing new
 
     def scenario_idle_pickup(self) -> None:
-        """A single noop after the workers have been idle for each of the preset's idle periods."""
+        """``idle_pickup_samples`` single noops, each after the workers have been idle for the idle period."""
         assert self.producer is not None
         self.ensure_workers()
+        count = self.preset.idle_pickup_samples
         for idle_s in self.preset.idle_pickup_s:
-            time.sleep(idle_s)
-            prefix = self._prefix("idle")
-            sent = self.producer.call("single", task="noop", prefix=prefix)["sent_ns"]
-            probe = f"{prefix}0"
-            ok = self._drain([probe], timeout_s=60)
-            log = self.watcher.log
+            pickups: list[int] = []
+            for i in range(count):
+                self.ctx.progress(f"{self.spec.label}: idle pickup {idle_s:g} s, sample {i + 1}/{count}")
+                time.sleep(idle_s)
+                prefix = self._prefix("idle")
+                sent = self.producer.call("single", task="noop", prefix=prefix)["sent_ns"]
+                probe = f"{prefix}0"
+                # Done (C) before the next idle period starts: the bookkeeping after the body is work too.
+                if not self._drain([probe], timeout_s=60) or not self.watcher.log.starts.get(probe):
+                    break
+                pickups.append(min(self.watcher.log.starts[probe]) - sent)
+            ok = len(pickups) == count
             self._record(
                 "idle_pickup",
                 {"processes": self.spec.processes, "idle_s": idle_s},
-                samples={"pickup_ns": [min(log.starts[probe]) - sent] if ok else []},
+                values={"count": len(pickups)},
+                samples={"pickup_ns": pickups},
                 status="ok" if ok else "failed",
-                error=None if ok else "the task did not run within 60 s",
+                error=None if ok else f"sample {len(pickups) + 1} did not run within 60 s",
             )
 
     def scenario_retries(self) -> None:

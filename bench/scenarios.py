@@ -22,12 +22,14 @@ MEASURED_TASKS = ("noop", "send_invoice_email", "import_products", "build_sales_
 SCENARIOS: dict[str, str] = {
     "enqueue": "producer-side cost of one enqueue call per task type (no workers running); HDR histogram + "
     "pytest-benchmark",
-    "throughput": "tasks/s from task-side timestamps: a full noop backlog drained, and each shop task produced "
-    "while workers consume, at every worker process count",
+    "throughput": "tasks/s the backend confirmed done over a steady window of fixed length (warm-up excluded): a "
+    "noop backlog sized to last it, drained at every worker process count, and each shop task produced while "
+    "workers consume; body-finish rate and the finish-to-confirmed lag beside it",
     "latency": "open-loop noop producer at fixed offered rates; latency from the intended send time "
-    "(coordinated omission corrected) to task start and finish",
-    "idle_pickup": "latency of a single task after the queue has been idle",
-    "resources": "RSS/PSS of all worker processes idle and under load, CPU seconds per 1,000 tasks",
+    "(coordinated omission corrected) to task start, finish and confirmed completion",
+    "idle_pickup": "latency of single tasks after the queue has been idle (a sample list per idle period)",
+    "resources": "RSS/PSS of all worker processes idle and under load (sampled on a fixed grid), CPU seconds per "
+    "1,000 tasks",
     "channel_overhead": "cost of the measurement channel itself (ns per event written)",
     "retries": "flaky tasks failing k times / forever, with the shop's retry policy and with library defaults: "
     "attempts, gaps against the configured delay, exhaustion, and whether a pending retry survives restarts",
@@ -55,9 +57,20 @@ FAULT_SCENARIOS = ("retries", "faults")
 FAULT_PROFILES = ("shipped", "safe")
 
 
+#: Fewest idle-pickup samples per idle period: one sample of a polling consumer is a coin toss (issue 9).
+MIN_IDLE_PICKUP_SAMPLES = 20
+
+
 @dataclass(frozen=True, kw_only=True)
 class Preset:
-    """Workload sizes of one preset; see ``presets.toml`` for the shipped values."""
+    """Workload sizes of one preset; see ``presets.toml`` for the shipped values.
+
+    Throughput is measured over time: ``throughput_warmup_s`` after the first completion are left out, and the steady
+    window that follows must last at least ``throughput_steady_s`` (else the record is ``too_short``, not ranked).
+    ``max_window_tasks`` caps how many tasks a window is sized to; ``concurrent_tasks`` maps each shop task measured
+    while workers consume to the number of calibration tasks that first estimate its rate. ``idle_pickup_samples``
+    single tasks are timed per idle period; worker memory is sampled every ``resource_interval_s``.
+    """
 
     name: str
     repetitions: int
@@ -67,13 +80,17 @@ class Preset:
     enqueue_count: int
     enqueue_tasks: tuple[str, ...]
     microbench: bool
-    backlog_tasks: int
+    throughput_warmup_s: float
+    throughput_steady_s: float
+    max_window_tasks: int
     concurrent_tasks: dict[str, int] = field(default_factory=dict)
     import_rows: int
     latency_rates: tuple[int, ...]
     latency_duration_s: float
     latency_bound_ms: float
     idle_pickup_s: tuple[float, ...]
+    idle_pickup_samples: int
+    resource_interval_s: float
     drain_timeout_s: float
     retry_tasks: int
     retry_window_s: float
@@ -99,13 +116,17 @@ class Preset:
             "enqueue_count": self.enqueue_count,
             "enqueue_tasks": list(self.enqueue_tasks),
             "microbench": self.microbench,
-            "backlog_tasks": self.backlog_tasks,
+            "throughput_warmup_s": self.throughput_warmup_s,
+            "throughput_steady_s": self.throughput_steady_s,
+            "max_window_tasks": self.max_window_tasks,
             "concurrent_tasks": dict(self.concurrent_tasks),
             "import_rows": self.import_rows,
             "latency_rates": list(self.latency_rates),
             "latency_duration_s": self.latency_duration_s,
             "latency_bound_ms": self.latency_bound_ms,
             "idle_pickup_s": list(self.idle_pickup_s),
+            "idle_pickup_samples": self.idle_pickup_samples,
+            "resource_interval_s": self.resource_interval_s,
             "drain_timeout_s": self.drain_timeout_s,
             "retry_tasks": self.retry_tasks,
             "retry_window_s": self.retry_window_s,
@@ -174,9 +195,17 @@ def parse_preset(name: str, data: dict[str, Any]) -> Preset:
     if list(rates) != sorted(set(rates)):
         raise UsageError(f"preset {name!r}: 'latency_rates' must be strictly increasing")
     warmup = _positive_int("warmup_tasks", data["warmup_tasks"], minimum=0)
-    backlog = _positive_int("backlog_tasks", data["backlog_tasks"])
-    if warmup >= backlog:
-        raise UsageError(f"preset {name!r}: warmup_tasks ({warmup}) must be smaller than backlog_tasks ({backlog})")
+    throughput_warmup = data["throughput_warmup_s"]
+    if not isinstance(throughput_warmup, int | float) or isinstance(throughput_warmup, bool) or throughput_warmup < 0:
+        raise UsageError(f"preset {name!r}: 'throughput_warmup_s' must be a number >= 0, got {throughput_warmup!r}")
+    steady = _positive_number("throughput_steady_s", data["throughput_steady_s"])
+    interval = _positive_number("resource_interval_s", data["resource_interval_s"])
+    # The load readings of a window must be a sample, not one reading.
+    if interval * 5 > steady:
+        raise UsageError(
+            f"preset {name!r}: resource_interval_s ({interval:g}) must give >= 5 readings in throughput_steady_s"
+        )
+    idle_samples = _positive_int("idle_pickup_samples", data["idle_pickup_samples"], minimum=MIN_IDLE_PICKUP_SAMPLES)
     persistence = tuple(data["redis_persistence"])
     if not persistence or set(persistence) - {"none", "aof"}:
         raise UsageError(f"preset {name!r}: 'redis_persistence' must list 'none' and/or 'aof'")
@@ -196,13 +225,17 @@ def parse_preset(name: str, data: dict[str, Any]) -> Preset:
         enqueue_count=_positive_int("enqueue_count", data["enqueue_count"]),
         enqueue_tasks=_tasks("enqueue_tasks", data["enqueue_tasks"]),
         microbench=bool(data["microbench"]),
-        backlog_tasks=backlog,
+        throughput_warmup_s=float(throughput_warmup),
+        throughput_steady_s=steady,
+        max_window_tasks=_positive_int("max_window_tasks", data["max_window_tasks"], minimum=100),
         concurrent_tasks={task: _positive_int(f"concurrent_tasks.{task}", n) for task, n in concurrent.items()},
         import_rows=_positive_int("import_rows", data["import_rows"]),
         latency_rates=rates,
         latency_duration_s=_positive_number("latency_duration_s", data["latency_duration_s"]),
         latency_bound_ms=_positive_number("latency_bound_ms", data["latency_bound_ms"]),
         idle_pickup_s=tuple(_positive_number("idle_pickup_s", s) for s in data["idle_pickup_s"]),
+        idle_pickup_samples=idle_samples,
+        resource_interval_s=interval,
         drain_timeout_s=_positive_number("drain_timeout_s", data["drain_timeout_s"]),
         retry_tasks=_positive_int("retry_tasks", data["retry_tasks"]),
         retry_window_s=retry_window,

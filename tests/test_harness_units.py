@@ -30,12 +30,15 @@ def _preset_table(name: str = "smoke") -> dict:
 
 def test_shipped_presets_load_and_fit_the_issue_minimums() -> None:
     presets = load_presets()
-    full = presets["full"]
-    assert full.repetitions >= 3
-    assert full.backlog_tasks >= 5000
+    full, quick = presets["full"], presets["quick"]
     assert full.enqueue_count * len(full.enqueue_tasks) >= 10_000
     assert set(full.processes) >= {1, 2, 4}
     assert presets["quick"].repetitions >= 1
+    # Issue 9: time-based windows -- >= 10 s (full) / 3 s (quick) of steady throughput, >= 20 s per latency rate
+    # (full), >= 20 idle-pickup samples per idle period.
+    assert full.throughput_steady_s >= 10 and quick.throughput_steady_s >= 3
+    assert full.latency_duration_s >= 20
+    assert min(full.idle_pickup_samples, quick.idle_pickup_samples) >= 20
 
 
 @pytest.mark.parametrize(
@@ -43,7 +46,9 @@ def test_shipped_presets_load_and_fit_the_issue_minimums() -> None:
     [
         ({"default_processes": 3}, "default_processes=3 is not one of"),
         ({"latency_rates": [50, 20]}, "strictly increasing"),
-        ({"warmup_tasks": 100, "backlog_tasks": 50}, "must be smaller than backlog_tasks"),
+        ({"idle_pickup_samples": 5}, "'idle_pickup_samples' must be an integer >= 20"),
+        ({"resource_interval_s": 0.2, "throughput_steady_s": 0.5}, "must give >= 5 readings"),
+        ({"throughput_warmup_s": -1}, "'throughput_warmup_s' must be a number >= 0"),
         ({"enqueue_tasks": ["noop", "mine_bitcoin"]}, "unknown task(s) mine_bitcoin"),
         ({"redis_persistence": ["rdb"]}, "redis_persistence"),
         ({"retry_window_s": 2.0}, "retry_window_s must be >= 5"),

@@ -71,6 +71,29 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
     for latency in results.select(backend=name, scenario="latency"):
         assert latency.values["completed"] == latency.values["sent"] and latency.histograms["to_start_ns"]
 
+    # Done is when the backend confirmed it (its C event), for every backend and the Redis floor; every throughput
+    # figure comes from a steady window at least as long as the preset's minimum; idle pickup is a sample list.
+    for backend in (name, load_backends()[name].floor or "redis-baseline"):
+        for record in results.select(backend=backend, scenario="throughput"):
+            values = record.values
+            assert values["completion"] == "confirmed", (backend, record.params)
+            if record.status == "too_short":  # allowed for the floor only (the backend's records are all ok above)
+                assert values["steady_s"] < values["min_steady_s"] and (values["attempts"] >= 2 or values["capped"])
+                continue
+            assert values["steady_s"] >= values["min_steady_s"] > 0
+            assert values["confirmed_tasks_per_s"] == values["tasks_per_s"] > 0 and values["body_tasks_per_s"] > 0
+            assert values["lag_count"] == values["completed"] and 0 <= values["lag_p50_ns"] <= values["lag_max_ns"]
+            print(
+                f"{backend} {record.params['task']}/{record.params['mode']}: F->C lag p50 "
+                f"{values['lag_p50_ns'] / 1e6:.2f} ms, p99 {values['lag_p99_ns'] / 1e6:.2f} ms, "
+                f"max {values['lag_max_ns'] / 1e6:.2f} ms; body {values['body_tasks_per_s']:.0f}/s, "
+                f"confirmed {values['tasks_per_s']:.0f}/s"
+            )
+        for record in results.select(backend=backend, scenario="idle_pickup"):
+            assert len(record.samples["pickup_ns"]) == results.run["preset_params"]["idle_pickup_samples"]
+        for record in results.select(backend=backend, scenario="resources"):
+            assert record.values["load_samples"] == len(record.samples["rss_load_bytes"]) >= 3
+
     # Faults: the premise proven at the fault instant (every worker process inside a gated task, waiting tasks held
     # by the broker or a worker), then every task id in exactly one outcome, matching the counts.
     kinds = {r.params["kind"] for r in results.select(backend=name, scenario="faults")}

@@ -1,6 +1,9 @@
 """Consumer side of the Redis floor: N processes, each a blocking ``BRPOP`` loop, one task at a time.
 
 ``python -m bench.baseline.worker --processes N``; SIGTERM or SIGINT stops every process after its current task.
+
+"Done" for the floor is the body returning: ``BRPOP`` already removed the message and nothing is stored, so the
+``C`` (confirmed) event is written right after the body's ``F``, with no bookkeeping between them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import signal
 import redis
 
 from bench.baseline.client import QUEUE_KEY
+from shop import channel
 from shop.tracking import tracked
 
 _stopping = False
@@ -36,6 +40,8 @@ def consume() -> None:
         message = json.loads(item[1])
         with tracked(message["task"], message["probe"]):
             pass  # the noop task
+        if message["probe"]:
+            channel.write_event(channel.CONFIRMED, message["probe"])
 
 
 def main() -> None:

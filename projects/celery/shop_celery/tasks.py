@@ -4,21 +4,38 @@ Retry policy of the shop (up to 3 retries, 1 s apart) in Celery's native form: `
 ``max_retries=3`` and ``default_retry_delay=1``. Without ``retry_backoff``, celery/app/autoretry.py calls
 ``task.retry(exc=exc)`` without a countdown, so the countdown is ``default_retry_delay`` (1 s, no jitter: jitter only
 applies to backoff). Tasks without ``autoretry_for`` are never retried by Celery.
+
+"Done, as Celery counts it" (docs/ARCHITECTURE.md): the ``task_success`` signal, which celery/app/trace.py sends
+after ``backend.mark_as_done`` has stored the result (django-celery-results' TaskResult row in the shipped profile),
+writes a ``C`` channel event for the task's probe.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
+from celery.signals import task_success
 
-from shop import jobs
+from shop import channel, jobs
 from shop.tracking import tracked
 
 #: The shop's policy: what send_invoice_email retries on (smtplib.SMTPException and connection errors: OSError).
 SMTP_ERRORS = jobs.RETRYABLE_EMAIL_ERRORS
 MAX_RETRIES = jobs.MAX_RETRIES
 RETRY_DELAY_S = jobs.RETRY_DELAY_S
+
+
+@task_success.connect
+def confirm_done(sender: Task | None = None, **_: Any) -> None:
+    """Write the ``C`` event of a probed task: sent by the tracer after the result was stored (``mark_as_done``).
+
+    The tracer sends it in the pool process that ran the task, while the task's request is still current, so the
+    probe is read from it; a task without a probe costs one dict lookup.
+    """
+    probe = (sender.request.kwargs or {}).get("probe") if sender is not None else None
+    if probe:
+        channel.write_event(channel.CONFIRMED, probe)
 
 
 @shared_task(autoretry_for=SMTP_ERRORS, max_retries=MAX_RETRIES, default_retry_delay=RETRY_DELAY_S)

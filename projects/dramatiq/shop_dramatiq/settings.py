@@ -40,9 +40,11 @@ _DRAMATIQ_DEFAULT_MIDDLEWARE = [
 # AdminMiddleware, which records every message as a django_dramatiq Task row (the admin's task pages).
 _DB_CONNECTIONS = "django_dramatiq.middleware.DbConnectionsMiddleware"
 _ADMIN = "django_dramatiq.middleware.AdminMiddleware"
+# The suite's own: writes the measurement channel's "confirmed" event after the broker acked a probed message.
+_CONFIRM = "shop_dramatiq.confirm.ConfirmMiddleware"
 
 _broker_options: dict[str, object] = {"url": SHOP_ENV.redis_url}
-_middleware = [*_DRAMATIQ_DEFAULT_MIDDLEWARE, _ADMIN, _DB_CONNECTIONS]
+_middleware = [*_DRAMATIQ_DEFAULT_MIDDLEWARE, _ADMIN, _DB_CONNECTIONS, _CONFIRM]
 
 _differs("DRAMATIQ_BROKER.BROKER", "RedisBroker(url=$SHOP_REDIS_URL)", "RabbitmqBroker", "the suite's private Redis")
 _differs(
@@ -54,7 +56,7 @@ _differs(
 
 if SHOP_PROFILE == "tuned":
     # Nobody reads the per-message Task rows: drop them, as Celery's tuned profile ignores results.
-    _middleware = [*_DRAMATIQ_DEFAULT_MIDDLEWARE, _DB_CONNECTIONS]
+    _middleware = [*_DRAMATIQ_DEFAULT_MIDDLEWARE, _DB_CONNECTIONS, _CONFIRM]
     # dramatiq/worker.py: "The number of milliseconds workers should wake up after if the queue is idle" -- the Redis
     # consumer polls with back-off up to this value, so idle pick-up waits up to 1 s. Dramatiq reads it only from the
     # environment; rundramatiq loads these settings and then exec()s the dramatiq CLI, which inherits os.environ.
@@ -72,7 +74,9 @@ _differs(
     "django_dramatiq's list: Prometheus, AgeLimit, TimeLimit, Callbacks, Retries, AdminMiddleware, DbConnections",
     "Dramatiq's own default_middleware plus django_dramatiq's DB middleware"
     + ("" if _ADMIN in _middleware else " without AdminMiddleware (no Task row per message)")
-    + "; no Prometheus exporter (an HTTP server per worker, needs prometheus_client)",
+    + "; no Prometheus exporter (an HTTP server per worker, needs prometheus_client)"
+    + "; plus the suite's ConfirmMiddleware (after_ack: writes the measurement channel's 'done' event of a probed"
+    " message; nothing for a message without a probe)",
 )
 
 # safe: the Redis broker is at-least-once already -- fetched messages sit in a per-worker ack set and are re-queued

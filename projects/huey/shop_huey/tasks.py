@@ -5,6 +5,11 @@ task is put on the schedule with ``eta = now + 1 s`` and moved back to the queue
 ticks every ``scheduler_interval`` (1 s) -- so a retry starts 1-2 s after the failure. Huey retries on any exception;
 send_invoice_email turns non-SMTP errors into ``CancelExecution(retry=False)``, Huey's way to stop retrying. Tasks
 without ``retries`` are never retried (Huey's default is ``retries=0``).
+
+"Done, as Huey counts it" (docs/ARCHITECTURE.md): ``SIGNAL_COMPLETE``, which ``Huey._execute`` (huey/api.py) emits
+after ``put_result`` stored the return value (only a non-None value is stored: ``store_none`` is off) and the
+post-execute hooks ran; the message itself left Redis when the consumer popped it (Huey has no ack). The receiver
+writes a ``C`` channel event for the task's probe.
 """
 
 from __future__ import annotations
@@ -13,15 +18,23 @@ from typing import Any
 
 from django.conf import settings
 from huey.api import Task
-from huey.contrib.djhuey import HUEY, db_task
+from huey.contrib.djhuey import HUEY, db_task, signal
 from huey.exceptions import CancelExecution
-from huey.signals import SIGNAL_INTERRUPTED
+from huey.signals import SIGNAL_COMPLETE, SIGNAL_INTERRUPTED
 
-from shop import jobs
+from shop import channel, jobs
 from shop.tracking import tracked
 
 MAX_RETRIES = jobs.MAX_RETRIES
 RETRY_DELAY_S = jobs.RETRY_DELAY_S
+
+
+@signal(SIGNAL_COMPLETE)
+def confirm_done(_signal: str, task: Task, *_: object) -> None:
+    """Write the ``C`` event of a probed task; Huey runs signal receivers in the worker that ran the task."""
+    probe = task.kwargs.get("probe") if task.kwargs else None
+    if probe:
+        channel.write_event(channel.CONFIRMED, probe)
 
 
 @db_task(retries=MAX_RETRIES, retry_delay=RETRY_DELAY_S)

@@ -1,0 +1,58 @@
+"""Every backend says "done" on the channel: a ``C`` event from its library's own completion hook, after the ``F``.
+
+Real workers through their real command lines, in the profile as shipped and in the tuned one (where Celery ignores
+results and django-q2 saves no successful task: the hook must still fire). A task that raised is never confirmed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.agent import run_agent
+from bench.backends import load_backends
+from bench.channel_wait import ChannelWatcher
+from bench.services import ManagedProcess, RedisServer
+
+BACKENDS = sorted(load_backends())
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("profile", ["shipped", "tuned"])
+@pytest.mark.parametrize("name", BACKENDS)
+def test_done_tasks_are_confirmed_after_their_finish(
+    name: str, profile: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    backend = load_backends()[name]
+    redis_server.flushall()
+    channel_dir = tmp_path / "channel"
+    env = backend.environment(
+        redis_url=redis_server.url, var_dir=tmp_path / "var", channel_dir=channel_dir, profile=profile
+    )
+    run_agent(backend, env, "prepare", {"demo": False}, timeout=120)
+    worker = ManagedProcess(
+        backend.worker_argv(1, profile, "WARNING"),
+        env=env | backend.worker_env(1, "WARNING"),
+        cwd=backend.project_dir,
+        log_path=tmp_path / "worker.log",
+        name=f"{name} worker",
+    )
+    with worker:  # started here, stopped (and its tree killed) on the way out
+        noops = [f"ok-{i}" for i in range(3)]
+        for probe in noops:
+            run_agent(backend, env, "enqueue", {"task": "noop", "probe": probe}, timeout=60)
+        # Fails once; none of the backends retries flaky_default within this test (Dramatiq's default back-off
+        # starts at 15 s), so its attempt must end with E and no C.
+        run_agent(backend, env, "enqueue", {"task": "flaky_default", "args": ["c1", 1], "probe": "bad"}, timeout=60)
+        watcher = ChannelWatcher(str(channel_dir))
+        assert watcher.wait_for(noops, ("confirms",), timeout_s=60, alive=worker.alive), worker.log_tail(10)
+        assert watcher.wait_for(["bad"], ("errors",), timeout_s=60, alive=worker.alive), worker.log_tail(10)
+        time.sleep(1.0)  # time for a wrong confirmation of the failed task to show up
+        log = watcher.poll()
+    for probe in noops:
+        assert log.kinds(probe) == "SFC", (probe, log.kinds(probe))
+        assert min(log.confirms[probe]) >= max(log.finishes[probe])
+    assert "C" not in log.kinds("bad") and "E" in log.kinds("bad")
