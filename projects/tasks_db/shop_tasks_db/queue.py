@@ -9,6 +9,7 @@ shop's database, so the harness's between-scenario Redis flush does not empty it
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -55,7 +56,17 @@ def enqueue_delayed(name: str, delay_s: float, *args: object, **kwargs: object) 
 
 
 def _rows(task_ids: list[str]) -> dict[str, DBTaskResult]:
-    return {str(row.id): row for row in DBTaskResult.objects.filter(id__in=task_ids)}
+    """The task rows of ``task_ids``; an id that is no UUID (the model's primary key) cannot have one."""
+    valid = [task_id for task_id in task_ids if _is_uuid(task_id)]
+    return {str(row.id): row for row in DBTaskResult.objects.filter(id__in=valid)}
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def describe_failures(task_ids: list[str]) -> dict[str, Any]:
