@@ -20,11 +20,20 @@ from typing import Any
 import pytest
 
 from bench import stats
+from bench.faults.outcomes import OUTCOMES
+from bench.report import answers as answers_module
 from bench.report import content, derived, write_report
 from bench.report.__main__ import main
 from bench.report.compare import compare_runs, render_text
-from bench.report.facts import CategoryOutcome, down_enqueue, fault_outcome
-from bench.report.numbers import duration_ns, ratio_text
+from bench.report.facts import (
+    OUTCOME_WORDS,
+    CategoryOutcome,
+    RuleNotes,
+    down_enqueue,
+    fault_outcome,
+    premise_not_met,
+)
+from bench.report.numbers import due_text, duration_ns, ratio_text, seconds_text
 from bench.results import Record, RunResults, load_results, write_results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,34 +193,169 @@ def test_scorecard_rows_groups_and_tones(report_dir: Path) -> None:
     assert dramatiq[4].startswith("⚪ premise not met")  # never ranked, shown as such
     celery = next(line for line in lines if line.startswith("| Celery |")).split(" | ")
     assert celery[4] == "🟡 gone 0/16 · 10 stranded (safe: gone 0/16)"  # stranded only: middling
+    # Scheduled past the safe profile's redelivery timeout: run twice in safe is the finding.
+    assert celery[9] == "🟢 ran once 2/2 (safe: ran once 0/2 · 2 dup)"
+    assert celery[10] == "🟢 ran before commit · rolled-back task ran (on_commit fixed both)"
+    djangoq = next(line for line in lines if line.startswith("| django-q2 |")).split(" | ")
+    assert djangoq[4] == "🔴 gone 7/16 · 2 stranded · 2 failed (safe: gone 7/16 · 2 stranded)"
+    assert djangoq[8] == "🟡 gone 0/16 · 2 failed (safe: gone 0/16)"  # recorded failed only: middling
+    assert huey[10] == "🔴 ran before commit · rolled-back task ran (on_commit did not fix it)"
     assert next(line for line in lines if line.startswith("| Redis floor |")).split(" | ")[1] == "⚪ 25.4 µs (floor)"
-    # One footnote per distinct caveat: the four fault columns share theirs.
-    assert "| SIGKILL [4] | SIGTERM [4] | Redis restart [4] | Redis restart, AOF [4] | Retries [5] |" in card
+    # One footnote per distinct caveat: the outcome fault columns share theirs.
+    assert (
+        "| SIGKILL [4] | SIGTERM [4] | Redis restart [4] | Redis restart, AOF [4] | Redis crash, AOF [4] | "
+        "Scheduled 15 s ahead [5] | In a transaction [6] | Retries [7] |" in card
+    )
     assert "[4] shipped profile (library defaults): tasks gone" in card
+    assert "failed (recorded as failed by the library)" in card
+    assert "(on SQLite, the default database)" in card
 
 
 def test_fault_answers_per_fault_with_premise_window_and_shortened_timeouts(report_dir: Path) -> None:
     answers = _answers((report_dir / "report.md").read_text())
-    kill = next(line for line in answers.splitlines() if line.startswith("- **worker SIGKILL**, shipped"))
-    assert "(window 12.0 s after the fault; premise: every worker process inside a gated task, 10 tasks waiting" in kill
+    faults = answers[answers.index("**Which backend keeps my tasks") : answers.index("**Enqueue inside a transaction")]
+    kill = next(line for line in faults.splitlines() if line.startswith("- **worker SIGKILL**, shipped"))
+    # Short: the window in the head, the premise once (in the caveat), the rule's full text as a footnote.
+    assert kill.startswith("- **worker SIGKILL**, shipped (window 12 s after the fault): ")
     assert (
-        "Celery: gone 0 of 16 at risk, 10 stranded (running 2/2, waiting 8/10; due in ~3,600 s: "
-        "visibility_timeout=3600 s), 0 duplicated; Huey: gone 2 of 16 at risk (running 2/2)" in kill
+        "Celery: gone 0 of 16 at risk, 10 stranded (due in ~3,600 s, visibility timeout [a]); Huey: gone 2 of 16 "
+        "at risk; django-q2: gone 7 of 16 at risk, 2 stranded (due in ~30 s, scheduler every 30 s), 2 failed "
+        "(recorded by the library); watched 120 s more: 2 came back within 32 s of the fault" in kill
     )
-    assert "watched 120 s: 2 of the stranded came back and completed, the last 31.5 s after the fault" in kill
-    assert "Dramatiq: **premise not met**, not ranked (premise not met: 0 of 10 waiting tasks" in kill
-    safe = next(line for line in answers.splitlines() if line.startswith("- **worker SIGKILL**, safe"))
+    assert "Dramatiq: **premise not met**, not ranked (0 of 10 waiting tasks still in Redis" in kill
+    assert faults.count("every worker process inside a gated task, 10 tasks waiting in Redis") == 1
+    assert faults.count("[a] visibility_timeout=3600 s after the fetch, then the next restore of unacked") == 1
+    safe = next(line for line in faults.splitlines() if line.startswith("- **worker SIGKILL**, safe"))
     # The shortened timeouts stand in the sentence that depends on them.
     assert (
         "Celery (SHOP_FAST_FAULTS: broker_transport_options.visibility_timeout 10 instead of 3600): gone 0 of 16"
         in safe
     )
     assert (
-        "Dramatiq (SHOP_FAST_FAULTS: heartbeat_timeout 3000 instead of 60000): gone 0 of 16 at risk, 0 stranded, "
-        "1 duplicated (running 1/2)" in safe
+        "Dramatiq (SHOP_FAST_FAULTS: heartbeat_timeout 3000 instead of 60000): gone 0 of 16 at risk, 1 duplicated"
+        in safe
     )
+    # The new kinds under their human labels; a 0 s due time is 'due now', never nanoseconds.
+    crash = next(
+        line for line in faults.splitlines() if line.startswith("- **Redis crash (SIGKILL, AOF everysec)**, s")
+    )
+    assert "Huey: gone 0 of 16 at risk, 2 stranded (due now, schedule)" in crash
+    delay = next(
+        line
+        for line in faults.splitlines()
+        if line.startswith("- **scheduled 15 s ahead (beyond the safe profile's 10 s redelivery timeout)**, safe")
+    )
+    assert "0 of 2 ran once, **2 ran more than once** (up to 2 runs)" in delay
+    assert "django-q2: 0 of 2 ran once, 2 stranded (due now, scheduler every 30 s)" in delay
+    assert not re.search(r"\d ns\b", faults) and "~0" not in faults
     # Never a sum over faults.
     assert " of 64 " not in answers
+
+
+def test_every_fault_outcome_is_counted_in_the_details(report_dir: Path) -> None:
+    md = (report_dir / "report.md").read_text()
+    details = md[md.index("### Faults") : md.index("## Settings per backend")]
+    header = next(line for line in details.splitlines() if line.startswith("| backend | profile | fault |"))
+    for outcome in OUTCOMES:  # every outcome the harness classifies has its column
+        assert f" {OUTCOME_WORDS[outcome].split(' (')[0]} |" in header
+    row = next(line for line in details.splitlines() if line.startswith("| django-q2 | shipped | worker SIGKILL |"))
+    cells = row.split(" | ")
+    assert cells[3:10] == [
+        "16",
+        "16",
+        "5",
+        "0",
+        "2 (delayed 2/2; due in ~30 s, scheduler every 30 s)",
+        "2 (retrying 2/2)",
+        "7 (running 2/2, waiting 5/10)",
+    ]
+    assert sum(int(c.split(" ")[0]) for c in cells[5:10]) == int(cells[3])  # each task in exactly one outcome
+    assert "watched 120 s more: 2 came back within 32 s of the fault" in row
+    assert "premise proven: running: 2 running; waiting: 10 queued" in row
+    assert "| Dramatiq | shipped | worker SIGKILL | 0 of 10 waiting tasks still in Redis" in details
+    assert "saw running: 1 running, 1 finished; waiting: 10 finished |" in details
+    # The rule's full text once, in the caption; the rows refer to it by letter.
+    assert details.count("visibility_timeout=3600 s after the fetch") == 1
+    assert "Redis crash (SIGKILL, AOF everysec)" in details and "scheduled 15 s ahead" in details
+    # FAQ: the full verdicts, rules as notes after the list.
+    faq = md[md.index("## FAQ") : md.index("## Details")]
+    assert (
+        "**Celery** (shipped): worker SIGKILL: gone 0 of 16 at risk, 10 stranded (running 2/2, waiting 8/10; due in "
+        "~3,600 s, visibility timeout [a]), 0 failed (recorded by the library), 0 duplicated" in faq
+    )
+    assert "When stranded tasks come back: [a] visibility_timeout=3600 s after the fetch" in faq
+
+
+def test_transactions_answer_and_table(report_dir: Path) -> None:
+    md = (report_dir / "report.md").read_text()
+    answers = _answers(md)
+    tx = answers[answers.index("**Enqueue inside a transaction: which backends ran the task before the commit") :]
+    tx = tx[: tx.index("*Caveat:*") + 600]
+    assert (
+        "- **Celery** (shipped, safe): late commit: ran **before** the commit (2 attempts, succeeded); rollback: "
+        "**task ran** (raised); on_commit fixed both" in tx
+    )
+    assert "- **Dramatiq** (shipped, safe): late commit: ran after the commit (succeeded)" in tx
+    assert "on_commit did **not** fix it: the rolled-back task was still enqueued and ran" in tx
+    assert "Measured on SQLite, the default database; the outcome depends on the database engine" in tx
+    assert "a task that started before the commit may still succeed" in tx
+    details = md[md.index("### Faults") : md.index("## Settings per backend")]
+    assert (
+        "| Celery | shipped | enqueued inside the transaction, commit 1.0 s later | yes | yes | 2 | yes | 1 | yes |"
+        in (details)
+    )
+    assert "| Celery | shipped | enqueued with on_commit, rolled back | no | no | 0 | no | 0 | no | – |" in details
+
+
+def test_database_named_from_the_environment(fixture_results: RunResults) -> None:
+    env = {**fixture_results.environment, "database": {"vendor": "postgresql", "version": "16.4"}}
+    ctx = content._context(replace(fixture_results, environment=env))
+    assert answers_module.database_text(ctx) == "postgresql 16.4"
+    assert "SQLite" not in answers_module.transaction_caveat(ctx)
+
+
+def test_rules_said_once_and_premise_problems() -> None:
+    heartbeat = (
+        "heartbeat_timeout=60000 ms after the worker's last heartbeat, then the next queue maintenance "
+        "(maintenance_chance=1000 per million broker commands; of a running worker)"
+    )
+    stranded = {
+        "a": {"where": "reserved", "returns_in_s": 43.2, "rule": heartbeat},
+        "b": {"where": "scheduled", "returns_in_s": 43.4, "rule": heartbeat + "; and its eta"},
+    }
+    record = Record(
+        "dramatiq",
+        "shipped",
+        "faults",
+        {"kind": "sigkill"},
+        0,
+        values={"at_risk": 2, "stranded_returns_in_s_min": 43.2, "stranded_returns_in_s_max": 43.4},
+        samples={"stranded": stranded},
+        accounting={o: (["a", "b"] if o == "stranded" else []) for o in OUTCOMES},
+        notes={"stranded_rule": "; ".join([heartbeat, heartbeat, heartbeat + "; and its eta"])},
+    )
+    o = fault_outcome(record)
+    assert o is not None and o.stranded_rule == heartbeat + "; and its eta"
+    notes = RuleNotes()
+    assert (
+        o.verdict(notes, short=True)
+        == "gone 0 of 2 at risk, 2 stranded (due in ~43 s, heartbeat timeout [a] + its eta)"
+    )
+    assert notes.lines() == [f"[a] {heartbeat}"]
+    unmet = replace(
+        record,
+        status="premise_not_met",
+        error="1 waiting task(s) had already started",
+        notes={
+            "premise": {
+                "met": False,
+                "seen": {"waiting": {"finished": 1}},
+                "problems": ["1 waiting task(s) had already started"],
+            }
+        },
+    )
+    assert premise_not_met(unmet) == "1 waiting task(s) had already started; saw waiting: 1 finished"
+    assert fault_outcome(unmet) is None
 
 
 def test_profiles_answer_compares_with_shipped(report_dir: Path) -> None:
@@ -260,10 +404,6 @@ def test_retry_and_redis_down_answers_say_what_was_measured(report_dir: Path) ->
     assert "**Huey**: the enqueue call **blocked** (no answer after 15.0 s)" in answers
     faq = md[md.index("## FAQ") : md.index("## Details")]
     assert "- **django-q2** (shipped, safe): shop policy, failing 2×: 1 attempt (**expected 3**), 0/2 succeeded" in faq
-    assert (
-        "**Celery** (shipped): worker SIGKILL: gone 0 of 16 at risk, 10 stranded (running 2/2, waiting 8/10; due in "
-        "~3,600 s: visibility_timeout=3600 s), 0 duplicated" in faq
-    )
 
 
 def test_channel_overhead_relative_to_the_noop_task(report_dir: Path, fixture_results: RunResults) -> None:
@@ -643,6 +783,9 @@ def test_numbers_for_people() -> None:
     assert duration_ns(999_700) == "1.00 ms"  # never "1e+03 µs"
     assert duration_ns(999.7) == "1.00 µs" and duration_ns(12_345) == "12.3 µs" and duration_ns(850) == "850 ns"
     assert duration_ns(3600e9) == "3,600 s"
+    assert seconds_text(43.2) == "43 s" and seconds_text(4.74) == "4.7 s" and seconds_text(0.094) == "94.0 ms"
+    assert due_text(0.0, 0.0) == "due now" and due_text(43.2, 43.4) == "due in ~43 s"
+    assert due_text(0.0, 30.0) == "due now to ~30 s" and due_text(43.2, 59.7) == "due in 43–60 s"
     assert derived.test_text([1.0], [2.0], higher_is_better=False) == "1 repetition: no test"
     assert derived.test_text([1.0, 1.1], [2.0, 2.1], higher_is_better=False) == "2.0x, 2 repetitions: no test"
     assert derived.test_text([1.0, 1.01, 0.99], [2.0, 2.02, 1.98], higher_is_better=False) == "2.0x, p<0.001"

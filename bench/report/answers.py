@@ -18,37 +18,33 @@ from bench.report.context import (
     NOT_MEASURED,
     Context,
     _fault_sort_key,
+    _merge_profiles,
     _param_values,
 )
 from bench.report.facts import (
     FaultOutcome,
+    RuleNotes,
+    TransactionFacts,
     down_enqueue,
     fault_label,
     fault_outcome,
+    fault_short_label,
     is_check,
+    on_commit_fixed,
+    on_commit_text,
     premise_not_met,
     premise_text,
     retry_variant,
     retry_variants,
+    transaction_facts,
 )
 from bench.report.model import Answer, Cell, Scorecard, ScoreRow
-from bench.report.numbers import duration_ns, duration_s, rate_text, ratio_text
+from bench.report.numbers import duration_ns, duration_s, rate_text, ratio_text, seconds_text
 from bench.results import Record
 
 GOOD, MID, BAD, NA = derived.GOOD, derived.MID, derived.BAD, derived.NA
 _API_LABELS = {"native": "native API", "django.tasks": "django.tasks"}
 _BROKER_LABELS = {"redis": "Redis broker", "database": "database broker"}
-#: Scorecard column titles of the faults (the Answers use the longer labels).
-_SHORT_FAULTS = {
-    ("sigkill", None): "SIGKILL",
-    ("sigterm", None): "SIGTERM",
-    ("redis_restart", "none"): "Redis restart",
-    ("redis_restart", "aof"): "Redis restart, AOF",
-    ("redis_kill", "none"): "Redis crash",
-    ("redis_kill", "aof"): "Redis crash, AOF",
-}
-
-
 # --------------------------------------------------------------------------------------------------------------------
 # The performance figures every part of the opening uses
 
@@ -303,7 +299,8 @@ def fault_kinds(ctx: Context) -> list[tuple[str, str | None]]:
     found = {
         (r.params.get("kind"), r.params.get("persistence"))
         for r in ctx.results.select(scenario="faults")
-        if r.params.get("kind") not in (None, "redis_down_enqueue")
+        # Enqueue in a transaction and Redis down at enqueue have no tasks at risk: they have their own answers.
+        if r.params.get("kind") not in (None, "redis_down_enqueue", "transaction")
     }
     ordered = [k for k in FAULT_ORDER if k in found]
     return ordered + sorted((k for k in found if k not in FAULT_ORDER), key=str)  # type: ignore[arg-type]
@@ -341,41 +338,68 @@ def fast_fault_settings(ctx: Context, backend: str, profile: str) -> str:
 
 
 def fault_tone(o: FaultOutcome) -> str:
-    """Bad when a task is gone (or, in older records, not finished); middling when stranded or duplicated."""
+    """Bad when a task is gone (or, in older records, not finished); middling when stranded, failed or duplicated.
+
+    Scheduled past the redelivery timeout (``long_delay``): duplicates are the finding, so they are bad there.
+    """
     if (o.gone if o.classified else o.lost) > 0:
         return BAD
-    if o.stranded or o.duplicated:
+    if o.kind == "long_delay" and o.duplicated:
+        return BAD
+    if o.stranded or o.failed or o.duplicated or o.started_early:
         return MID
     return GOOD
 
 
 def fault_cell_text(o: FaultOutcome) -> str:
-    """'gone 2/12 · 8 stranded · 1 dup' (older records, unclassified: 'not finished 10/16')."""
-    if o.classified:
+    """'gone 2/12 · 8 stranded · 2 failed · 1 dup' (older records, unclassified: 'not finished 10/16')."""
+    if o.kind == "long_delay":
+        parts = [f"ran once {o.completed}/{o.tasks}"]
+    elif o.classified:
         of = o.at_risk if o.at_risk is not None else o.tasks
         parts = [f"gone {o.gone}/{of}"]
-        if o.stranded:
-            parts.append(f"{o.stranded} stranded")
     else:
         parts = [f"not finished {o.lost}/{o.tasks}"]
+    if o.classified:
+        if o.kind == "long_delay" and o.gone:
+            parts.append(f"{o.gone} gone")
+        if o.stranded:
+            parts.append(f"{o.stranded} stranded")
+        if o.failed:
+            parts.append(f"{o.failed} failed")
     if o.duplicated:
         parts.append(f"{o.duplicated} dup")
+    if o.started_early:
+        parts.append(f"{o.started_early} early")
     return " · ".join(parts)
 
 
-def _fault_sort(o: FaultOutcome) -> tuple[int, int, int, str]:
-    return (o.gone if o.classified else o.lost, o.stranded, o.duplicated, o.record.backend)
+def _fault_sort(o: FaultOutcome) -> tuple[int, int, int, int, str]:
+    return (o.gone if o.classified else o.lost, o.stranded, o.failed, o.duplicated, o.record.backend)
+
+
+def fault_rule_notes(ctx: Context) -> RuleNotes:
+    """A fresh footnote register for one block of the report."""
+    return RuleNotes()
 
 
 def answer_faults(ctx: Context) -> Answer:
-    """Per fault and profile, each backend's outcome in issue 8's words, with premise, window and shortened timeouts."""
+    """Per fault and profile, each backend's outcome in issue 8's words; premise once, rules as footnotes."""
     question = "Which backend keeps my tasks when workers die or Redis restarts?"
     kinds = fault_kinds(ctx)
     if not kinds:
         return Answer(question, [NOT_MEASURED], "")
+    notes = fault_rule_notes(ctx)
+    every = [r for r in ctx.results.select(scenario="faults") if r.params.get("kind") in {k for k, _ in kinds}]
+    premises = list(dict.fromkeys(p for r in every if (p := premise_text(r))))
     lines = []
     for kind, persistence in kinds:
-        title = fault_label({"kind": kind, "persistence": persistence})
+        title = fault_label(
+            next(
+                (r.params for r in every if (r.params.get("kind"), r.params.get("persistence")) == (kind, persistence)),
+                {"kind": kind, "persistence": persistence},
+            )
+        )
         for profile in ctx.scenario_profiles("faults"):
             records = [r for r in _fault_records(ctx, kind, persistence, profile) if not ctx.is_floor(r.backend)]
             if not records:
@@ -389,7 +413,7 @@ def answer_faults(ctx: Context) -> Answer:
                     name += f" (SHOP_FAST_FAULTS: {shortened})"
                 if o.record.backend in ctx.unverified:
                     name += " (failed verification, not ranked)"
-                parts.append(f"{name}: {o.verdict()}")
+                parts.append(f"{name}: {o.verdict(notes, short=True)}")
             for r in records:
                 why = premise_not_met(r)
                 if why is not None:
@@ -397,23 +421,130 @@ def answer_faults(ctx: Context) -> Answer:
                 elif not r.ok:
                     parts.append(f"{ctx.label(r.backend)}: could not be set up ({r.error or 'no reason recorded'})")
             windows = sorted({o.window_s for o in outcomes if o.window_s})
-            premises = sorted({p for r in records if (p := premise_text(r))})
             context = []
-            if windows:
-                context.append("window " + "/".join(duration_s(w) for w in windows) + " after the fault")
-            if premises:
-                context.append("premise: " + "; ".join(premises))
+            if windows and kind != "long_delay":  # the long-delay verdict says its own window
+                context.append("window " + "/".join(seconds_text(w) for w in windows) + " after the fault")
+            mine = [p for r in records if (p := premise_text(r))]
+            if len(premises) > 1 and mine:
+                context.append("premise: " + "; ".join(dict.fromkeys(mine)))
             head = f"**{title}**, {profile}" + (f" ({'; '.join(context)})" if context else "")
             lines.append(head + ": " + "; ".join(parts))
-    caveat = (
-        "One run per backend, fault and profile: counts, not rates, never summed across faults. At risk = tasks not "
-        "finished when the fault hit; gone = held nowhere after the window; stranded = still held by the library, "
-        "which would hand it back later (when, and by which setting, in parentheses); older results files only "
-        "say 'not finished within the window (not classified)'. `shipped` is the library defaults; `safe` is each "
-        "library's documented at-least-once setup, with the timeouts named in the sentence shortened so redelivery "
-        "fits the window. Duplicates are harmless only for idempotent tasks."
+    premise = (
+        f"Premise of every fault with tasks at risk, checked at the fault instant (a fault whose premise did not "
+        f"hold says so; what was seen: Details): "
+        f"{premises[0]}. "
+        if len(premises) == 1
+        else ""
     )
-    return Answer(question, lines, caveat)
+    caveat = (
+        premise + "One run per backend, fault and profile: counts, not rates, never summed across faults. At risk = "
+        "tasks not finished when the fault hit; gone = held nowhere after the window; stranded = still held by the "
+        "library, which would hand it back later (when, and by which setting, in parentheses); failed = recorded "
+        "as failed by the library itself (visible in its admin or result store); older results files only say "
+        "'not finished within the window (not classified)'. `shipped` is the library defaults; `safe` is each "
+        "library's documented at-least-once setup, with the timeouts named in the sentence shortened so "
+        "redelivery fits the window. Duplicates are harmless only for idempotent tasks; for tasks scheduled past "
+        "the redelivery timeout they are the finding."
+    )
+    return Answer(question, lines, caveat, notes.lines())
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Enqueue inside a transaction
+
+
+def database_text(ctx: Context) -> str:
+    """The database the transaction records ran on: ``environment["database"]``, else Django's SQLite default."""
+    db = ctx.results.environment.get("database")
+    if isinstance(db, dict):
+        parts = [str(db.get(k)) for k in ("vendor", "engine", "version") if db.get(k)]
+        return " ".join(dict.fromkeys(parts)) or "the configured database"
+    if db:
+        return str(db)
+    return "SQLite, the default database"
+
+
+def _is_sqlite(ctx: Context) -> bool:
+    return "sqlite" in database_text(ctx).lower()
+
+
+def transaction_records(ctx: Context) -> list[Record]:
+    return [r for r in ctx.results.select(scenario="faults") if r.params.get("kind") == "transaction"]
+
+
+def transactions_by_backend(ctx: Context, profile: str) -> dict[str, dict[str, TransactionFacts]]:
+    """backend → mode → facts (first ok repetition), in the modes' reading order."""
+    found: dict[str, dict[str, TransactionFacts]] = {}
+    for r in sorted(transaction_records(ctx), key=lambda r: r.repetition):
+        if r.profile != profile or ctx.is_floor(r.backend):
+            continue
+        f = transaction_facts(r)
+        if f is not None:
+            found.setdefault(r.backend, {}).setdefault(f.mode, f)
+    return found
+
+
+def transaction_caveat(ctx: Context) -> str:
+    """Which database, and why the outcome depends on it."""
+    text = (
+        f"Measured on {database_text(ctx)}; the outcome depends on the database engine: whether a worker can read "
+        "the uncommitted row, and how long its first query waits."
+    )
+    if _is_sqlite(ctx):
+        text += (
+            " On SQLite a worker's first query waits for the producer's write lock, so a task that started before "
+            "the commit may still succeed."
+        )
+    return text + (
+        " Without on_commit a Redis queue hands the task over at once, whatever the transaction does; on_commit "
+        "enqueues only after a commit."
+    )
+
+
+def answer_transactions(ctx: Context) -> Answer | None:
+    """Enqueue inside a transaction: ran before the commit, ran for a rolled-back row, what on_commit changed."""
+    records = transaction_records(ctx)
+    if not records:
+        return None
+    question = (
+        "Enqueue inside a transaction: which backends ran the task before the commit / for a rolled-back row, and "
+        "what on_commit changed?"
+    )
+    lines = []
+    profiles = ctx.scenario_profiles("faults")
+    by_profile = {profile: transactions_by_backend(ctx, profile) for profile in profiles}
+    for backend in ctx.backends(records):
+        if ctx.is_floor(backend):
+            continue
+        texts = {}
+        for profile in profiles:
+            modes = by_profile[profile].get(backend, {})
+            parts = [f"{modes[m].mode_name()}: {modes[m].brief()}" for m in ("commit_late", "rollback") if m in modes]
+            if on_commit := on_commit_text(modes):
+                parts.append(on_commit)
+            parts += [
+                f"{r.params.get('mode', '?')}: run failed ({r.error})"
+                for r in records
+                if r.backend == backend and r.profile == profile and not r.ok
+            ]
+            if parts:
+                texts[profile] = "; ".join(parts)
+        lines += _merge_profiles(ctx, texts, backend)
+    return Answer(question, lines or [NOT_MEASURED], transaction_caveat(ctx))
+
+
+def _transaction_cell(ctx: Context, backend: str, profile: str | None) -> Cell:
+    """'ran before commit · rolled-back task ran', green when on_commit fixed both."""
+    modes = transactions_by_backend(ctx, profile).get(backend, {}) if profile else {}
+    if not modes:
+        failed = any(not r.ok for r in transaction_records(ctx) if r.backend == backend)
+        return Cell("failed to set up", "", NA) if failed else Cell("–")
+    text = " · ".join(t for m in ("commit_late", "rollback") if m in modes and (t := modes[m].short()))
+    fixed = on_commit_fixed(modes)
+    if fixed is None:
+        return Cell(text or "–", "on_commit not measured", NA)
+    detail = "on_commit fixed both" if fixed else "on_commit did not fix it"
+    return Cell(text or "–", detail, GOOD if fixed else BAD)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -626,7 +757,7 @@ def answer_need_redis(ctx: Context) -> Answer | None:
                     None,
                 )
                 if outcome is not None:
-                    parts.append(f"worker SIGKILL ({profile}): {outcome.verdict()}")
+                    parts.append(f"worker SIGKILL ({profile}): {outcome.verdict(short=True)}")
         lines.append(f"**{ctx.label(backend)}** (database broker, no Redis): " + "; ".join(parts or [NOT_MEASURED]))
     return Answer(
         "Do I need Redis?",
@@ -712,6 +843,8 @@ def scorecard(ctx: Context) -> Scorecard | None:
     kinds = fault_kinds(ctx)
     fault_profiles = ctx.scenario_profiles("faults")
     has_retries = bool(ctx.results.select(scenario="retries"))
+    has_transactions = bool(transaction_records(ctx))
+    transaction_profile = _first_profile(ctx, "faults")
     has_down = any(str(r.params.get("kind", "")).startswith("redis_") for r in ctx.results.select(scenario="faults"))
     columns: list[tuple[str, str]] = []
     if enqueue is not None:
@@ -736,18 +869,34 @@ def scorecard(ctx: Context) -> Scorecard | None:
     classified = any(o.classified for r in ctx.results.select(scenario="faults") if (o := fault_outcome(r)) is not None)
     fault_note = (
         "{profile} profile (library defaults): tasks gone (held nowhere after the window) of those at risk, stranded "
-        "(held by the library, back later), duplicated. Premise and window: Answers."
+        "(held by the library, back later), failed (recorded as failed by the library), duplicated. Premise and "
+        "window: Answers."
         if classified
         else "{profile} profile (library defaults): tasks not finished within the window of those enqueued (this "
         "results file does not classify them into stranded and gone), duplicated. Window: Answers."
     )
+    fault_params = {
+        (r.params.get("kind"), r.params.get("persistence")): r.params for r in ctx.results.select(scenario="faults")
+    }
     for kind, persistence in kinds:
         others = fault_profiles[1:]
         note = fault_note.format(profile=fault_profiles[0] if fault_profiles else "?")
+        if kind == "long_delay":
+            note = (
+                "Tasks scheduled further ahead than the safe profile's redelivery timeout: how many ran exactly once; "
+                "a task run twice (dup) is the finding."
+            )
         if others:
             note += f" Second line: the {', '.join(others)} profile (shortened timeouts: Answers)."
+        columns.append((fault_short_label(kind, persistence, fault_params.get((kind, persistence))), note))
+    if has_transactions:
         columns.append(
-            (_SHORT_FAULTS.get((kind, persistence)) or fault_label({"kind": kind, "persistence": persistence}), note)
+            (
+                fault_short_label("transaction", None),
+                f"{transaction_profile} profile: a task enqueued inside a transaction that commits late / rolls back "
+                f"(on {database_text(ctx)}); green when on_commit enqueued nothing for the rollback and the late "
+                "commit's task succeeded, red when it did not.",
+            )
         )
     if has_retries:
         columns.append(
@@ -793,6 +942,8 @@ def scorecard(ctx: Context) -> Scorecard | None:
             cells.append(_latency_cell(ctx, backend, latency_profile or "", states, unverified))
         for kind, persistence in kinds:
             cells.append(_fault_cell(ctx, backend, kind, persistence, fault_profiles, floor, unverified))
+        if has_transactions:
+            cells.append(Cell("–") if floor else _transaction_cell(ctx, backend, transaction_profile))
         if has_retries:
             cells.append(Cell("–") if floor else _retry_cell(ctx, backend))
         if has_down:
@@ -806,8 +957,10 @@ def scorecard(ctx: Context) -> Scorecard | None:
     legend = (
         "Green: best or within 1.25× of the best backend (or not significantly worse); amber: within 2×; red: "
         "beyond 2×, a task gone (older results files: not finished within the window, not classified), a blocking "
-        "enqueue, retries not as configured. Faults: amber when tasks are only stranded or duplicated; retries: "
-        "amber when gaps are more than 20 % off or the exhausted failure is not visible. Grey: floor, not measured, "
+        "enqueue, retries not as configured, a task scheduled past the redelivery timeout run twice. Faults: amber "
+        "when tasks are only stranded, failed (recorded by the library) or duplicated; in a transaction: green when "
+        "on_commit enqueued nothing for a rollback and the late commit's task succeeded; retries: amber when gaps "
+        "are more than 20 % off or the exhausted failure is not visible. Grey: floor, not measured, "
         "or premise not met (never ranked)."
     )
     card = Scorecard(columns, rows, legend)
@@ -887,5 +1040,6 @@ __all__ = [
     "answer_latency",
     "answer_need_redis",
     "answer_throughput",
+    "answer_transactions",
     "scorecard",
 ]

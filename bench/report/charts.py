@@ -191,7 +191,7 @@ def fault_grid(
     )
     axes = [axes] if len(panels) == 1 else list(axes)
     title = (
-        "Fault outcomes: gone (held nowhere) / stranded (back later) / duplicated, per backend"
+        "Fault outcomes: gone (held nowhere) / stranded (back later) / failed (recorded) / duplicated, per backend"
         if classified
         else "Fault outcomes: tasks not finished within the window (not classified) / duplicated, per backend"
     )

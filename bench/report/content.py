@@ -54,12 +54,15 @@ def _faq(ctx: Context) -> list[Block]:
             "should resume.” Measured, per backend:"
         )
     )
-    lines = faults.redis_down_lines(ctx)
+    notes = answers.fault_rule_notes(ctx)
+    lines = faults.redis_down_lines(ctx, notes)
     blocks.append(Bullets(lines) if lines else Paragraph(f"Redis fault scenarios: {NOT_MEASURED}."))
-    worker = faults.worker_fault_lines(ctx)
+    worker = faults.worker_fault_lines(ctx, notes)
     if worker:
         blocks.append(Paragraph("And when a worker dies instead (the other half of “things should resume”):"))
         blocks.append(Bullets(worker))
+    if notes.lines():
+        blocks.append(Paragraph("When stranded tasks come back: " + " ".join(notes.lines())))
     blocks.append(Heading(3, "Can I retry failed tasks?"))
     blocks.append(Paragraph("The tutorial's answer: “Yes!”. Measured, per backend:"))
     items = []
@@ -276,6 +279,7 @@ def build(results: RunResults) -> list[Block]:
         *([profiles] if profiles is not None else []),
         *([need_redis] if need_redis is not None else []),
         answers.answer_faults(ctx),
+        *([tx] if (tx := answers.answer_transactions(ctx)) is not None else []),
         *retries.answer(ctx),
         faults.answer_redis_down(ctx),
     ]

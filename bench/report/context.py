@@ -43,8 +43,11 @@ FAULT_ORDER = (
     ("sigterm", None),
     ("redis_restart", "none"),
     ("redis_restart", "aof"),
+    ("redis_crash", "aof"),
     ("redis_kill", "none"),
     ("redis_kill", "aof"),
+    ("long_delay", None),
+    ("transaction", None),
 )
 
 _PROFILE_ORDER = ("bare", "shipped", "tuned", "safe")

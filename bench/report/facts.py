@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.faults.outcomes import OUTCOMES as FAULT_OUTCOMES
 from bench.report.metrics import value
-from bench.report.numbers import duration_s
+from bench.report.numbers import due_text, duration_s, seconds_text
 from bench.results import Record
 
 #: The task states a fault meets, in the order the report lists them, with what each means.
@@ -39,12 +40,45 @@ _ALIASES = {
     "reconnect_s": ("reconnect_s", "recovery_s"),
     "call_s": ("call_s", "seconds"),
 }
+#: The safe profile's shortened redelivery timeout (``SHOP_FAST_FAULTS``) that the long-delay fault schedules past;
+#: the harness names it in ``bench/faults/kinds.py::_long_delay``.
+SAFE_REDELIVERY_S = 10
+#: Every fault kind's human name, in one place (``fault_label`` adds the persistence or the delay).
 FAULT_KIND_LABELS = {
     "sigkill": "worker SIGKILL",
     "sigterm": "worker SIGTERM",
     "redis_restart": "Redis restart",
+    "redis_crash": "Redis crash (SIGKILL, AOF everysec)",
     "redis_kill": "Redis SIGKILL",
     "redis_down_enqueue": "Redis down at enqueue",
+    "long_delay": "scheduled {delay} ahead (beyond the safe profile's " + f"{SAFE_REDELIVERY_S} s redelivery timeout)",
+    "transaction": "Enqueue inside a transaction",
+}
+#: The scorecard's column titles of the faults (short; the Answers use :func:`fault_label`).
+FAULT_SHORT_LABELS = {
+    ("sigkill", None): "SIGKILL",
+    ("sigterm", None): "SIGTERM",
+    ("redis_restart", "none"): "Redis restart",
+    ("redis_restart", "aof"): "Redis restart, AOF",
+    ("redis_crash", "aof"): "Redis crash, AOF",
+    ("redis_kill", "none"): "Redis crash",
+    ("redis_kill", "aof"): "Redis crash, AOF",
+    ("long_delay", None): "Scheduled {delay} ahead",
+    ("transaction", None): "In a transaction",
+}
+#: Each transaction mode's short name in the Answers.
+TRANSACTION_MODE_NAMES = {
+    "commit_late": "late commit",
+    "rollback": "rollback",
+    "on_commit_late": "on_commit, late commit",
+    "on_commit_rollback": "on_commit, rollback",
+}
+#: How each transaction mode is said (``bench/faults/transactions.py``), in reading order.
+TRANSACTION_MODES = {
+    "commit_late": "enqueued inside the transaction, commit 1 s later",
+    "rollback": "enqueued inside the transaction, rolled back",
+    "on_commit_late": "enqueued with on_commit, commit 1 s later",
+    "on_commit_rollback": "enqueued with on_commit, rolled back",
 }
 
 
@@ -63,20 +97,41 @@ def flag(record: Record, name: str) -> bool | None:
     return raw if isinstance(raw, bool) else None
 
 
+def _delay(params: Mapping[str, Any]) -> str:
+    delay = params.get("delay_s")
+    return seconds_text(float(delay)) if isinstance(delay, int | float) else "far"
+
+
 def fault_label(params: Mapping[str, Any]) -> str:
-    """'worker SIGKILL', 'Redis restart (AOF)', 'Redis restart (no persistence)' …"""
+    """'worker SIGKILL', 'Redis restart (AOF)', 'Redis restart (no persistence)', 'scheduled 15 s ahead (…)' …"""
     kind = str(params.get("kind", "?"))
-    label = FAULT_KIND_LABELS.get(kind, kind)
+    label = FAULT_KIND_LABELS.get(kind, kind).replace("{delay}", _delay(params))
     persistence = params.get("persistence")
-    if persistence is not None:
+    if persistence is not None and "AOF" not in label:
         label += (
             " (AOF)" if persistence == "aof" else " (no persistence)" if persistence == "none" else f" ({persistence})"
         )
     return label
 
 
-#: Outcomes of a task id after a fault (issue 8): in the order the report states them.
-OUTCOMES = ("completed", "duplicated", "stranded", "gone")
+def fault_short_label(kind: str, persistence: str | None, params: Mapping[str, Any] | None = None) -> str:
+    """The scorecard's column title of a fault."""
+    short = FAULT_SHORT_LABELS.get((kind, persistence))
+    if short is None:
+        return fault_label({"kind": kind, "persistence": persistence, **(params or {})})
+    return short.replace("{delay}", _delay(params or {}))
+
+
+#: Outcomes of a task id after a fault (issue 8), as the harness classifies them, in the order it states them.
+OUTCOMES = FAULT_OUTCOMES
+#: How each outcome is said after its count ('2 failed (recorded by the library)').
+OUTCOME_WORDS = {
+    "completed": "completed once",
+    "duplicated": "duplicated",
+    "stranded": "stranded",
+    "failed": "failed (recorded by the library)",
+    "gone": "gone",
+}
 LOST_TEXT = "not finished within the window (not classified)"
 
 
@@ -84,8 +139,8 @@ LOST_TEXT = "not finished within the window (not classified)"
 class CategoryOutcome:
     """Tasks of one category and what became of them.
 
-    Records of the classified schema have ``stranded`` and ``gone``; older ones only ``lost`` (not finished within the
-    window, not classified into stranded or gone).
+    Records of the classified schema have ``stranded``, ``failed`` and ``gone``; older ones only ``lost`` (not finished
+    within the window, not classified into stranded or gone).
     """
 
     tasks: int | None  # None: the record does not say how many tasks the category had
@@ -93,6 +148,78 @@ class CategoryOutcome:
     duplicated: int
     stranded: int = 0
     gone: int = 0
+    failed: int = 0
+
+
+def _clauses(rule: str) -> list[str]:
+    """A rule's top-level clauses: split at '; ' outside parentheses ('…(a; b); and its eta' → two clauses)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(rule):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        elif ch == ";" and depth == 0 and rule[i + 1 : i + 2] == " ":
+            parts.append(rule[start:i])
+            start = i + 2
+    parts.append(rule[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+#: A rule clause up to this length is said in full where it applies; a longer one gets a short name and a footnote.
+_INLINE_CLAUSE = 32
+
+
+def _short_name(clause: str) -> str:
+    """'heartbeat_timeout=60000 ms after …' → 'heartbeat timeout'; 'Schedule.next_run, then …' → 'Schedule.next_run'."""
+    head = clause.split("=", 1)[0].split(",", 1)[0].split(" ", 1)[0]
+    return head if "." in head else head.replace("_", " ")
+
+
+class RuleNotes:
+    """Footnotes for the settings that decide when stranded tasks come back: each rule's full text said once.
+
+    One register per block (an Answer, the FAQ, a table): letters follow that block's reading order, and the block
+    lists the notes it used (:meth:`lines`).
+    """
+
+    def __init__(self) -> None:
+        self._letters: dict[str, str] = {}  # clause → letter, given in the order the block uses them
+
+    def name(self, rules: Sequence[str]) -> str:
+        """'heartbeat timeout [a] + its eta' for the rules of one record; every clause once."""
+        names = []
+        for clause in dict.fromkeys(c for rule in rules for c in _clauses(rule)):
+            if len(clause) <= _INLINE_CLAUSE:
+                names.append(clause.removeprefix("and "))
+                continue
+            letter = self._letters.setdefault(clause, _letter(len(self._letters)))
+            names.append(f"{_short_name(clause)} [{letter}]")
+        return " + ".join(dict.fromkeys(names))
+
+    def lines(self) -> list[str]:
+        """'[a] heartbeat_timeout=60000 ms …' for each rule used, in letter order."""
+        return [f"[{letter}] {clause}" for clause, letter in self._letters.items()]
+
+    def text(self) -> str:
+        """The used notes as one sentence (for a table caption)."""
+        return " ".join(self.lines())
+
+
+def _letter(i: int) -> str:
+    """0 → 'a', 25 → 'z', 26 → 'aa'."""
+    return chr(ord("a") + i) if i < 26 else _letter(i // 26 - 1) + chr(ord("a") + i % 26)
+
+
+def stranded_rules(record: Record) -> list[str]:
+    """The distinct rules of a record's stranded tasks (from ``samples.stranded``; else the joined note)."""
+    samples = record.samples.get("stranded")
+    rules = []
+    if isinstance(samples, Mapping):
+        rules = [str(s["rule"]) for s in samples.values() if isinstance(s, Mapping) and s.get("rule")]
+    if not rules and record.notes.get("stranded_rule"):
+        rules = [str(record.notes["stranded_rule"])]
+    return list(dict.fromkeys(rules))
 
 
 @dataclass(frozen=True)
@@ -114,13 +241,17 @@ class FaultOutcome:
     classified: bool = False  # True: stranded/gone recorded (issue 8 schema); False: only "lost"
     stranded: int = 0
     gone: int = 0
+    failed: int = 0  # recorded as failed by the library itself (its admin or result store shows it)
     at_risk: int | None = None  # tasks not finished when the fault hit
     stranded_due_s: tuple[float, float] | None = None  # when the library would hand stranded tasks back
-    stranded_rule: str | None = None
+    stranded_rules: tuple[str, ...] = ()
     premise: str | None = None  # what the fault assumed, as recorded
     eventual_window_s: float | None = None
+    eventually_watched: int | None = None
     eventually_completed: int | None = None
     eventually_s_max: float | None = None
+    runs_max: int | None = None  # long_delay: most runs of one task
+    started_early: int | None = None  # long_delay: tasks started before their time
 
     @property
     def label(self) -> str:
@@ -128,11 +259,24 @@ class FaultOutcome:
         return fault_label(self.record.params)
 
     @property
-    def not_finished(self) -> int:
-        """Tasks that did not complete in the window, whatever became of them (gone + stranded, or lost)."""
-        return self.gone + self.stranded if self.classified else self.lost
+    def kind(self) -> str:
+        return str(self.record.params.get("kind"))
 
-    def _by_category(self, attribute: str) -> str:
+    @property
+    def stranded_rule(self) -> str | None:
+        """Every rule's full text, each once."""
+        return "; ".join(dict.fromkeys(c for r in self.stranded_rules for c in _clauses(r))) or None
+
+    @property
+    def not_finished(self) -> int:
+        """Tasks that did not complete in the window, whatever became of them (gone + stranded + failed, or lost)."""
+        return self.gone + self.stranded + self.failed if self.classified else self.lost
+
+    def count(self, outcome: str) -> int:
+        """The number of tasks with one of :data:`OUTCOMES`."""
+        return int(getattr(self, outcome))
+
+    def by_category(self, attribute: str) -> str:
         parts = []
         for name, c in self.categories.items():
             count = getattr(c, attribute)
@@ -141,66 +285,115 @@ class FaultOutcome:
         return ", ".join(parts)
 
     def lost_categories(self) -> str:
-        """'queued 8/10, delayed 2/2' — categories with a task not finished (gone + stranded, or lost)."""
+        """'queued 8/10, delayed 2/2' — categories with a task not finished (gone + stranded + failed, or lost)."""
         parts = []
         for name, c in self.categories.items():
-            count = c.gone + c.stranded if self.classified else c.lost
+            count = c.gone + c.stranded + c.failed if self.classified else c.lost
             if count:
                 parts.append(f"{name} {count}/{c.tasks}" if c.tasks is not None else f"{name} {count}")
         return ", ".join(parts)
 
     def gone_categories(self) -> str:
         """Categories with a gone task."""
-        return self._by_category("gone")
+        return self.by_category("gone")
 
     def stranded_categories(self) -> str:
         """Categories with a stranded task."""
-        return self._by_category("stranded")
+        return self.by_category("stranded")
+
+    def failed_categories(self) -> str:
+        """Categories with a task the library recorded as failed."""
+        return self.by_category("failed")
 
     def duplicated_categories(self) -> str:
         """Categories with a duplicated task."""
-        return self._by_category("duplicated")
+        return self.by_category("duplicated")
 
     def risk_text(self) -> str:
         """'12 at risk' (tasks not finished when the fault hit), or 'of 16' for older records."""
         return f"{self.at_risk} at risk" if self.at_risk is not None else f"{self.tasks} enqueued"
 
-    def due_text(self) -> str:
-        """'due in ~3,600 s: visibility_timeout=3600 s' for stranded tasks; '' when unknown."""
+    def due_text(self, notes: RuleNotes | None = None) -> str:
+        """'due in ~43 s, heartbeat timeout [a]' for stranded tasks (the rule in full without ``notes``); '' unknown."""
         parts = []
         if self.stranded_due_s is not None:
-            lo, hi = self.stranded_due_s
-            parts.append(
-                f"due in ~{_seconds(lo)}" if round(lo) == round(hi) else f"due in {_seconds(lo)}–{_seconds(hi)}"
-            )
-        if self.stranded_rule:
-            parts.append(self.stranded_rule)
-        return ": ".join(parts)
+            parts.append(due_text(*self.stranded_due_s))
+        if self.stranded_rules:
+            parts.append(notes.name(self.stranded_rules) if notes is not None else self.stranded_rule or "")
+        return ", ".join(p for p in parts if p)
 
-    def verdict(self) -> str:
-        """'gone 2 of 12 at risk, 8 stranded (due in ~1 h: rule), 1 duplicated' (issue 8's wording)."""
+    def eventually_text(self) -> str:
+        """'watched 120 s more: 8 came back within 61 s of the fault' (full preset, library defaults); '' otherwise."""
+        if self.eventually_completed is None or not self.eventual_window_s:
+            return ""
+        watched = self.eventually_watched if self.eventually_watched is not None else self.stranded
+        came = (
+            f"{self.eventually_completed} came back"
+            if self.eventually_completed == watched
+            else f"{self.eventually_completed} of the {watched} watched came back"
+        )
+        if self.eventually_completed and self.eventually_s_max is not None:
+            came += f" within {seconds_text(self.eventually_s_max)} of the fault"
+        return f"watched {seconds_text(self.eventual_window_s)} more: {came}"
+
+    def verdict(self, notes: RuleNotes | None = None, *, short: bool = False) -> str:
+        """'gone 2 of 12 at risk, 8 stranded (due in ~43 s, heartbeat timeout [a]), 2 failed (recorded by the library),
+        0 duplicated' (issue 8's wording).
+
+        ``short`` (the Answers): without the categories and without the outcomes no task had (gone always said).
+        ``notes``: the rule's short name with a footnote marker instead of its full text.
+        """
+        if self.kind == "long_delay":
+            return self._long_delay_verdict(notes, short=short)
         if not self.classified:
             text = f"{self.lost} of {self.tasks} {LOST_TEXT}"
             if self.lost:
                 text += f" ({self.lost_categories()})"
-        else:
-            text = f"gone {self.gone} of {self.risk_text()}"
-            if self.gone:
-                text += f" ({self.gone_categories()})"
-            text += f", {self.stranded} stranded"
-            if self.stranded:
-                details = [d for d in (self.stranded_categories(), self.due_text()) if d]
-                text += f" ({'; '.join(details)})" if details else ""
-        text += f", {self.duplicated} duplicated"
+            text += f", {self.duplicated} duplicated"
+            if self.duplicated:
+                text += f" ({self.duplicated_categories()})"
+            return text
+        parts = [self._outcome_text("gone", f"gone {self.gone} of {self.risk_text()}", short)]
+        for outcome in ("stranded", "failed", "duplicated"):
+            if short and not self.count(outcome):
+                continue
+            parts.append(self._outcome_text(outcome, f"{self.count(outcome)} {OUTCOME_WORDS[outcome]}", short, notes))
+        text = ", ".join(parts)
+        eventually = self.eventually_text()
+        return text + (f"; {eventually}" if eventually else "")
+
+    def _outcome_text(self, outcome: str, head: str, short: bool, notes: RuleNotes | None = None) -> str:
+        """One outcome's count with its categories (unless ``short``) and, for stranded tasks, when they come back."""
+        if not self.count(outcome):
+            return head
+        details = [] if short else [self.by_category(outcome)]
+        if outcome == "stranded":
+            details.append(self.due_text(notes))
+        details = [d for d in details if d]
+        if not details:
+            return head
+        if head.endswith(")"):  # 'failed (recorded by the library)': add inside the same parentheses
+            return f"{head[:-1]}: {'; '.join(details)})"
+        return f"{head} ({'; '.join(details)})"
+
+    def _long_delay_verdict(self, notes: RuleNotes | None, *, short: bool) -> str:
+        """'2 of 2 ran once, 0 ran more than once' (+ started early, stranded, failed, gone when any)."""
+        parts = [f"{self.completed} of {self.tasks} ran once"]
         if self.duplicated:
-            text += f" ({self.duplicated_categories()})"
-        if self.eventually_completed is not None and self.eventual_window_s:
-            when = f", the last {_seconds(self.eventually_s_max)} after the fault" if self.eventually_s_max else ""
-            text += (
-                f"; watched {_seconds(self.eventual_window_s)}: {self.eventually_completed} of the stranded came "
-                f"back and completed{when}"
-            )
-        return text
+            runs = f" (up to {self.runs_max} runs)" if self.runs_max else ""
+            parts.append(f"**{self.duplicated} ran more than once**{runs}")
+        elif not short:
+            parts.append("0 ran more than once")
+        if self.started_early:
+            parts.append(f"{self.started_early} started before their time")
+        for outcome in ("stranded", "failed", "gone"):
+            if self.count(outcome) or not short:
+                parts.append(
+                    self._outcome_text(outcome, f"{self.count(outcome)} {OUTCOME_WORDS[outcome]}", True, notes)
+                )
+        if self.window_s:
+            parts.append(f"watched {seconds_text(self.window_s)} from the enqueue")
+        return ", ".join(parts)
 
     def cell(self) -> str:
         """A compact table cell: outcome, which categories suffered, the key timing."""
@@ -212,13 +405,15 @@ class FaultOutcome:
         return text + (f"; {timing}" if timing else "")
 
     def short(self) -> str:
-        """'**10 gone**, 2 stranded, 1 duplicated' or, for older records, '**10 lost** (running 2/2, …)'."""
+        """'**10 gone**, 2 stranded, 2 failed, 1 duplicated' or, for older records, '**10 lost** (running 2/2, …)'."""
         parts = []
         if self.classified:
             if self.gone:
                 parts.append(f"**{self.gone} gone** ({self.gone_categories()})")
             if self.stranded:
                 parts.append(f"{self.stranded} stranded ({self.stranded_categories()})")
+            if self.failed:
+                parts.append(f"{self.failed} failed ({self.failed_categories()})")
         elif self.lost:
             parts.append(f"**{self.lost} lost** ({self.lost_categories()})")
         if self.duplicated:
@@ -227,7 +422,7 @@ class FaultOutcome:
 
     def timing(self) -> str:
         """The kind's key time: redelivery after a kill, shutdown after SIGTERM, reconnection after Redis."""
-        kind = str(self.record.params.get("kind"))
+        kind = self.kind
         if kind in ("sigkill", "sigterm"):
             parts = []
             if kind == "sigterm" and self.shutdown_s:
@@ -252,10 +447,22 @@ def premise_not_met(record: Record) -> str | None:
     recorded_false = isinstance(premise, Mapping) and premise.get("met") is False
     if record.status != "premise_not_met" and not recorded_false:
         return None
-    reason = record.error or ""
-    if not reason and isinstance(premise, Mapping):
-        reason = f"wanted {premise.get('wanted') or '?'}, saw {_seen_text(premise.get('seen'))}"
+    problems = premise.get("problems") if isinstance(premise, Mapping) else None
+    reason = "; ".join(str(p) for p in problems) if isinstance(problems, Sequence) and problems else ""
+    reason = reason or (record.error or "").removeprefix("premise not met: ")
+    if isinstance(premise, Mapping) and premise.get("seen"):
+        reason += ("; " if reason else "") + f"saw {_seen_text(premise.get('seen'))}"
     return reason or "premise not met"
+
+
+def _state_text(state: str) -> str:
+    """'not_started:queued' → 'queued'; 'not_started:nowhere' → 'in a worker's memory'; 'retrying:failed' →
+    'retrying (failed)'."""
+    what, _, place = state.partition(":")
+    if not place:
+        return what.replace("_", " ")
+    where = "in a worker's memory" if place == "nowhere" else place
+    return where if what == "not_started" else f"{what.replace('_', ' ')} ({where})"
 
 
 def _seen_text(seen: Any) -> str:
@@ -265,8 +472,17 @@ def _seen_text(seen: Any) -> str:
     parts = []
     for category, states in seen.items():
         if isinstance(states, Mapping):
-            parts.append(f"{category}: " + ", ".join(f"{n} {state}" for state, n in states.items()))
+            parts.append(f"{category}: " + ", ".join(f"{n} {_state_text(str(s))}" for s, n in states.items()))
     return "; ".join(parts) or "?"
+
+
+def premise_seen(record: Record) -> str:
+    """'premise proven: running: 2 running; waiting: 10 queued' — what was seen at the fault instant; '' unrecorded."""
+    premise = record.notes.get("premise")
+    if not isinstance(premise, Mapping) or not isinstance(premise.get("seen"), Mapping):
+        return ""
+    head = "premise proven" if premise.get("met") is not False else "premise **not met**"
+    return f"{head}: {_seen_text(premise['seen'])}"
 
 
 def premise_text(record: Record) -> str | None:
@@ -283,10 +499,10 @@ def fault_outcome(record: Record) -> FaultOutcome | None:
         return None
     acc = record.accounting
     classified = "gone" in acc or "stranded" in acc
-    counts = {k: len(acc.get(k, [])) for k in ("completed", "duplicated", "lost", "stranded", "gone")}
-    lost_ids, dup_ids = set(acc.get("lost", [])), set(acc.get("duplicated", []))
-    stranded_ids, gone_ids = set(acc.get("stranded", [])), set(acc.get("gone", []))
-    every = [p for k in ("completed", "duplicated", "lost", "stranded", "gone") for p in acc.get(k, [])]
+    kinds = ("lost", *OUTCOMES)
+    counts = {k: len(acc.get(k, [])) for k in kinds}
+    ids_of = {k: set(acc.get(k, [])) for k in kinds}
+    every = [p for k in kinds for p in acc.get(k, [])]
     categories: dict[str, CategoryOutcome] = {}
     for name, marker in _PROBE_MARKERS.items():
         tasks = value(record, f"{name}_tasks")
@@ -296,29 +512,30 @@ def fault_outcome(record: Record) -> FaultOutcome | None:
 
         if tasks is not None:
             categories[name] = CategoryOutcome(
-                int(tasks), count("lost"), count("duplicated"), count("stranded"), count("gone")
+                int(tasks), count("lost"), count("duplicated"), count("stranded"), count("gone"), count("failed")
             )
             continue
         ids = [p for p in every if marker in p]
         if ids:
             categories[name] = CategoryOutcome(
                 len(ids),
-                sum(p in lost_ids for p in ids),
-                sum(p in dup_ids for p in ids),
-                sum(p in stranded_ids for p in ids),
-                sum(p in gone_ids for p in ids),
+                *(sum(p in ids_of[k] for p in ids) for k in ("lost", "duplicated", "stranded", "gone", "failed")),
             )
         elif value(record, f"{name}_lost"):
             categories[name] = CategoryOutcome(None, count("lost"), 0)
+    if record.params.get("kind") == "long_delay" and "delayed" in categories:
+        categories = {}  # one category (the scheduled tasks themselves): the totals say it all
     rerun = value(record, "interrupted_rerun")
     due_min, due_max = value(record, "stranded_returns_in_s_min"), value(record, "stranded_returns_in_s_max")
     if due_min is None and due_max is None:
         due = _due_from_samples(record)
     else:
         due = (due_min if due_min is not None else due_max, due_max if due_max is not None else due_min)
-    rule = record.notes.get("stranded_rule")
-    at_risk = value(record, "at_risk")
-    eventually = value(record, "eventually_completed")
+
+    def whole(name: str) -> int | None:
+        found = value(record, name)
+        return None if found is None else int(found)
+
     return FaultOutcome(
         record=record,
         tasks=sum(counts.values()),
@@ -335,13 +552,17 @@ def fault_outcome(record: Record) -> FaultOutcome | None:
         classified=classified,
         stranded=counts["stranded"],
         gone=counts["gone"],
-        at_risk=None if at_risk is None else int(at_risk),
+        failed=counts["failed"],
+        at_risk=whole("at_risk"),
         stranded_due_s=due,  # type: ignore[arg-type]
-        stranded_rule=str(rule) if rule else None,
+        stranded_rules=tuple(stranded_rules(record)) if counts["stranded"] else (),
         premise=premise_text(record),
         eventual_window_s=value(record, "eventual_window_s"),
-        eventually_completed=None if eventually is None else int(eventually),
+        eventually_watched=whole("eventually_watched"),
+        eventually_completed=whole("eventually_completed"),
         eventually_s_max=value(record, "eventually_s_max"),
+        runs_max=whole("runs_max"),
+        started_early=whole("started_early"),
     )
 
 
@@ -414,6 +635,106 @@ def down_enqueue(record: Record) -> DownEnqueue | None:
         view_outcome=notes.get("view_outcome"),
         timeout_s=number(record, "timeout_s"),
     )
+
+
+@dataclass(frozen=True)
+class TransactionFacts:
+    """One ``transaction`` record: a task enqueued inside a transaction that commits late or rolls back."""
+
+    record: Record
+    mode: str
+    committed: bool | None
+    enqueued: bool | None  # False: on_commit never fired (rolled back)
+    attempts: int
+    started_before_end: bool | None
+    failed_attempts: int
+    succeeded: bool | None
+    first_start_s: float | None  # enqueue → first start
+    hold_s: float | None
+
+    @property
+    def on_commit(self) -> bool:
+        return self.mode.startswith("on_commit")
+
+    def mode_name(self) -> str:
+        """'late commit', 'on_commit, rollback' …"""
+        return TRANSACTION_MODE_NAMES.get(self.mode, self.mode.replace("_", " "))
+
+    def mode_text(self) -> str:
+        """'enqueued inside the transaction, commit 1.0 s later' …"""
+        text = TRANSACTION_MODES.get(self.mode, self.mode)
+        if self.hold_s is not None:
+            text = text.replace("1 s later", f"{seconds_text(self.hold_s)} later")
+        return text
+
+    def brief(self) -> str:
+        """The Answers' words: 'ran before the commit (2 attempts, succeeded)', 'task ran (raised)' …"""
+        if self.enqueued is False and not self.attempts:
+            return "nothing enqueued"
+        if not self.attempts:
+            return "never ran"
+        result = "succeeded" if self.succeeded else "raised" if self.failed_attempts else "did not succeed"
+        if self.attempts > 1:
+            result = f"{self.attempts} attempts, {result}"
+        if self.committed is False:
+            return f"**task ran** ({result})"
+        return f"ran {'**before**' if self.started_before_end else 'after'} the commit ({result})"
+
+    def short(self) -> str:
+        """The scorecard's words for this mode."""
+        if self.mode == "commit_late":
+            return "ran before commit" if self.started_before_end else "ran after commit"
+        if self.mode == "rollback":
+            return "rolled-back task ran" if self.attempts else "rolled-back task not run"
+        return ""
+
+
+def transaction_facts(record: Record) -> TransactionFacts | None:
+    """The facts of an ok ``transaction`` record; None otherwise."""
+    if not record.ok or record.params.get("kind") != "transaction":
+        return None
+    attempts, failed = value(record, "attempts"), value(record, "failed_attempts")
+    return TransactionFacts(
+        record=record,
+        mode=str(record.params.get("mode", "?")),
+        committed=flag(record, "committed"),
+        enqueued=flag(record, "enqueued"),
+        attempts=int(attempts or 0),
+        started_before_end=flag(record, "started_before_transaction_end"),
+        failed_attempts=int(failed or 0),
+        succeeded=flag(record, "succeeded"),
+        first_start_s=value(record, "first_start_after_enqueue_s"),
+        hold_s=value(record, "hold_s"),
+    )
+
+
+def on_commit_text(facts: Mapping[str, TransactionFacts]) -> str:
+    """'on_commit fixed both' or what it left: 'on_commit: the rolled-back task still ran' …; '' when not measured."""
+    fixed = on_commit_fixed(facts)
+    if fixed is None:
+        return ""
+    if fixed:
+        return "on_commit fixed both"
+    late, rollback = facts["on_commit_late"], facts["on_commit_rollback"]
+    left = []
+    if rollback.enqueued is not False or rollback.attempts:
+        left.append("the rolled-back task was still enqueued" + (" and ran" if rollback.attempts else ""))
+    if late.started_before_end:
+        left.append("the late commit's task still ran before the commit")
+    if not late.succeeded:
+        left.append("the late commit's task did not succeed")
+    return "on_commit did **not** fix it: " + ", ".join(left)
+
+
+def on_commit_fixed(facts: Mapping[str, TransactionFacts]) -> bool | None:
+    """Did ``on_commit`` fix both problems: nothing enqueued for a rollback, the late commit's task succeeded?
+
+    None when either on_commit mode is missing.
+    """
+    late, rollback = facts.get("on_commit_late"), facts.get("on_commit_rollback")
+    if late is None or rollback is None:
+        return None
+    return bool(late.succeeded and not late.started_before_end and rollback.enqueued is False and not rollback.attempts)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ th{background:#f3f3f3} tr:nth-child(even) td{background:#fafafa}
 caption{caption-side:bottom;font-size:.8rem;color:#555;text-align:left;padding-top:.25rem}
 figure{margin:1rem 0} figure svg{max-width:100%;height:auto} figcaption{font-size:.85rem;color:#555}
 dl.answer{margin:.5rem 0 1rem} dl.answer dt{font-weight:600} dl.answer dd{margin:.2rem 0 .2rem 1.2rem}
-dd.caveat{color:#555;font-style:italic} code{background:#f3f3f3;padding:0 .2rem}
+dd.caveat{color:#555;font-style:italic} dd.note{color:#444;font-size:.8rem} code{background:#f3f3f3;padding:0 .2rem}
 h1{font-size:1.35rem;margin:.2rem 0 .3rem} p.lead{font-size:.85rem;color:#444;margin:.2rem 0 .4rem}
 table.scorecard{font-size:.76rem;width:100%;margin:.3rem 0;line-height:1.2}
 table.scorecard td,table.scorecard th{padding:.15rem .3rem;text-align:center;vertical-align:middle}
@@ -109,6 +109,7 @@ def render(blocks: Sequence[Block], *, title: str) -> str:
         elif isinstance(block, Answer):
             parts = [f'<dl class="answer"><dt>{_inline(block.question)}</dt>']
             parts += [f"<dd>{_inline(line)}</dd>" for line in block.lines]
+            parts += [f'<dd class="note">{_inline(note)}</dd>' for note in block.notes]
             if block.caveat:
                 parts.append(f'<dd class="caveat">Caveat: {_inline(block.caveat)}</dd>')
             body.append("".join(parts) + "</dl>")

@@ -30,6 +30,8 @@ def render(blocks: Sequence[Block], out_dir: Path) -> str:
         elif isinstance(block, Answer):
             lines = [f"**{block.question}**", ""]
             lines += [f"- {line}" for line in block.lines]
+            if block.notes:
+                lines += ["", "  " + "  \n  ".join(block.notes)]
             if block.caveat:
                 lines += ["", f"  *Caveat:* {block.caveat}"]
             out.append("\n".join(lines) + "\n")

@@ -42,11 +42,16 @@ class Bullets:
 
 @dataclass
 class Answer:
-    """One of the report's opening questions: the answer lines (one per profile) and the caveat."""
+    """One of the report's opening questions: the answer lines (one per profile), the caveat and footnotes.
+
+    ``notes`` are the '[a] full text' footnotes the lines refer to (e.g. the setting that decides when a stranded
+    task comes back), each said once.
+    """
 
     question: str
     lines: list[str]
     caveat: str
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -37,6 +37,38 @@ def duration_s(seconds: float | None) -> str:
     return "–" if seconds is None else duration_ns(seconds * 1e9)
 
 
+def seconds_text(seconds: float | None) -> str:
+    """A coarse duration for sentences about timeouts and due times: '43 s', '3,600 s', '4.7 s', '250 ms'.
+
+    Whole seconds from 10 s up (a due time of 43.2 s is '43 s'), one decimal below, :func:`duration_s` under 1 s.
+    """
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    if abs(seconds) >= 9.95:
+        return f"{seconds:,.0f} s"
+    if abs(seconds) >= 0.995:
+        return f"{seconds:.1f} s"
+    return duration_s(seconds)
+
+
+def due_text(lo: float | None, hi: float | None) -> str:
+    """When stranded tasks come back: 'due now' (0 s), 'due in ~43 s', 'due in 43–60 s', 'due now to ~30 s'.
+
+    Below half a second a due time is 'now' (never '~0 ns').
+    """
+    if lo is None and hi is None:
+        return ""
+    lo = hi if lo is None else lo
+    hi = lo if hi is None else hi
+    assert lo is not None and hi is not None
+    if hi < 0.5:
+        return "due now"
+    if lo < 0.5:
+        return f"due now to ~{seconds_text(hi)}"
+    a, b = seconds_text(lo), seconds_text(hi)
+    return f"due in ~{a}" if a == b else f"due in {a.removesuffix(' s')}–{b}"
+
+
 def rate_text(per_s: float | None, unit: str = "tasks/s") -> str:
     """'12,345 tasks/s', '68.6 tasks/s'."""
     if per_s is None or not math.isfinite(per_s):
@@ -77,4 +109,13 @@ def format_unit(number: float | None, unit: str) -> str:
     return f"{number:.4g}"
 
 
-__all__ = ["bytes_text", "duration_ns", "duration_s", "format_unit", "rate_text", "ratio_text"]
+__all__ = [
+    "bytes_text",
+    "due_text",
+    "duration_ns",
+    "duration_s",
+    "format_unit",
+    "rate_text",
+    "ratio_text",
+    "seconds_text",
+]

@@ -16,18 +16,28 @@ from bench.report.context import (
 )
 from bench.report.facts import (
     CATEGORIES,
+    OUTCOME_WORDS,
+    OUTCOMES,
+    TRANSACTION_MODES,
+    FaultOutcome,
+    RuleNotes,
     down_enqueue,
     fault_label,
     fault_outcome,
     number,
     premise_not_met,
+    premise_seen,
+    transaction_facts,
 )
 from bench.report.metrics import value
 from bench.report.model import Answer, Block, Chart, Table
+from bench.report.numbers import seconds_text
 from bench.results import Record
 
 #: The section's heading in the report's Details.
 TITLE = "Faults"
+#: The Redis faults with tasks at risk (restart with or without AOF, crash).
+REDIS_FAULTS = ("redis_restart", "redis_crash", "redis_kill")
 
 
 def _range(values: Sequence[float], unit: str) -> str:
@@ -57,7 +67,7 @@ def _down_enqueue_summary(facts: Sequence[Any]) -> list[str]:
     return [*parts, "the view got " + " or ".join(views)]
 
 
-def _down_sentence(ctx: Context, reps: Sequence[Record]) -> str:
+def _down_sentence(ctx: Context, reps: Sequence[Record], notes: RuleNotes) -> str:
     """Redis down at enqueue time and Redis restart outcomes for one backend and profile."""
     parts = []
     for r in sorted(reps, key=lambda r: (r.params.get("kind") != "redis_down_enqueue", _fault_sort_key(r))):
@@ -69,7 +79,7 @@ def _down_sentence(ctx: Context, reps: Sequence[Record]) -> str:
             d = down_enqueue(r)
             assert d is not None
             parts.append(f"enqueue while Redis is down {d.call_text()}; the shop view got {d.view_text()}")
-        elif kind == "redis_restart":
+        elif kind in REDIS_FAULTS:
             if not r.ok:
                 parts.append(f"{fault_label(r.params)}: run failed ({r.error})")
                 continue
@@ -84,17 +94,17 @@ def _down_sentence(ctx: Context, reps: Sequence[Record]) -> str:
                 text += f"workers resumed on their own, a new task done {o.reconnect_s:.1f} s after Redis returned"
             else:
                 text += "recovery not measured"
-            text += f"; {o.verdict()}"
+            text += f"; {o.verdict(notes)}"
             parts.append(text)
     return "; ".join(parts)
 
 
-def redis_down_lines(ctx: Context) -> list[str]:
+def redis_down_lines(ctx: Context, notes: RuleNotes) -> list[str]:
     """One line per backend (or per backend and profile when the profiles differ)."""
     records = [
         r
         for r in ctx.results.select(scenario="faults")
-        if r.params.get("kind") in ("redis_down_enqueue", "redis_restart")
+        if r.params.get("kind") in ("redis_down_enqueue", *REDIS_FAULTS)
     ]
     lines = []
     for backend in ctx.backends(records):
@@ -104,7 +114,7 @@ def redis_down_lines(ctx: Context) -> list[str]:
         for profile in ctx.scenario_profiles("faults"):
             reps = [r for r in records if r.backend == backend and r.profile == profile]
             if reps:
-                texts[profile] = _down_sentence(ctx, reps)
+                texts[profile] = _down_sentence(ctx, reps, notes)
         lines += _merge_profiles(ctx, texts, backend)
     return lines
 
@@ -115,7 +125,7 @@ def answer_redis_down(ctx: Context) -> Answer:
         r
         for r in ctx.results.select(scenario="faults")
         # A fault session that failed as a whole has no kind: it did not measure Redis either.
-        if r.params.get("kind", "redis_down_enqueue" if not r.ok else None) in ("redis_down_enqueue", "redis_restart")
+        if r.params.get("kind", "redis_down_enqueue" if not r.ok else None) in ("redis_down_enqueue", *REDIS_FAULTS)
     ]
     lines = []
     for backend in ctx.backends(records):
@@ -155,13 +165,14 @@ def answer_redis_down(ctx: Context) -> Answer:
 
 
 def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
+    notes = answers.fault_rule_notes(ctx)
     rows, down_rows, premise_rows = [], [], []
     for r in sorted(records, key=lambda r: (r.backend, _profile_index(r.profile), *_fault_sort_key(r))):
         why = premise_not_met(r)
         if why is not None:
             premise_rows.append([ctx.label(r.backend), r.profile, fault_label(r.params), why])
             continue
-        if not r.ok:
+        if not r.ok or r.params.get("kind") == "transaction":
             continue
         if r.params.get("kind") == "redis_down_enqueue":
             d = down_enqueue(r)
@@ -170,12 +181,24 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
             continue
         o = fault_outcome(r)
         if o is None:
-            rows.append([ctx.label(r.backend), r.profile, fault_label(r.params), *["–"] * 6])
+            rows.append([ctx.label(r.backend), r.profile, fault_label(r.params), *["–"] * (len(OUTCOMES) + 4)])
             continue
         timings = o.timing()
         before = value(r, "finished_before_restart")
         if before is not None:
             timings += f"; {before:.0f} finished before the workers were restarted"
+        if o.kind == "long_delay":
+            timings += f"; most runs of one task {o.runs_max}" if o.runs_max is not None else ""
+            timings += f"; {o.started_early} started early" if o.started_early else ""
+        if o.classified:
+            counts = [_count_cell(o, outcome, notes) for outcome in OUTCOMES]
+        else:  # older results files: only completed, duplicated and 'not finished' (said in the gone column)
+            counts = [
+                str(o.completed),
+                _count_cell(o, "duplicated", notes),
+                *["–"] * (len(OUTCOMES) - 3),
+                f"{o.lost} not finished, not classified" + (f" ({o.lost_categories()})" if o.lost else ""),
+            ]
         rows.append(
             [
                 ctx.label(r.backend),
@@ -183,12 +206,25 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 o.label,
                 str(o.tasks),
                 "–" if o.at_risk is None else str(o.at_risk),
-                str(o.completed),
-                o.verdict(),
+                *counts,
+                o.eventually_text() or "–",
                 premise_seen(r) or "–",
                 timings.strip("; ") or "–",
             ]
         )
+    caption = (
+        "Every task id enqueued before the fault ends in exactly one of "
+        + " / ".join(OUTCOME_WORDS[o] for o in OUTCOMES)
+        + " (stranded: held by the library, handed back later; gone: held nowhere); an outcome's categories in "
+        "parentheses, counted among the tasks at risk; older results files only have 'not finished within the "
+        "window (not classified)'. Categories: "
+        + "; ".join(f"{k} = {v}" for k, v in CATEGORIES.items())
+        + ". State at the fault: what the harness saw just before firing (premise proven or not). "
+        + notes.text()
+    )
+    eventual = any(row[len(OUTCOMES) + 5] not in ("–", "") for row in rows)
+    if not eventual:  # the full preset's longer look at stranded tasks was not run: no empty column
+        rows = [row[: len(OUTCOMES) + 5] + row[len(OUTCOMES) + 6 :] for row in rows]
     blocks: list[Block] = [
         Table(
             [
@@ -197,27 +233,24 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 "fault",
                 "tasks",
                 "at risk",
-                "completed once",
-                "outcome",
+                *[OUTCOME_WORDS[o].split(" (")[0] for o in OUTCOMES],
+                *(["afterwards (stranded tasks watched longer)"] if eventual else []),
                 "state at the fault",
                 "timings",
             ],
             rows,
-            "Every task id enqueued before the fault ends in exactly one of completed once / duplicated / stranded "
-            "(held by the library, handed back later) / gone (held nowhere); older results files only have 'not "
-            "finished within the window (not classified)'. Categories: "
-            + "; ".join(f"{k} = {v}" for k, v in CATEGORIES.items())
-            + ".",
+            caption.strip(),
         )
     ]
     if premise_rows:
         blocks.append(
             Table(
-                ["backend", "profile", "fault", "premise not met"],
+                ["backend", "profile", "fault", "premise not met: problems and what was seen"],
                 premise_rows,
                 "Faults whose premise did not hold at the fault instant: recorded, shown, never ranked.",
             )
         )
+    blocks += _transaction_table(ctx, records)
     if down_rows:
         blocks.append(
             Table(
@@ -233,17 +266,68 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
     return blocks + _failure_note(ctx, records)
 
 
-def premise_seen(record: Record) -> str:
-    """'running: 2 running; waiting: 10 queued' — each category's state at the fault instant, as recorded."""
-    premise = record.notes.get("premise")
-    seen = premise.get("seen") if isinstance(premise, dict) else None
-    if not isinstance(seen, dict):
-        return ""
-    return "; ".join(
-        f"{category}: " + ", ".join(f"{n} {state}" for state, n in states.items())
-        for category, states in seen.items()
-        if isinstance(states, dict)
+def _count_cell(o: FaultOutcome, outcome: str, notes: RuleNotes) -> str:
+    """'8 (running 2/2, waiting 2/12; due in ~43 s, heartbeat timeout [a])' — one outcome's count and detail."""
+    count = o.count(outcome)
+    if not count or outcome == "completed":
+        return str(count)
+    details = [o.by_category(outcome)]
+    if outcome == "stranded":
+        details.append(o.due_text(notes))
+    details = [d for d in details if d]
+    return f"{count} ({'; '.join(details)})" if details else str(count)
+
+
+def _transaction_table(ctx: Context, records: Sequence[Record]) -> list[Block]:
+    """One row per backend, profile and transaction mode."""
+    facts = [f for r in records if (f := transaction_facts(r)) is not None and not ctx.is_floor(r.backend)]
+    if not facts:
+        return []
+    order = list(TRANSACTION_MODES)
+    facts.sort(
+        key=lambda f: (
+            f.record.backend,
+            _profile_index(f.record.profile),
+            order.index(f.mode) if f.mode in order else len(order),
+        )
     )
+
+    def yes(flag: bool | None) -> str:
+        return "–" if flag is None else "yes" if flag else "no"
+
+    rows = [
+        [
+            ctx.label(f.record.backend),
+            f.record.profile,
+            f.mode_text(),
+            yes(f.committed),
+            yes(f.enqueued),
+            str(f.attempts),
+            yes(f.started_before_end),
+            str(f.failed_attempts),
+            yes(f.succeeded),
+            seconds_text(f.first_start_s) if f.first_start_s is not None else "–",
+        ]
+        for f in facts
+    ]
+    return [
+        Table(
+            [
+                "backend",
+                "profile",
+                "enqueue inside a transaction",
+                "committed",
+                "enqueued",
+                "attempts",
+                "started before the transaction ended",
+                "attempts that raised",
+                "succeeded",
+                "first start after the enqueue",
+            ],
+            rows,
+            answers.transaction_caveat(ctx),
+        )
+    ]
 
 
 def _fault_grid(ctx: Context) -> Chart | None:
@@ -281,13 +365,14 @@ def _fault_grid(ctx: Context) -> Chart | None:
                     row.append((answers.fault_cell_text(o).replace(" · ", "\n"), answers.fault_tone(o)))
             grid.append(row)
         panels.append((profile, grid))
-    columns = [fault_label({"kind": k, "persistence": p}) for k, p in kinds]
+    params = {(r.params.get("kind"), r.params.get("persistence")): r.params for r in records}
+    columns = [fault_label(params.get((k, p)) or {"kind": k, "persistence": p}) for k, p in kinds]
     classified = any(o.classified for r in records if (o := fault_outcome(r)) is not None)
     fig = charts.fault_grid(columns, [ctx.label(b) for b in backends], panels, ctx.caption, classified=classified)
     return Chart("fault-outcomes", "Fault outcomes per backend and fault", fig)
 
 
-def worker_fault_lines(ctx: Context) -> list[str]:
+def worker_fault_lines(ctx: Context, notes: RuleNotes) -> list[str]:
     """Per backend: SIGKILL/SIGTERM outcomes in words."""
     records = [r for r in ctx.results.select(scenario="faults") if r.params.get("kind") in ("sigkill", "sigterm")]
     lines = []
@@ -302,7 +387,7 @@ def worker_fault_lines(ctx: Context) -> list[str]:
                     state = f"premise not met, not ranked ({why})" if why else f"run failed ({r.error})"
                     parts.append(f"{fault_label(r.params)}: {state}")
                     continue
-                text = f"{o.label}: {o.verdict()}"
+                text = f"{o.label}: {o.verdict(notes)}"
                 if o.timing():
                     text += f", {o.timing()}"
                 parts.append(text)
