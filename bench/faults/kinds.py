@@ -180,8 +180,12 @@ def _record_outcome(
     eventual = preset.eventual_window_s
     if session.profile == "shipped" and eventual > 0 and due and min(due) <= eventual:
         # Library defaults, eventually: keep watching the stranded tasks due within the eventual window.
-        watched = [p for p, s in result.stranded.items() if (s.get("returns_in_s") or eventual + 1) <= eventual]
-        horizon = min(eventual, max(s["returns_in_s"] for p, s in result.stranded.items() if p in watched) + 10)
+        # The whole eventual window (it ends early once every watched task finished): a due time is the library's
+        # earliest, and some come later (django-q2's scheduler pass, Dramatiq's random maintenance).
+        watched = [
+            p for p, s in result.stranded.items() if s.get("returns_in_s") is not None and s["returns_in_s"] <= eventual
+        ]
+        horizon = eventual
         _observe(session, watched, horizon)
         log = session.watcher.poll()
         came_back = [p for p in watched if log.finishes.get(p)]
