@@ -158,7 +158,7 @@ def show_versions(session: nox.Session) -> None:
         session.run("redis-server", "--version", external=True)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=[PYTHON])
 def tests(session: nox.Session) -> None:
     """Run the test suite (real Redis, real workers of every backend, real SMTP); args go to pytest."""
     install(session)
@@ -167,7 +167,7 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=[PYTHON])
 def lint(session: nox.Session) -> None:
     """Check style: ruff check and ruff format --check (ruff's version from the lock)."""
     install(session, "ruff")
@@ -176,7 +176,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=[PYTHON], default=False)
 def lock(session: nox.Session) -> None:
     """Pin requirements*.txt with hashes into locks/py3.X.txt for Python 3.11-3.13 (uv pip compile).
 
@@ -215,7 +215,7 @@ def lock(session: nox.Session) -> None:
         )
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=[PYTHON], default=False)
 def shop(session: nox.Session) -> None:
     """Run the demo shop on one backend with its own Redis, worker and SMTP sink: nox -s shop -- --backend huey."""
     install(session)
@@ -223,7 +223,7 @@ def shop(session: nox.Session) -> None:
     session.run("python", "-m", "bench.shop", *session.posargs)
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=[PYTHON], default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark every backend and the Redis floor (full preset; --quick for ~5 min; --help for options)."""
     install(session)
@@ -231,7 +231,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "bench", *session.posargs)
 
 
-@nox.session(python=PYTHON, default=False)
+@nox.session(python=[PYTHON], default=False)
 def report(session: nox.Session) -> None:
     """Regenerate report.md/report.html of a results file, or compare two: nox -s report -- compare A.json B.json."""
     install(session)
