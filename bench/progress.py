@@ -55,23 +55,37 @@ def scenario_estimate_s(scenario: str, preset: Preset, processes: int, tasks: tu
         enqueued = [t for t in preset.enqueue_tasks if t in tasks]
         return len(enqueued) * per_task + (MICROBENCH_S if preset.microbench and "noop" in tasks else 0.0)
     if scenario == "throughput":
-        backlog = preset.backlog_tasks * TASK_S["noop"] / processes
-        concurrent = sum(
-            n * _task_s(t, preset) / processes + SETTLE_S for t, n in preset.concurrent_tasks.items() if t in tasks
-        )
-        return START_S + backlog + 1.0 + concurrent
+        # Each figure is a time-based window (warm-up + steady part) after a calibration batch; the noop backlog at
+        # every process count, the shop tasks at the default count only (bench/runner.py); a short window is redone.
+        window = preset.throughput_warmup_s + preset.throughput_steady_s + 2 * SETTLE_S
+        shop = [t for t in preset.concurrent_tasks if t in tasks and t != "noop"]
+        per_task = [
+            n * _task_s(t, preset) / processes + window
+            for t, n in preset.concurrent_tasks.items()
+            if t in shop and processes == preset.default_processes
+        ]
+        return START_S + window * 1.3 + sum(per_task)
     if scenario == "latency":
         return len(preset.latency_rates) * (preset.latency_duration_s + 1.0)
     if scenario == "idle_pickup":
-        return sum(preset.idle_pickup_s) + SETTLE_S * len(preset.idle_pickup_s)
+        return sum(preset.idle_pickup_s) * preset.idle_pickup_samples + SETTLE_S * len(preset.idle_pickup_s)
     if scenario == "channel_overhead":
         return 1.0
     if scenario == "retries":
         return START_S + preset.retry_window_s + 2.0
     if scenario == "faults":
-        worker_faults = 2 * (START_S + preset.long_task_s + preset.fault_window_s)  # SIGKILL, SIGTERM
-        restarts = len(preset.redis_persistence) * (START_S + preset.redis_down_s + preset.fault_window_s + 2.0)
-        return worker_faults + restarts + START_S + 5.0  # + an enqueue while Redis is down
+        arm = START_S + 4.0  # workers, the retrying tasks' first attempt, the gated tasks settling
+        window = preset.fault_window_s
+        worker_faults = 2 * (arm + preset.long_task_s + window)  # SIGKILL, SIGTERM
+        redis_faults = (len(preset.redis_persistence) + int(preset.redis_crash)) * (
+            arm + preset.redis_down_s + window + 2.0
+        )
+        long_delay = START_S + preset.long_delay_s + window if preset.long_delay_s else 0.0
+        transactions = START_S + 4 * (1.0 + 5.0)  # bench/faults/transactions.py: hold 1 s, observe up to 5 s
+        # Library defaults, eventually: a stranded task is watched up to the eventual window (about half of the faults
+        # strand something on some backend).
+        eventual = 0.5 * 2 * preset.eventual_window_s
+        return worker_faults + redis_faults + long_delay + transactions + eventual + START_S + 5.0
     return 0.0  # resources: measured during the throughput drain
 
 
