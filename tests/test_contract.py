@@ -160,7 +160,10 @@ def test_locate_follows_tasks_through_the_gate(
         later = idle["idle-later-0"]
         assert later["where"] in ("queued", "scheduled"), f"a delayed task with no worker running: {later}"
         if later["where"] == "scheduled":
-            assert later["returns_in_s"] is not None and 100 <= later["returns_in_s"] <= 120, later
+            # Never before its due time; later only with a rule saying why (RQ: no scheduler holds its lock until a
+            # worker takes it, at start or at its 600 s maintenance).
+            assert later["returns_in_s"] is not None and 100 <= later["returns_in_s"], later
+            assert later["returns_in_s"] <= 120 or "maintenance" in later["rule"], later
 
         # -- the real worker, 2 processes --------------------------------------------------------------------------
         worker = ManagedProcess(
