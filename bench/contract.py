@@ -42,7 +42,8 @@ class Location(TypedDict):
     ``detail``: the structure, named as the library's docs or source name it (``"Redis list 'celery'"``).
     ``returns_in_s``: for ``reserved``/``scheduled``: seconds from now until the library would give the task to a
     worker again *if its current holder never does*, computed from the active settings (visibility timeout,
-    heartbeat timeout, scheduler interval); ``None`` when it never would or it cannot be known.
+    heartbeat timeout, scheduler interval); ``None`` when it never would (a ``reserved`` task then counts as gone
+    once its worker is dead: ``bench.faults.outcomes``) or it cannot be known.
     ``rule``: one line saying which setting produces ``returns_in_s`` (``"visibility_timeout=3600 s"``).
     """
 

@@ -162,7 +162,7 @@ def test_locate_follows_tasks_through_the_gate(
         if later["where"] == "scheduled":
             # Never before its due time; later only with a rule saying why (RQ: no scheduler holds its lock until a
             # worker takes it, at start or at its 600 s maintenance).
-            assert later["returns_in_s"] is not None and 100 <= later["returns_in_s"], later
+            assert later["returns_in_s"] is not None and later["returns_in_s"] >= 100, later
             assert later["returns_in_s"] <= 120 or "maintenance" in later["rule"], later
 
         # -- the real worker, 2 processes --------------------------------------------------------------------------
@@ -212,7 +212,8 @@ def test_locate_follows_tasks_through_the_gate(
                 assert held[probe]["where"] == "reserved", f"{probe} waits behind another gated task: {held[probe]}"
         for probe in short + gated:
             if held[probe]["where"] == "reserved":
-                assert held[probe]["returns_in_s"] is not None, held[probe]
+                # When it would come back, or a rule saying why it never would (RQ, django-tasks-db).
+                assert held[probe]["returns_in_s"] is not None or held[probe]["rule"], held[probe]
         for probe in gated:
             if pids[probe]:  # running, gate closed: acknowledged already (nowhere) or still held (reserved)
                 assert held[probe]["where"] in ("reserved", "nowhere"), f"{probe} running: {held[probe]}"

@@ -27,6 +27,7 @@ def loc(where: str, returns_in_s: float | None = None, rule: str = "") -> dict[s
         (0, loc("done"), "completed"),
         (0, loc("failed"), "failed"),
         (0, loc("nowhere"), "gone"),
+        (0, loc("reserved", None, "a dead worker's reservation is never taken back"), "gone"),
     ],
 )
 def test_outcome_of_one_task(finishes: int, location: dict[str, object] | None, expected: str) -> None:

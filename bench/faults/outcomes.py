@@ -9,7 +9,9 @@ that is the premise a fault record proves. **After the observation window** each
 * ``stranded`` — not finished, but still held where the library itself would run it from (its queue, a worker's
   reservation that a visibility or heartbeat timeout returns, a schedule), with the time at which it would;
 * ``failed`` — not finished, recorded as failed by the library (visible in its admin or result store);
-* ``gone`` — not finished and held nowhere: no retry, timeout or scheduler will ever run it.
+* ``gone`` — not finished, and no retry, timeout or scheduler will ever run it: held nowhere, or held only as a
+  reservation that nothing takes back (its location says ``reserved`` with no return time: RQ's started-job registry
+  of a dead worker, django-tasks-db's RUNNING row).
 
 Different faults are never added together: each fault record carries its own counts.
 """
@@ -57,6 +59,8 @@ def outcome(finish_count: int, location: Mapping[str, Any] | None) -> str:
     if finish_count > 1:
         return "duplicated"
     where = (location or {}).get("where")
+    if where == "reserved" and (location or {}).get("returns_in_s") is None:
+        return "gone"  # reserved by a worker that will never finish it, and nothing hands it back
     if where in HELD:
         return "stranded"
     if where == "done":  # the library counts it done although its body's finish event is missing
