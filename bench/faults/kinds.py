@@ -68,6 +68,9 @@ def _with_persistence(session: FaultSession, persistence: str, run: Callable[[],
     redis.stop()
     redis.appendonly = persistence == "aof"
     redis.start()
+    # An AOF file left by an earlier session on this data directory (another profile's faults) must not replay its
+    # stale tasks into this one.
+    redis.flushall()
     try:
         run()
     finally:
