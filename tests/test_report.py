@@ -243,7 +243,7 @@ def test_fault_answers_per_fault_with_premise_window_and_shortened_timeouts(repo
     delay = next(
         line
         for line in faults.splitlines()
-        if line.startswith("- **scheduled 15 s ahead (beyond the safe profile's 10 s redelivery timeout)**, safe")
+        if line.startswith("- **scheduled 15 s ahead (beyond the safe profile's shortened redelivery timeouts)**, safe")
     )
     assert "0 of 2 ran once, **2 ran more than once** (up to 2 runs)" in delay
     assert "django-q2: 0 of 2 ran once, 2 stranded (due now, scheduler every 30 s)" in delay
