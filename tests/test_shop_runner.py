@@ -166,10 +166,14 @@ class RunningShop:
 
 
 def admin_count(page: str) -> int:
-    """The row count an admin list page states under its table (``3 successful tasks``)."""
-    paginator = re.search(r'<p class="paginator">(.*?)</p>', page, re.DOTALL)
+    """The row count an admin list page states under its table (``3 successful tasks``).
+
+    Django 5.2 writes it in ``<p class="paginator">``, Django 6 in ``<nav class="paginator">`` after a hidden heading.
+    """
+    paginator = re.search(r'<(p|nav) class="paginator"[^>]*>(.*?)</\1>', page, re.DOTALL)
     assert paginator, "not an admin list page (not logged in?)"
-    return int(re.findall(r"\b(\d+)\b", re.sub(r"<[^>]+>", " ", paginator.group(1)))[-1])
+    text = re.sub(r"<h2\b.*?</h2>", " ", paginator.group(2), flags=re.DOTALL)
+    return int(re.findall(r"\b(\d+)\b", re.sub(r"<[^>]+>", " ", text))[-1])
 
 
 @pytest.mark.slow
