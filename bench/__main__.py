@@ -58,7 +58,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--backends", help="comma-separated backend names (default: all, with the Redis floor)")
     parser.add_argument("--scenarios", help="comma-separated scenario names (default: all)")
     parser.add_argument(
-        "--profile", default="shipped", help=f"profile(s), comma-separated, or 'all' ({', '.join(PROFILES)})"
+        "--profile",
+        default="shipped",
+        help=f"profile(s), comma-separated, or 'all' ({', '.join(PROFILES)}): bare = the library without its Django "
+        "result store or admin middleware, shipped = as its Django integration's docs set it up, tuned = its "
+        "documented performance advice, safe = its at-least-once settings. A profile a backend declares the same "
+        "configuration as another one in the run (backend.toml [profiles]) is measured once and reported as such",
     )
     parser.add_argument("--repetitions", type=int, help="override the preset's repetition count")
     parser.add_argument(
@@ -143,8 +148,24 @@ def run_id(commit: str | None) -> str:
     return f"{stamp}-{(commit or 'nogit')[:7]}"
 
 
+def same_profile_skips(backends: list[Backend], profiles: list[str]) -> dict[tuple[str, str], str]:
+    """(backend, profile) → the profile it is measured as: a profile the backend declares the same configuration as
+    another profile of this run (backend.toml ``[profiles.<name>] same_as``) is not measured twice."""
+    skips = {}
+    for backend in backends:
+        for profile in profiles:
+            same = backend.same_as(profile)
+            if same is not None and same.same_as in profiles:
+                skips[(backend.name, profile)] = same.same_as
+    return skips
+
+
 def backend_descriptions(backends: list[Backend], profiles: list[str], ctx: Any) -> dict[str, Any]:
-    """Labels, library versions, worker command and every non-default setting per backend and profile."""
+    """Labels, library versions, worker command and every non-default setting per backend and profile.
+
+    A profile the backend declares the same configuration as another (backend.toml ``[profiles]``) carries
+    ``same_as`` and ``same_reason``; the report says "<profile>: same as <same_as> — <reason>".
+    """
     described: dict[str, Any] = {}
     for backend in backends:
         entry: dict[str, Any] = {
@@ -171,6 +192,8 @@ def backend_descriptions(backends: list[Backend], profiles: list[str], ctx: Any)
                 "worker_argv": backend.worker_argv(ctx.preset.default_processes, profile, ctx.log_level),
                 "settings": settings,
             }
+            if (same := backend.same_as(profile)) is not None:
+                entry["profiles"][profile] |= {"same_as": same.same_as, "same_reason": same.reason}
         described[backend.name] = entry
     return described
 
@@ -225,8 +248,9 @@ def summary_table(results: RunResults) -> Table:
         "RSS idle",
     ):
         table.add_column(column, justify="right" if column not in ("backend", "profile") else "left")
+    profiles = sorted(results.profiles, key=lambda p: PROFILES.index(p) if p in PROFILES else len(PROFILES))
     for backend in results.backend_names:
-        for profile in results.profiles:
+        for profile in profiles:
             records = results.select(backend=backend, profile=profile)
             if not records or all(r.scenario in FAULT_SCENARIOS for r in records):
                 continue  # fault-only profiles are summarised in the report's fault tables
@@ -277,6 +301,36 @@ def summary_table(results: RunResults) -> Table:
 
 def _match(record: Record, params: dict[str, Any]) -> bool:
     return all(record.params.get(k) == v for k, v in params.items() if v is not None)
+
+
+def count_db_statements(
+    backends: list[Backend],
+    profiles: list[str],
+    skips: dict[tuple[str, str], str],
+    ctx: RunContext,
+    say: Callable[[str], object],
+) -> list[dict[str, Any]]:
+    """``db_statements`` records: per Django backend and measured profile, the statements, write commits and new
+    connections per noop task, counted on a private PostgreSQL cluster logging every statement (bench.db_statements).
+
+    Counts, not timings: they run after the performance sessions, beside nothing. Without PostgreSQL's server binaries
+    nothing is counted (one line says why).
+    """
+    missing = postgres_available()
+    if missing is not None:
+        say(f"DB statements per task not counted: {missing}")
+        return []
+    from bench import db_statements
+
+    pairs = [(b, p) for b in backends for p in profiles if b.django and (b.name, p) not in skips]
+    return db_statements.count_records(
+        pairs,
+        redis=ctx.redis,
+        smtp=ctx.smtp,
+        workdir=ctx.workdir / "db-statements",
+        processes=ctx.preset.default_processes,
+        progress=say,
+    )
 
 
 def run_fault_sessions(
@@ -345,6 +399,9 @@ def run(options: argparse.Namespace) -> int:
     """The whole pipeline: plan → services → sessions (results rewritten after each) → summary → report."""
     preset = options.preset_obj
     sessions = plan_sessions(options.backend_list, options.profiles, options.scenario_list, preset, options.seed)
+    # A profile declared the same configuration as another one of the run is measured once, as that one.
+    skips = same_profile_skips(options.backend_list, options.profiles)
+    sessions = [s for s in sessions if (s.backend.name, s.profile) not in skips]
     environment = capture_environment(REPO_ROOT)
     rid = run_id(environment.get("git_commit"))
     out_dir: Path = options.out or REPO_ROOT / "results" / rid
@@ -370,6 +427,8 @@ def run(options: argparse.Namespace) -> int:
         )
         if options.database_fallback:
             console.print(f"[yellow]no private PostgreSQL, measuring on SQLite:[/yellow] {options.database_fallback}")
+        for (name, profile), measured_as in skips.items():
+            console.print(f"{name}/{profile}: same configuration as {measured_as} (backend.toml), measured once")
         with RunProgress(
             sessions, preset, console=console, parallel_faults=isinstance(ctx.redis, RedisServer)
         ) as tracker:
@@ -414,6 +473,10 @@ def run(options: argparse.Namespace) -> int:
 
             for spec in (s for s in sessions if not is_fault_session(s)):
                 run_session(spec, ctx)
+            if "throughput" in options.scenario_list:
+                counted = count_db_statements(options.backend_list, options.profiles, skips, ctx, tracker.note)
+                results = results.with_records(Record.from_dict(r) for r in counted)
+                write_results(results_path, results)
             run_fault_sessions([s for s in sessions if is_fault_session(s)], ctx, run_session)
         # What Django itself reported in each state directory (agent `prepare`), once every session has run.
         database_used = {**results.environment["database"], "django": dict(sorted(ctx.databases.items()))}

@@ -44,11 +44,23 @@ BROKERS = ("redis", "database")
 #: ``role``: a queue backend, or a floor (a raw loop on a broker, no queue library, measured beside the backends).
 ROLES = ("backend", "floor")
 
-#: The settings profiles every backend project implements (``SHOP_PROFILE``).
-PROFILES = ("shipped", "tuned", "safe")
+#: The settings profiles every backend project implements (``SHOP_PROFILE``): ``bare`` the library alone (no Django
+#: result store or admin middleware), ``shipped`` as its Django integration's docs set it up, ``tuned`` its documented
+#: performance advice, ``safe`` its documented at-least-once settings.
+PROFILES = ("bare", "shipped", "tuned", "safe")
 #: The placeholders a worker argv may use.
 ARGV_PLACEHOLDERS = {"processes": 1, "loglevel": "WARNING"}
 DEFAULT_LOG_LEVEL = "WARNING"
+
+
+@dataclass(frozen=True)
+class SameProfile:
+    """A profile whose configuration is another profile's (``[profiles.<name>] same_as``, backend.toml): measured once,
+    under ``same_as``, and reported as "<profile>: same as <same_as> — <reason>"."""
+
+    profile: str
+    same_as: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,12 @@ class Backend:
     #: PEP 508 requirements checked against the installed distributions before anything runs (a backend whose
     #: library only exists for another Django/Python is skipped with one line, not run into a traceback).
     requires: tuple[str, ...] = ()
+    #: Profiles that configure exactly what another profile does (``[profiles.<name>]``), by profile.
+    same_profiles: Mapping[str, SameProfile] = field(default_factory=lambda: MappingProxyType({}))
+
+    def same_as(self, profile: str) -> SameProfile | None:
+        """The declaration that ``profile`` is another profile's configuration here, or ``None`` (its own)."""
+        return self.same_profiles.get(profile)
 
     @property
     def settings_module(self) -> str:
@@ -305,6 +323,7 @@ def load_backend(path: str | os.PathLike[str]) -> Backend:
     floor = data.get("floor")
     if floor is not None and (not isinstance(floor, str) or not floor):
         raise BackendError(f"{path}: floor must be the name of a floor backend")
+    same_profiles = _same_profiles(data.get("profiles", {}), profiles, path)
     requires = _strings(data.get("requires", []), "requires", path)
     for text in requires:
         try:
@@ -329,7 +348,34 @@ def load_backend(path: str | os.PathLike[str]) -> Backend:
         role=chosen["role"],
         floor=floor,
         requires=requires,
+        same_profiles=MappingProxyType(same_profiles),
     )
+
+
+def _same_profiles(raw: object, worker_profiles: Mapping[str, tuple[str, ...]], path: Path) -> dict[str, SameProfile]:
+    """``[profiles.<name>] same_as = "<profile>", reason = "…"``: validated (known profiles, no chains, a reason, no
+    worker argv of its own that would make the two configurations differ)."""
+    if not isinstance(raw, dict):
+        raise BackendError(f"{path}: [profiles] must be a table of profile tables")
+    same: dict[str, SameProfile] = {}
+    for profile, entry in raw.items():
+        where = f"{path}: [profiles.{profile}]"
+        if profile not in PROFILES:
+            raise BackendError(f"{where}: unknown profile; valid: {', '.join(PROFILES)}")
+        if not isinstance(entry, dict) or set(entry) != {"same_as", "reason"}:
+            raise BackendError(f"{where} needs exactly same_as and reason")
+        target, reason = entry["same_as"], entry["reason"]
+        if target not in PROFILES or target == profile:
+            raise BackendError(f"{where}: same_as must be another profile ({', '.join(PROFILES)}), not {target!r}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise BackendError(f"{where}: reason must say why the two profiles are the same configuration")
+        if worker_profiles.get(profile, ()) != worker_profiles.get(target, ()):
+            raise BackendError(f"{where}: worker.profiles differ between {profile} and {target}")
+        same[profile] = SameProfile(profile, target, " ".join(reason.split()))
+    chained = sorted(p for p, entry in same.items() if entry.same_as in same)
+    if chained:
+        raise BackendError(f"{path}: [profiles.{chained[0]}] same_as names a profile that is itself same_as another")
+    return same
 
 
 def load_backends(

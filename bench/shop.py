@@ -68,13 +68,19 @@ class Dashboard:
     path: str
     #: Profiles whose settings leave the page empty (e.g. ``tuned`` stores no results).
     empty_in: tuple[str, ...] = ()
+    #: Profiles without the app that serves the page (e.g. ``bare`` leaves django-celery-results out): no such page.
+    absent_in: tuple[str, ...] = ()
 
     def describe(self, profile: str) -> str:
         """``name (empty in profile tuned)`` for the printed list, or a warning if ``profile`` is one of those."""
+        if profile in self.absent_in:
+            return f"{self.name} (NOT INSTALLED in this profile, {profile}: this URL answers 404)"
         if profile in self.empty_in:
-            kept = ", ".join(p for p in PROFILES if p not in self.empty_in)
+            kept = ", ".join(p for p in PROFILES if p not in self.empty_in + self.absent_in)
             return f"{self.name} (EMPTY in this profile, {profile}; kept filled in {kept})"
-        return self.name + (f" (empty in profile {', '.join(self.empty_in)})" if self.empty_in else "")
+        notes = [f"empty in profile {', '.join(self.empty_in)}"] if self.empty_in else []
+        notes += [f"not installed in profile {', '.join(self.absent_in)}"] if self.absent_in else []
+        return self.name + (f" ({'; '.join(notes)})" if notes else "")
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,12 @@ def load_shop_extras(backend: Backend) -> ShopExtras:
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8")).get("shop", {})
         dashboards = tuple(
-            Dashboard(str(d["name"]), str(d["path"]), _strings(d.get("empty_in", []), "shop.dashboards.empty_in", path))
+            Dashboard(
+                str(d["name"]),
+                str(d["path"]),
+                _strings(d.get("empty_in", []), "shop.dashboards.empty_in", path),
+                _strings(d.get("absent_in", []), "shop.dashboards.absent_in", path),
+            )
             for d in table.get("dashboards", [])
         )
         monitors = tuple(
@@ -119,7 +130,7 @@ def load_shop_extras(backend: Backend) -> ShopExtras:
     except KeyError as exc:
         raise BackendError(f"{path}: [shop] entry without {exc.args[0]!r}") from None
     for dashboard in dashboards:
-        unknown = set(dashboard.empty_in) - set(PROFILES)
+        unknown = set(dashboard.empty_in + dashboard.absent_in) - set(PROFILES)
         if unknown or not dashboard.path.startswith("/"):
             raise BackendError(
                 f"{path}: [shop] dashboard {dashboard.name!r}: path must start with '/', profiles {PROFILES}"

@@ -643,54 +643,121 @@ def answer_latency(ctx: Context) -> Answer:
     )
 
 
-def answer_profiles(ctx: Context) -> Answer | None:
-    """What the profiles change per backend (bare library, shipped integration, tuned): enqueue p50 and noop tasks/s.
+def _statements_text(fig_statements: derived.Figure, fig_commits: derived.Figure, fig_conns: derived.Figure) -> str:
+    """'5.0 statements (1.0 write commit, 1.0 new connection)': medians per noop task."""
 
-    None when no backend has the enqueue or throughput scenario in more than one profile.
+    def count(fig: derived.Figure, noun: str) -> str:
+        number = fig.median or 0.0
+        number = 0.0 if abs(number) < 0.05 else number  # idle pollers subtracted: ±0.0x is nothing
+        return f"{number:.1f} {noun}{'' if round(number, 1) == 1.0 else 's'}"
+
+    return (
+        f"{count(fig_statements, 'statement')} ({count(fig_commits, 'write commit')}, "
+        f"{count(fig_conns, 'new connection')})"
+    )
+
+
+def _factor_text(ratio: float | None, unit: str) -> str:
+    """'×1.4' for a ratio of medians, '–' without one."""
+    if ratio is None:
+        return "–"
+    return f"×{ratio:.2g}" if unit == "tasks/s" or ratio < 10 else f"×{ratio:.0f}"
+
+
+def answer_profiles(ctx: Context) -> Answer | None:
+    """What the profiles change per backend (bare library, shipped integration, tuned): enqueue p50, noop tasks/s
+    and the database statements per noop task, each profile with its ratio to the floor; then what the integration
+    adds (shipped over bare). A profile the backend declared the same configuration as another is said so, with the
+    reason, instead of measured twice.
+
+    None when no backend has more than one profile to show.
     """
-    enqueue = enqueue_ranking(ctx)
     setting = throughput_setting(ctx)
+    run_profiles = [p for p in ctx.profiles() if p in (ctx.results.run.get("profiles") or ctx.results.profiles)]
+    metrics = [
+        ("enqueue p50", "enqueue", {"task": "noop"}, derived.enqueue_p50, "ns", False),
+    ]
+    if setting is not None:
+        task = setting[1]["task"]
+        metrics.append((f"`{task}` tasks/s", "throughput", setting[1], derived.tasks_per_s, "tasks/s", True))
     lines = []
+    counted_on = ""
     for backend in ctx.backends(ctx.results.records):
         if ctx.is_floor(backend) or backend in ctx.unverified:
             continue
-        parts = []
-        for scenario, params, extract, unit, higher in (
-            ("enqueue", {"task": "noop"}, derived.enqueue_p50, "ns", False),
-            ("throughput", setting[1] if setting else None, derived.tasks_per_s, "tasks/s", True),
-        ):
-            if params is None or (scenario == "enqueue" and enqueue is None):
+        same = {p: s for p in run_profiles if (s := derived.same_profile(ctx.results, backend, p)) is not None}
+        same = {p: s for p, s in same.items() if not ctx.results.select(backend=backend, profile=p)}
+        measured = [p for p in run_profiles if p not in same and ctx.results.select(backend=backend, profile=p)]
+        parts = [f"{p}: same as {target} — {reason}" for p, (target, reason) in same.items()]
+        figures: dict[str, dict[str, derived.Figure]] = {}
+        for what, scenario, params, extract, unit, higher in metrics:
+            profiles = [p for p in measured if ctx.results.select(backend=backend, profile=p, scenario=scenario)]
+            found = {p: derived.figure(ctx.results, backend, p, scenario, params, extract) for p in profiles}
+            found = {p: f for p, f in found.items() if f.values}
+            figures[scenario] = found
+            if len(found) + len(same) < 2 or not found:
                 continue
-            profiles = [
-                p
-                for p in ctx.scenario_profiles(scenario)
-                if ctx.results.select(backend=backend, profile=p, scenario=scenario, params=params)
-            ]
-            if len(profiles) < 2:
-                continue
-            figures = {p: derived.figure(ctx.results, backend, p, scenario, params, extract) for p in profiles}
-            base = figures.get("shipped")
+            base = found.get("shipped")
             texts = []
-            for profile, fig in figures.items():
-                if not fig.values:
-                    continue
+            for profile, fig in found.items():
                 main, absolute = figure_text(ctx, backend, fig, unit)
                 text = f"{profile} {absolute or main}" + (f" ({main})" if absolute else "")
                 if base is not None and profile != "shipped" and base.values:
                     text += f" [vs shipped: {derived.test_text(base.values, fig.values, higher_is_better=higher)}]"
                 texts.append(text)
-            what = "enqueue p50" if scenario == "enqueue" else f"`{params.get('task')}` tasks/s"
             parts.append(f"{what}: " + ", ".join(texts))
-        if parts:
-            lines.append(f"**{ctx.label(backend)}**: " + "; ".join(parts))
+        counts: dict[str, tuple[derived.Figure, derived.Figure]] = {}
+        db_texts = []
+        for profile in measured:
+            noop = {"task": "noop"}
+            statements = derived.figure(ctx.results, backend, profile, "db_statements", noop, derived.db_statements)
+            if not statements.values:
+                continue
+            commits = derived.figure(ctx.results, backend, profile, "db_statements", noop, derived.db_write_commits)
+            conns = derived.figure(ctx.results, backend, profile, "db_statements", noop, derived.db_connections)
+            counts[profile] = (statements, commits)
+            db_texts.append(f"{profile} {_statements_text(statements, commits, conns)}")
+            record = ctx.results.select(backend=backend, profile=profile, scenario="db_statements", status="ok")
+            if record and not counted_on:
+                counted_on = str(record[0].notes.get("counted_on") or "")
+        if db_texts and len(db_texts) + len(same) >= 2:
+            parts.append("DB statements per `noop` task: " + ", ".join(db_texts))
+        if not parts or len(measured) + len(same) < 2:
+            continue
+        # What the integration adds on top of the library alone: shipped over bare (bare's figures are those of the
+        # profile it was declared the same configuration as, e.g. django-q2's tuned; nothing when that is shipped).
+        bare_as = same["bare"][0] if "bare" in same else "bare"
+        added = []
+        if bare_as != "shipped":
+            for what, scenario, _params, _extract, unit, _higher in metrics:
+                found = figures.get(scenario, {})
+                if bare_as in found and "shipped" in found:
+                    ratio = derived.median_ratio(found[bare_as], found["shipped"])
+                    added.append(f"{what} {_factor_text(ratio, unit)}")
+            if bare_as in counts and "shipped" in counts:
+                extra = (counts["shipped"][0].median or 0.0) - (counts[bare_as][0].median or 0.0)
+                extra_commits = (counts["shipped"][1].median or 0.0) - (counts[bare_as][1].median or 0.0)
+                added.append(f"{extra:+.1f} statements and {extra_commits:+.1f} write commits per task")
+        if added:
+            measured_as = "" if bare_as == "bare" else f", bare measured as {bare_as}"
+            parts.append(f"the integration (shipped over bare{measured_as}): " + ", ".join(added))
+        lines.append(f"**{ctx.label(backend)}**: " + "; ".join(parts))
     if not lines:
         return None
+    db_note = (
+        f" DB statements are counted per noop task, enqueue and worker side together, on {counted_on}; idle "
+        "pollers subtracted (details: DB statements section)."
+        if counted_on
+        else ""
+    )
     return Answer(
         "What does each profile change?",
         lines,
         "`bare`: the library alone, without its Django result store or admin middleware; `shipped`: as its Django "
         "integration's docs set it up; `tuned`: each library's documented performance advice. The difference "
-        "between bare and shipped is what the integration costs. Settings per profile are listed under Settings.",
+        "between bare and shipped is what the integration costs (×: shipped's median over bare's). A profile a "
+        "backend declares the same configuration as another (nothing of its integration can be left out) is "
+        "measured once and named with its reason. Settings per profile are listed under Settings." + db_note,
     )
 
 

@@ -23,6 +23,7 @@ BASELINE = derived.REDIS_FLOOR
 KNOWN_SCENARIOS = (
     "enqueue",
     "throughput",
+    "db_statements",
     "latency",
     "idle_pickup",
     "resources",

@@ -182,6 +182,37 @@ def tasks_per_s(record: Record) -> float | None:
     return value(record, "tasks_per_s")
 
 
+def db_statements(record: Record) -> float | None:
+    """Statements per noop task, enqueue and worker side together (a ``db_statements`` record)."""
+    return value(record, "statements")
+
+
+def db_write_commits(record: Record) -> float | None:
+    """Committed writes (each a WAL flush) per noop task, both sides (a ``db_statements`` record)."""
+    return value(record, "write_commits")
+
+
+def db_connections(record: Record) -> float | None:
+    """New database connections per noop task, both sides (a ``db_statements`` record)."""
+    return value(record, "connections")
+
+
+def median_ratio(base: Figure, other: Figure) -> float | None:
+    """``other``'s median over ``base``'s (e.g. shipped over bare: what the integration multiplies); None if either
+    is missing or the base is zero."""
+    if base.median is None or other.median is None or not base.median:
+        return None
+    return other.median / base.median
+
+
+def same_profile(results: RunResults, backend: str, profile: str) -> tuple[str, str] | None:
+    """(the profile it was measured as, why) when the backend declared ``profile`` the same configuration as another
+    (backend.toml ``[profiles]``, recorded in the results' backend description); None otherwise."""
+    entry = (description(results, backend).get("profiles") or {}).get(profile) or {}
+    same_as = entry.get("same_as") if isinstance(entry, Mapping) else None
+    return (str(same_as), str(entry.get("same_reason") or "")) if same_as else None
+
+
 def headline_processes(results: RunResults, available: Sequence[int]) -> int | None:
     """The worker process count of the headline figures: the machine's core count, else the nearest below, else max."""
     if not available:

@@ -67,6 +67,17 @@ METHOD: dict[str, str] = {
         "sustained. The headline compares p99 to start with the floor's at the same rate. Higher rates are "
         "skipped once a rate is far beyond saturation (a lost task or p99 above 20 × the bound)."
     ),
+    "db_statements": (
+        "Counted once per Django backend and profile after the performance sessions, whenever the run has the "
+        "throughput scenario: the backend's real workers ({default_processes} processes) on a private PostgreSQL "
+        "cluster of their own that logs every statement and connection (log_statement=all, log_connections=on), "
+        "producer and workers told apart by their libpq application_name. 20 noops warm up, then 100 noop tasks are "
+        "enqueued and drained (to the backend's own done, then 2 s for late writers); every statement, BEGIN/COMMIT "
+        "and new connection in that window is counted per task, minus an idle window of the same length (pollers, "
+        "heartbeats). A write commit is a committed INSERT/UPDATE/DELETE, inside a transaction or on its own "
+        "(autocommit). Counts, not timings: the log costs time itself, so none of the run's timings come from this "
+        "cluster. A profile a backend declares the same configuration as another is counted once."
+    ),
     "idle_pickup": (
         "With {default_processes} worker processes running and no task for {idle_pickup_s} s, one noop task is "
         "enqueued; latency from just before the enqueue call to the task start. Shows polling intervals and "

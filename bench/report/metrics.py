@@ -115,6 +115,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("resources", "CPU s per 1000 tasks", "s", False, lambda r: value(r, "cpu_s_per_1000")),
     Metric("enqueue_microbench", "pytest-benchmark median", "s", False, lambda r: value(r, "median_s")),
     Metric("channel_overhead", "write p50", "ns", False, lambda r: value(r, "write_ns_p50")),
+    Metric("db_statements", "DB statements per task", "count", False, lambda r: value(r, "statements")),
+    Metric("db_statements", "DB write commits per task", "count", False, lambda r: value(r, "write_commits")),
     # Retries: how far the gaps are from the configured delay; attempt counts and windows are facts, not metrics.
     Metric("retries", "gap error (mean)", "s", False, lambda r: _abs(value(r, "gap_error_mean_s"))),
     Metric("faults", "lost (not classified)", "count", False, lambda r: accounting_count(r, "lost")),

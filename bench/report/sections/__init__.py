@@ -12,6 +12,7 @@ from bench.report.context import Context
 from bench.report.model import Block
 from bench.report.sections import (
     channel_overhead,
+    db_statements,
     enqueue,
     faults,
     generic,
@@ -29,6 +30,7 @@ Details = Callable[[Context, Sequence[Record]], list[Block]]
 SECTIONS: dict[str, tuple[str, Details]] = {
     "enqueue": (enqueue.TITLE, enqueue.details),
     "throughput": (throughput.TITLE, throughput.details),
+    "db_statements": (db_statements.TITLE, db_statements.details),
     "latency": (latency.TITLE, latency.details),
     "idle_pickup": (idle_pickup.TITLE, idle_pickup.details),
     "resources": (resources.TITLE, resources.details),

@@ -3,6 +3,8 @@
 ``describe_failures`` reports where Celery itself records a task whose retries are exhausted: its result backend
 (django-celery-results ``TaskResult`` rows, what ``AsyncResult(id).state`` reads and the admin lists). ``locate``
 says where each task is now: kombu's Redis structures (the queue lists, the ``unacked`` hash) or that result backend.
+In the ``bare`` profile there is no result backend (Celery's default, ``DisabledBackend``) and django_celery_results
+is not installed: a finished or failed task is then recorded nowhere.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Task, states
+from celery.backends.base import DisabledBackend
 from celery.result import AsyncResult
 
 from shop_celery import tasks
@@ -47,6 +50,11 @@ def enqueue_delayed(name: str, delay_s: float, *args: object, **kwargs: object) 
     return TASKS[name].apply_async(args=args, kwargs=kwargs, countdown=delay_s).id
 
 
+def _results_stored() -> bool:
+    """Whether a result backend is configured (shipped, tuned, safe: django-db); bare has none (Celery's default)."""
+    return not isinstance(app.backend, DisabledBackend)
+
+
 def describe_failures(task_ids: list[str]) -> dict[str, Any]:
     """Where Celery records these tasks' final failure: the result backend, as ``AsyncResult(id).state`` shows it.
 
@@ -62,6 +70,9 @@ def describe_failures(task_ids: list[str]) -> dict[str, Any]:
         "task_ignore_result": ignore_result,
         "task_store_errors_even_if_ignored": store_errors,
     }
+    if not _results_stored():
+        where = "nowhere: no result backend is configured (Celery's default), the failure is a worker log line only"
+        return {"visible": False, "where": where, "detail": detail}
     try:
         found = Counter(AsyncResult(task_id, app=app).state for task_id in task_ids)
         from django_celery_results.models import TaskResult
@@ -178,7 +189,8 @@ def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {task_id: _location("unknown", error) for task_id in task_ids}
     rest = [task_id for task_id in dict.fromkeys(task_ids) if task_id not in places]
     statuses: dict[str, str] = {}
-    if rest:
+    stored = _results_stored()
+    if rest and stored:
         try:
             from django_celery_results.models import TaskResult
 
@@ -198,7 +210,11 @@ def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
             places[task_id] = _location(
                 "nowhere",
                 "in no kombu Redis structure (a running task is acknowledged already unless acks_late) and "
-                + (f"TaskResult status {status}" if status else "no TaskResult row")
-                + (" (task_ignore_result=True stores none)" if ignored and not status else ""),
+                + (
+                    "no result backend (Celery's default: a finished task is recorded nowhere)"
+                    if not stored
+                    else (f"TaskResult status {status}" if status else "no TaskResult row")
+                    + (" (task_ignore_result=True stores none)" if ignored and not status else "")
+                ),
             )
     return {task_id: places[task_id] for task_id in task_ids}

@@ -1,7 +1,9 @@
 """Django settings of the Celery project: the shop's common settings plus Celery on Redis.
 
-Profiles (``SHOP_PROFILE``): ``shipped`` keeps Celery's defaults, ``tuned`` applies Celery's own optimisation advice,
-``safe`` applies Celery's documented at-least-once settings. ``BENCH_SETTINGS`` lists every setting that differs from
+Profiles (``SHOP_PROFILE``): ``bare`` is Celery alone, without django-celery-results (Celery's default: no result
+backend), ``shipped`` adds django-celery-results as the "First steps with Django" tutorial does and otherwise keeps
+Celery's defaults, ``tuned`` applies Celery's own optimisation advice, ``safe`` applies Celery's documented
+at-least-once settings. ``BENCH_SETTINGS`` lists every setting that differs from
 the library default in the active profile; the harness records it with the results.
 """
 
@@ -13,7 +15,9 @@ SHOP_ENV.require_redis_url()  # a one-line ImproperlyConfigured when it is missi
 
 ROOT_URLCONF = "shop_celery.urls"
 WSGI_APPLICATION = "shop_celery.wsgi.application"
-INSTALLED_APPS = [*INSTALLED_APPS, "django_celery_results", "shop_celery"]
+# bare: Celery alone. django_celery_results is the tutorial's optional result store: not installed at all.
+_RESULTS_APP = [] if SHOP_PROFILE == "bare" else ["django_celery_results"]
+INSTALLED_APPS = [*INSTALLED_APPS, *_RESULTS_APP, "shop_celery"]
 SHOP_QUEUE = "shop_celery.queue.enqueue"
 
 LOGGING = {**LOGGING, "loggers": {**LOGGING["loggers"], "celery": {"level": SHOP_LOG_LEVEL}}}
@@ -29,13 +33,15 @@ _differs("broker_url", "$SHOP_REDIS_URL", "amqp://guest@localhost//", "the suite
 # JSON is already Celery's default task/result serializer (and the only accepted content type); nothing to set.
 
 # The tutorial's optional "django-celery-results" step: results stored through the ORM, browsable in the admin.
-CELERY_RESULT_BACKEND = "django-db"
-_differs(
-    "result_backend",
-    "django-db",
-    None,
-    "django-celery-results as in the 'First steps with Django' tutorial; stores one TaskResult row per task",
-)
+# bare leaves it out: Celery's default result_backend is None (DisabledBackend, which stores nothing).
+if SHOP_PROFILE != "bare":
+    CELERY_RESULT_BACKEND = "django-db"
+    _differs(
+        "result_backend",
+        "django-db",
+        None,
+        "django-celery-results as in the 'First steps with Django' tutorial; stores one TaskResult row per task",
+    )
 _differs(
     "worker --concurrency / --pool",
     "{processes} / prefork",

@@ -1,6 +1,8 @@
 """Django settings of the django-q2 project: the shop's common settings plus a Q cluster on Redis.
 
-Profiles (``SHOP_PROFILE``): ``shipped`` keeps django-q2's defaults, ``tuned`` applies its documented advice,
+Profiles (``SHOP_PROFILE``): ``bare`` keeps successful results out of Django's database (``save_limit = -1``: the
+same configuration as ``tuned``, declared in backend.toml), ``shipped`` keeps django-q2's defaults, ``tuned`` applies
+its documented advice,
 ``safe`` would hold at-least-once settings but django-q2 has none on Redis (see README.md). ``BENCH_SETTINGS`` lists
 every setting that differs from the library default in the active profile.
 
@@ -52,12 +54,20 @@ _differs(
     "the suite runs N processes, one task at a time each, for every backend ($SHOP_WORKERS, backend.toml)",
 )
 
-if SHOP_PROFILE == "tuned":
+if SHOP_PROFILE in ("bare", "tuned"):
     # https://django-q2.readthedocs.io/en/master/configure.html#save-limit : "-1 saves none" of the successful
-    # tasks. Nobody reads them, and saving means an ORM write plus a locked prune query per task in the monitor.
+    # tasks. bare: django-q2 *is* a Django app (its broker, cluster and scheduler need django_q installed), so
+    # "without its Django result store" is this -- the monitor saves no Success row (django_q/monitor.py save_task
+    # returns before any query); failures are still saved. tuned: nobody reads them, and saving means an ORM write
+    # plus a locked prune query per task in the monitor. The same setting, so the two profiles are one
+    # configuration (backend.toml [profiles.bare]).
     Q_CLUSTER["save_limit"] = -1
     _differs(
-        "Q_CLUSTER.save_limit", -1, 250, "successful task results are never read (as Celery's tuned ignore_result)"
+        "Q_CLUSTER.save_limit",
+        -1,
+        250,
+        "no Success row per task: django-q2 without its Django result store (bare); the results are never read "
+        "(tuned, as Celery's tuned ignore_result)",
     )
 
 # safe / SHOP_FAST_FAULTS: on Redis, django-q2 pops a task with BLPOP and never acknowledges it (the Redis broker has

@@ -1,6 +1,8 @@
 """Django settings of the Dramatiq project: the shop's common settings plus Dramatiq on Redis via django_dramatiq.
 
-Profiles (``SHOP_PROFILE``): ``shipped`` keeps Dramatiq's defaults, ``tuned`` applies what Dramatiq documents for
+Profiles (``SHOP_PROFILE``): ``bare`` is Dramatiq with only the part of django_dramatiq the shop's ORM tasks need
+(DbConnectionsMiddleware; no AdminMiddleware, so no Task row per message), ``shipped`` is django_dramatiq as its README
+sets it up (AdminMiddleware included) with Dramatiq's defaults, ``tuned`` applies what Dramatiq documents for
 latency/throughput, ``safe`` is Dramatiq's at-least-once behaviour (already the default on Redis). ``BENCH_SETTINGS``
 lists every setting that differs from the library default in the active profile.
 """
@@ -54,9 +56,11 @@ _differs(
     "the suite runs N processes, one task at a time each, for every backend (backend.toml)",
 )
 
-if SHOP_PROFILE == "tuned":
-    # Nobody reads the per-message Task rows: drop them, as Celery's tuned profile ignores results.
+if SHOP_PROFILE in ("bare", "tuned"):
+    # bare: Dramatiq without the integration's admin store. tuned: nobody reads the per-message Task rows, so drop
+    # them, as Celery's tuned profile ignores results. DbConnectionsMiddleware stays: the shop's tasks use the ORM.
     _middleware = [*_DRAMATIQ_DEFAULT_MIDDLEWARE, _DB_CONNECTIONS, _CONFIRM]
+if SHOP_PROFILE == "tuned":
     # dramatiq/worker.py: "The number of milliseconds workers should wake up after if the queue is idle" -- the Redis
     # consumer polls with back-off up to this value, so idle pick-up waits up to 1 s. Dramatiq reads it only from the
     # environment; rundramatiq loads these settings and then exec()s the dramatiq CLI, which inherits os.environ.
