@@ -40,6 +40,13 @@ tuned = ["--fast"]
 FAKE_WORKERS = "{processes}"
 """
 
+#: A ``[profiles]`` declaration: bare is the same configuration as shipped (appended to :data:`MINIMAL`).
+SAME = """
+[profiles.bare]
+same_as = "shipped"
+reason = "nothing to leave out"
+"""
+
 
 def test_all_required_backends_are_described() -> None:
     backends = load_backends()
@@ -86,10 +93,21 @@ def test_worker_argv_substitutes_and_appends_profile(tmp_path: Path) -> None:
     assert backend.worker_argv(4) == [sys.executable, "-c", "pass", "4", "WARNING"]
     assert backend.worker_argv(2, "tuned", "info") == [sys.executable, "-c", "pass", "2", "INFO", "--fast"]
     assert backend.worker_env(5) == {"FAKE_WORKERS": "5"}
-    with pytest.raises(UsageError, match="valid profiles: shipped, tuned, safe"):
+    with pytest.raises(UsageError, match="valid profiles: bare, shipped, tuned, safe"):
         backend.worker_argv(1, "turbo")
     with pytest.raises(UsageError):
         backend.worker_argv(0)
+
+
+def test_same_profile_declaration(tmp_path: Path) -> None:
+    backend = load_backend(write_toml(tmp_path / "fake", MINIMAL + SAME))
+    same = backend.same_as("bare")
+    assert same is not None and (same.profile, same.same_as, same.reason) == ("bare", "shipped", "nothing to leave out")
+    assert backend.same_as("shipped") is None and backend.same_as("tuned") is None
+    # Every real backend declares at most bare, each with a reason, never pointing at itself.
+    for real in load_backends().values():
+        assert set(real.same_profiles) <= {"bare"}, real.name
+        assert all(s.reason and s.same_as != s.profile for s in real.same_profiles.values())
 
 
 def test_backend_is_immutable(tmp_path: Path) -> None:
@@ -110,6 +128,13 @@ def test_backend_is_immutable(tmp_path: Path) -> None:
         (MINIMAL.replace('api = "native"', 'api = "celery"'), "api must be one of 'native', 'django.tasks'"),
         (MINIMAL.replace('broker = "redis"', 'broker = "kafka"'), "broker must be one of 'redis', 'database'"),
         (MINIMAL.replace("[worker]", 'requires = ["django>>6"]\n[worker]'), "requires"),
+        (MINIMAL + SAME.replace('"shipped"', '"fast"'), r"same_as must be another profile"),
+        (MINIMAL + SAME.replace('"shipped"', '"bare"'), r"same_as must be another profile"),
+        (MINIMAL + SAME.replace("[profiles.bare]", "[profiles.turbo]"), r"\[profiles.turbo\]: unknown profile"),
+        (MINIMAL + SAME.replace('reason = "nothing to leave out"', 'reason = " "'), "reason must say why"),
+        (MINIMAL + SAME.replace('reason = "nothing to leave out"', ""), "needs exactly same_as and reason"),
+        (MINIMAL + SAME.replace('"shipped"', '"tuned"'), "worker.profiles differ between bare and tuned"),
+        (MINIMAL + SAME + '[profiles.shipped]\nsame_as = "safe"\nreason = "x"\n', "itself same_as another"),
     ],
 )
 def test_malformed_toml_names_the_file(tmp_path: Path, text: str, message: str) -> None:
@@ -259,3 +284,16 @@ def test_command_line_skips_an_unavailable_backend_in_one_line(tmp_path: Path) -
     assert len(said) == 1 and said[0].startswith("skipped: fake: not available on this interpreter")
     with pytest.raises(UsageError, match="none of the chosen backends is available"):
         available_backends([gone], said.append)
+
+
+def test_a_declared_same_profile_is_measured_once_when_its_twin_is_in_the_run() -> None:
+    from bench.__main__ import same_profile_skips
+
+    backends = get_backends(["celery", "djangoq", "huey"])
+    assert same_profile_skips(backends, ["bare", "shipped", "tuned"]) == {
+        ("djangoq", "bare"): "tuned",
+        ("huey", "bare"): "shipped",
+    }
+    # Without its twin in the run, the profile is measured under its own name.
+    assert same_profile_skips(backends, ["bare"]) == {}
+    assert same_profile_skips(backends, ["bare", "shipped"]) == {("huey", "bare"): "shipped"}

@@ -33,6 +33,11 @@ from bench.services import ManagedProcess, RedisServer
 from shop.channel import STARTED, read_events
 
 BACKENDS = [b for b in load_backends().values() if b.django]
+#: (backend, profile): every backend as shipped, and in ``bare`` where that is a configuration of its own (no result
+#: store: Celery without a result backend, Dramatiq without AdminMiddleware, django-q2 saving no success).
+PROFILE_CASES = [(b, "shipped") for b in BACKENDS] + [
+    (b, "bare") for b in BACKENDS if getattr(b.same_as("bare"), "same_as", None) != "shipped"
+]
 REPO = Path(__file__).resolve().parent.parent
 #: Two worker processes, each to be held by one gated task.
 PROCESSES = 2
@@ -77,18 +82,18 @@ def test_a_module_without_locate_is_not_a_queue_module() -> None:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _environment(backend: Backend, redis: RedisServer, base: Path) -> dict[str, str]:
+def _environment(backend: Backend, redis: RedisServer, base: Path, profile: str = "shipped") -> dict[str, str]:
     for sub in ("var", "channel", "logs"):
         (base / sub).mkdir(parents=True, exist_ok=True)
-    env = backend.environment(redis_url=redis.url, var_dir=base / "var", channel_dir=base / "channel")
+    env = backend.environment(redis_url=redis.url, var_dir=base / "var", channel_dir=base / "channel", profile=profile)
     env["BENCH_QUEUE_MODULE"] = backend.queue_module
     return env
 
 
-@pytest.mark.parametrize("backend", BACKENDS, ids=[b.name for b in BACKENDS])
-def test_queue_module_conforms(backend: Backend, redis_server: RedisServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("backend", "profile"), PROFILE_CASES, ids=[f"{b.name}-{p}" for b, p in PROFILE_CASES])
+def test_queue_module_conforms(backend: Backend, profile: str, redis_server: RedisServer, tmp_path: Path) -> None:
     redis_server.flushall()
-    env = _environment(backend, redis_server, tmp_path)
+    env = _environment(backend, redis_server, tmp_path, profile)
     run_agent(backend, env, "prepare", {"demo": False})
     task_id = run_agent(backend, env, "enqueue", {"task": "noop", "probe": "conform-0"})["task_id"]
     result = run_agent(backend, env, "contract", {"task_ids": [task_id, "no-such-task-0"]})
@@ -281,16 +286,16 @@ def _open_the_gate_and_finish(
     print(f"\nfinished: {_summary(final)}")
 
 
-@pytest.mark.parametrize("backend", BACKENDS, ids=[b.name for b in BACKENDS])
-def test_locate_sees_outcomes(backend: Backend, redis_server: RedisServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("backend", "profile"), PROFILE_CASES, ids=[f"{b.name}-{p}" for b, p in PROFILE_CASES])
+def test_locate_sees_outcomes(backend: Backend, profile: str, redis_server: RedisServer, tmp_path: Path) -> None:
     """A task whose retries are exhausted ends ``failed`` (or ``nowhere`` where the library records no failure); a
     delayed task, once it ran, ends ``done`` or ``nowhere``, also when its id was a schedule's (django-q2)."""
     redis_server.flushall()
-    env = _environment(backend, redis_server, tmp_path)
+    env = _environment(backend, redis_server, tmp_path, profile)
     run_agent(backend, env, "prepare", {"demo": False})
     producer = ProducerClient(env, REPO, tmp_path / "logs" / "producer.log")
     worker = ManagedProcess(
-        backend.worker_argv(PROCESSES),
+        backend.worker_argv(PROCESSES, profile),
         env=env | backend.worker_env(PROCESSES),
         cwd=backend.project_dir,
         log_path=tmp_path / "logs" / "worker.log",

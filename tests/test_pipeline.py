@@ -128,7 +128,7 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
     [
         (["--backends", "beanstalk"], "unknown backend 'beanstalk'; valid backends: celery, djangoq"),
         (["--scenarios", "speed"], "unknown scenario(s): speed; valid: enqueue"),
-        (["--profile", "fast"], "unknown profile(s): fast; valid: shipped, tuned, safe"),
+        (["--profile", "fast"], "unknown profile(s): fast; valid: bare, shipped, tuned, safe"),
         (["--redis-url", "redis://127.0.0.1:1/0", "--quick"], "Redis at redis://127.0.0.1:1/0 is unreachable"),
         # Malformed URLs are rejected before any connection (port 6379 is never contacted).
         (["--redis-url", "localhost:6379"], "malformed Redis URL 'localhost:6379': Redis URL must specify one of"),

@@ -365,6 +365,24 @@ def test_profiles_answer_compares_with_shipped(report_dir: Path) -> None:
     assert "; `noop` tasks/s: bare " in celery and "tuned 1" in celery
     # The headline stays the shipped profile even when bare sorts first.
     assert "shipped, p50 of one `noop` enqueue call" in answers
+    # Counted DB statements per task beside the timings, and what the integration adds on top of the library.
+    assert (
+        "DB statements per `noop` task: bare 0.0 statements (0.0 write commits, 0.0 new connections), "
+        "shipped 5.0 statements (1.0 write commit, 1.0 new connection)" in celery
+    )
+    assert re.search(r"the integration \(shipped over bare\): enqueue p50 ×\d[.\d]*, `noop` tasks/s ×0\.\d+, ", celery)
+    assert celery.endswith("+5.0 statements and +1.0 write commits per task")
+    assert "PostgreSQL 15.0 (synthetic)" in answers
+
+
+def test_a_profile_declared_the_same_is_said_so_not_measured(report_dir: Path) -> None:
+    md = (report_dir / "report.md").read_text()
+    huey = next(line for line in _answers(md).splitlines() if line.startswith("- **Huey**: "))
+    assert huey.startswith("- **Huey**: bare: same as shipped — nothing of its integration to leave out; enqueue p50: ")
+    assert "the integration" not in huey  # bare = shipped: nothing to compare
+    details = md[md.index("### Database statements per task") :]
+    assert "| Huey | bare | same as shipped |" in details
+    assert "| Celery | shipped | 5.0 | 0.0 / 5.0 | 1.0 | 1.0 | none | 1 × INSERT INTO" in details
 
 
 def test_do_i_need_redis_from_the_database_broker_numbers(report_dir: Path) -> None:

@@ -214,7 +214,7 @@ def test_celery_shop_shows_its_tasks_in_flower_and_stops_everything(profile: str
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-@pytest.mark.parametrize("profile", ["shipped", "tuned"])
+@pytest.mark.parametrize("profile", ["bare", "shipped", "tuned"])
 @pytest.mark.parametrize("name", ["djangoq", "dramatiq"])
 def test_dashboards_are_filled_except_in_the_profiles_that_empty_them(name: str, profile: str, tmp_path: Path) -> None:
     """What README's dashboard table says, measured: a task shows in each profile-dependent page, or not."""
@@ -251,6 +251,11 @@ def test_every_backend_lists_its_dashboards() -> None:
     for name in ("celery", "djangoq", "dramatiq"):
         assert extras[name].dashboards, name
         assert all(d.path.startswith("/admin/") and set(d.empty_in) <= set(PROFILES) for d in extras[name].dashboards)
+    # Celery's bare profile does not install django-celery-results: its page is said to be absent, not empty.
+    results_page = extras["celery"].dashboards[0]
+    assert results_page.absent_in == ("bare",)
+    assert "NOT INSTALLED in this profile, bare" in results_page.describe("bare")
+    assert "not installed in profile bare" in results_page.describe("shipped")
 
 
 def test_malformed_shop_table_names_the_file(tmp_path: Path) -> None:

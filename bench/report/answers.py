@@ -746,7 +746,7 @@ def answer_profiles(ctx: Context) -> Answer | None:
         return None
     db_note = (
         f" DB statements are counted per noop task, enqueue and worker side together, on {counted_on}; idle "
-        "pollers subtracted (details: DB statements section)."
+        "pollers subtracted (details: Database statements per task)."
         if counted_on
         else ""
     )
@@ -756,8 +756,8 @@ def answer_profiles(ctx: Context) -> Answer | None:
         "`bare`: the library alone, without its Django result store or admin middleware; `shipped`: as its Django "
         "integration's docs set it up; `tuned`: each library's documented performance advice. The difference "
         "between bare and shipped is what the integration costs (×: shipped's median over bare's). A profile a "
-        "backend declares the same configuration as another (nothing of its integration can be left out) is "
-        "measured once and named with its reason. Settings per profile are listed under Settings." + db_note,
+        "backend declares the same configuration as another (backend.toml) is measured once and named with the "
+        "reason. Settings per profile are listed under Settings." + db_note,
     )
 
 
