@@ -246,12 +246,17 @@ def summary_table(results: RunResults) -> Table:
         "first rate not sustained",
         "idle pickup",
         "RSS idle",
+        "DB stmts / commits per task",
     ):
         table.add_column(column, justify="right" if column not in ("backend", "profile") else "left")
     profiles = sorted(results.profiles, key=lambda p: PROFILES.index(p) if p in PROFILES else len(PROFILES))
     for backend in results.backend_names:
         for profile in profiles:
             records = results.select(backend=backend, profile=profile)
+            same = derived.same_profile(results, backend, profile)
+            if not records and same is not None and results.select(backend=backend, profile=same[0]):
+                table.add_row(backend, profile, f"same as {same[0]}", *["–"] * (len(table.columns) - 3))
+                continue
             if not records or all(r.scenario in FAULT_SCENARIOS for r in records):
                 continue  # fault-only profiles are summarised in the report's fault tables
             failed = [r for r in records if r.scenario in ("verification", "session") and r.status != "ok"]
@@ -272,6 +277,14 @@ def summary_table(results: RunResults) -> Table:
             enqueue = derived.figure(results, backend, profile, "enqueue", {"task": "noop"}, derived.enqueue_p50)
             tput_params = {"task": "noop", "mode": "backlog", "processes": processes}
             tput = derived.figure(results, backend, profile, "throughput", tput_params, derived.tasks_per_s)
+            noop = {"task": "noop"}
+            statements = derived.figure(results, backend, profile, "db_statements", noop, derived.db_statements)
+            commits = derived.figure(results, backend, profile, "db_statements", noop, derived.db_write_commits)
+            db_text = "–"
+            if statements.values:
+                db_text = (
+                    f"{derived.per_task_count(statements.median):.1f} / {derived.per_task_count(commits.median):.1f}"
+                )
             states = derived.rate_states([r for r in records if r.scenario == "latency"], bound_ns)
             failure = derived.first_failure(states)
             pickup = [v for r in ok if r.scenario == "idle_pickup" for v in r.samples.get("pickup_ns", [])]
@@ -293,6 +306,7 @@ def summary_table(results: RunResults) -> Table:
                 f"{failure.rate:g}/s: {failure.state}" if failure else "–",
                 duration_ns(stats.summarize(pickup).median) if pickup else "–",
                 bytes_text(rss) if rss else "–",
+                db_text,
             )
     if isinstance(cores, int) and processes != cores:
         table.caption = f"throughput at {processes} processes: the run has no throughput at the {cores} cores"

@@ -18,6 +18,7 @@ import pytest
 from bench.backends import load_backends
 from bench.faults.outcomes import OUTCOMES
 from bench.results import load_results
+from bench.services import postgres_available
 
 REPO = Path(__file__).resolve().parent.parent
 PERFORMANCE = ("enqueue", "throughput", "latency", "idle_pickup", "resources", "channel_overhead")
@@ -93,6 +94,17 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
             assert len(record.samples["pickup_ns"]) == results.run["preset_params"]["idle_pickup_samples"]
         for record in results.select(backend=backend, scenario="resources"):
             assert record.values["load_samples"] == len(record.samples["rss_load_bytes"]) >= 3
+
+    # The database statements per noop task, counted once per backend after the timed sessions (PostgreSQL's log).
+    counted = results.select(backend=name, scenario="db_statements")
+    if postgres_available() is None:
+        assert [r.status for r in counted] == ["ok"], [(r.status, r.error) for r in counted]
+        values = counted[0].values
+        # An idle window is subtracted (pollers): a backend that asks nothing per task may come out a hair below 0.
+        assert values["tasks"] > 0 and values["statements"] > -1 and values["write_commits"] > -1
+        print(f"{name}: {values['statements']} statements, {values['write_commits']} write commits per noop task")
+    else:
+        assert not counted
 
     # Faults: the premise proven at the fault instant (every worker process inside a gated task, waiting tasks held
     # by the broker or a worker), then every task id in exactly one outcome, matching the counts.

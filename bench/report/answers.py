@@ -647,8 +647,7 @@ def _statements_text(fig_statements: derived.Figure, fig_commits: derived.Figure
     """'5.0 statements (1.0 write commit, 1.0 new connection)': medians per noop task."""
 
     def count(fig: derived.Figure, noun: str) -> str:
-        number = fig.median or 0.0
-        number = 0.0 if abs(number) < 0.05 else number  # idle pollers subtracted: ±0.0x is nothing
+        number = derived.per_task_count(fig.median)
         return f"{number:.1f} {noun}{'' if round(number, 1) == 1.0 else 's'}"
 
     return (

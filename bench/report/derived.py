@@ -197,6 +197,11 @@ def db_connections(record: Record) -> float | None:
     return value(record, "connections")
 
 
+def per_task_count(number: float | None) -> float:
+    """A per-task count as shown: an idle window is subtracted, so |x| < 0.05 per task is nothing (0.0)."""
+    return 0.0 if number is None or abs(number) < 0.05 else number
+
+
 def median_ratio(base: Figure, other: Figure) -> float | None:
     """``other``'s median over ``base``'s (e.g. shipped over bare: what the integration multiplies); None if either
     is missing or the base is zero."""

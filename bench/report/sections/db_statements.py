@@ -22,7 +22,7 @@ def _count(records: Sequence[Record], name: str) -> str:
     found = _median([v for v in (value(r, name) for r in records) if v is not None])
     if found is None:
         return "–"
-    return f"{0.0 if abs(found) < 0.05 else found:.1f}"
+    return f"{derived.per_task_count(found):.1f}"
 
 
 def _shapes(text: object, width: int = 60) -> str:
