@@ -792,9 +792,14 @@ def test_terminal_summary_uses_the_report_figures(fixture_results: RunResults) -
     text = console.export_text()
     djangoq = next(line for line in text.splitlines() if line.startswith("│ djangoq"))
     assert "200 tasks/s" in djangoq and "800/s: saturated" in djangoq
-    huey = next(line for line in text.splitlines() if line.startswith("│ huey"))
+    huey = next(line for line in text.splitlines() if line.startswith("│ huey") and "│ shipped" in line)
     enqueue = derived.figure(fixture_results, "huey", "shipped", "enqueue", {"task": "noop"}, derived.enqueue_p50)
-    assert f"({ratio_text(enqueue.ratio)})" in huey and "≥ 800 tasks/s" in huey
+    assert f"({ratio_text(enqueue.ratio)})" in huey and "≥ 800 tasks/s" in huey and huey.endswith("0.0 / 0.0 │")
+    # A profile declared the same configuration as another has a row that says so, and no figures.
+    huey_bare = next(line for line in text.splitlines() if line.startswith("│ huey") and "│ bare" in line)
+    assert "same as shipped" in huey_bare and "µs" not in huey_bare
+    celery = next(line for line in text.splitlines() if line.startswith("│ celery") and "│ shipped" in line)
+    assert celery.endswith("5.0 / 1.0 │")
 
 
 def test_numbers_for_people() -> None:
