@@ -56,7 +56,8 @@ def scenario_estimate_s(scenario: str, preset: Preset, processes: int, tasks: tu
         return len(enqueued) * per_task + (MICROBENCH_S if preset.microbench and "noop" in tasks else 0.0)
     if scenario == "throughput":
         # Each figure is a time-based window (warm-up + steady part) after a calibration batch; the noop backlog at
-        # every process count, the shop tasks at the default count only (bench/runner.py); a short window is redone.
+        # every process count, the shop tasks at the default count only (bench/scenarios/throughput.py); a short
+        # window is redone.
         window = preset.throughput_warmup_s + preset.throughput_steady_s + 2 * SETTLE_S
         shop = [t for t in preset.concurrent_tasks if t in tasks and t != "noop"]
         per_task = [

@@ -1,0 +1,32 @@
+"""Channel overhead: the measurement channel's own cost per event, in a process with the backend's environment."""
+
+from __future__ import annotations
+
+from bench import stats
+from bench.scenarios.session import ScenarioSession
+from bench.scenarios.unit import Scenario
+
+#: Event writes timed one by one.
+EVENTS = 20_000
+
+
+def run(session: ScenarioSession) -> None:
+    """The channel's own cost per event, in a process with the backend's environment."""
+    assert session.producer is not None
+    answer = session.producer.call("channel_overhead", events=EVENTS)
+    p = stats.percentiles(answer["histogram"])
+    session.record(
+        "channel_overhead",
+        {},
+        histograms={"write_ns": answer["histogram"]},
+        values={"count": answer["count"], "write_ns_p50": p.p50, "write_ns_p99": p.p99},
+    )
+
+
+SCENARIO = Scenario(
+    name="channel_overhead",
+    description="cost of the measurement channel itself (ns per event written)",
+    run=run,
+    preset_keys=(),
+    section="bench.report.sections.channel_overhead",
+)
