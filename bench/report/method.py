@@ -1,7 +1,7 @@
 """How each number of the report is measured: scenario → text, printed in the report's "Method" section.
 
-The texts follow what ``bench/runner.py`` and ``bench/faults.py`` do; keep them true when the measurement changes
-(they are data, not prose buried in a template). ``{name}`` placeholders are filled from the run's preset
+The texts follow what ``bench/scenarios/<name>.py`` and ``bench/faults/`` do; keep them true when the measurement
+changes (they are data, not prose buried in a template). ``{name}`` placeholders are filled from the run's preset
 (``run.preset_params``) by :func:`method_for`, so the method states this run's workload sizes. A scenario without an
 entry is shown with a note that its method is undocumented.
 """
