@@ -120,6 +120,7 @@ def test_every_scenario_is_one_unit_whose_pointers_resolve() -> None:
         assert isinstance(section.TITLE, str) and callable(section.details), name
         assert all(callable(f) for f in unit.derived_functions()), name
         assert unit.run is not None or name == "resources"  # resources is recorded by the throughput drain
+        assert unit.method, f"{name}: no method text for the report"
     assert read == fields, f"preset keys no scenario reads: {fields - read}"
 
 

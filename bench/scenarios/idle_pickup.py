@@ -36,10 +36,19 @@ def run(session: ScenarioSession) -> None:
         )
 
 
+#: How it is measured, for the report's Method section (``{key}``: the run's preset value of that key).
+METHOD = (
+    "With {default_processes} worker processes running and no task for {idle_pickup_s} s, one noop task is "
+    "enqueued; latency from just before the enqueue call to the task start. Shows polling intervals and "
+    "back-off of idle workers."
+)
+
+
 SCENARIO = Scenario(
     name="idle_pickup",
     description="latency of single tasks after the queue has been idle (a sample list per idle period)",
     run=run,
     preset_keys=("idle_pickup_s", "idle_pickup_samples"),
+    method=METHOD,
     section="bench.report.sections.idle_pickup",
 )

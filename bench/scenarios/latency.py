@@ -72,12 +72,30 @@ def run(session: ScenarioSession) -> None:
             break  # far beyond saturation: higher rates only take longer to drain and say nothing new
 
 
+#: How it is measured, for the report's Method section (``{key}``: the run's preset value of that key).
+METHOD = (
+    "An open-loop producer sends noop tasks at each fixed offered rate ({latency_rates} tasks/s) for "
+    "{latency_duration_s:g} s on a schedule fixed in advance, with {default_processes} worker processes "
+    "running. Latency is measured from each task's intended send time (not the actual send) to its start and "
+    "finish, so a backend that slows the producer cannot hide its queueing (coordinated omission corrected); "
+    "the producer's worst lateness is recorded too. Each rate has a state: sustained (sent/s at least 90 % of the "
+    "offered rate, completed/s at least 90 % of sent/s, p99 to start within {latency_bound_ms:g} ms, nothing "
+    "lost); over the latency bound (completions kept up, p99 above the bound); saturated (the producer could not "
+    "send on schedule, or completions fell behind the send rate); tasks lost. completed/s is the recorded "
+    "completion rate, or where a record has none a lower bound: completions ÷ (intended send span + spread of "
+    "the to-finish latencies). The maximum sustainable rate is the highest offered rate with every rate up to it "
+    "sustained. The headline compares p99 to start with the floor's at the same rate. Higher rates are "
+    "skipped once a rate is far beyond saturation (a lost task or p99 above 20 × the bound)."
+)
+
+
 SCENARIO = Scenario(
     name="latency",
     description="open-loop noop producer at fixed offered rates; latency from the intended send time "
     "(coordinated omission corrected) to task start, finish and confirmed completion",
     run=run,
     preset_keys=("latency_rates", "latency_duration_s", "latency_bound_ms", "drain_timeout_s"),
+    method=METHOD,
     section="bench.report.sections.latency",
     derived=(
         "bench.report.derived.rate_states",

@@ -34,6 +34,9 @@ class Scenario:
     run: Callable[[ScenarioSession], None] | None
     #: The preset keys (``bench/presets.toml``, :class:`~bench.scenarios.preset.Preset`) it reads.
     preset_keys: tuple[str, ...]
+    #: How it is measured, for the report's Method section (``{preset_key}`` placeholders are filled with the
+    #: run's preset values); keep it true when ``run`` changes.
+    method: str = ""
     #: The report section module (``TITLE`` and ``details(ctx, records)``) that renders its records.
     section: str
     #: Functions (``module.name``) that compute its figures from records, beside its entries in
