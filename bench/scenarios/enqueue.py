@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.scenarios.estimate import ENQUEUE_CALL_S, MICROBENCH_S, SETTLE_S
+from bench.scenarios.preset import Preset
 from bench.scenarios.session import ScenarioSession
 from bench.scenarios.unit import Scenario
 
@@ -64,6 +66,13 @@ def microbench(session: ScenarioSession) -> dict[str, Any]:
     }
 
 
+def estimate_s(preset: Preset, processes: int, tasks: tuple[str, ...]) -> float:
+    """Rough duration in one session, for the progress display's ETA."""
+    per_task = preset.enqueue_count * ENQUEUE_CALL_S + SETTLE_S
+    enqueued = [t for t in preset.enqueue_tasks if t in tasks]
+    return len(enqueued) * per_task + (MICROBENCH_S if preset.microbench and "noop" in tasks else 0.0)
+
+
 #: How it is measured, for the report's Method section (``{key}``: the run's preset value of that key).
 METHOD = (
     "Producer-side cost of one enqueue call with the library's own API (`.delay()`, `.send()`, calling the Huey "
@@ -82,6 +91,7 @@ SCENARIO = Scenario(
     description="producer-side cost of one enqueue call per task type (no workers running); HDR histogram + "
     "pytest-benchmark",
     run=run,
+    estimate=estimate_s,
     preset_keys=("enqueue_tasks", "enqueue_count", "microbench"),
     method=METHOD,
     section="bench.report.sections.enqueue",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench import completion, stats
+from bench.scenarios.preset import Preset
 from bench.scenarios.session import ScenarioSession
 from bench.scenarios.unit import Scenario
 
@@ -72,6 +73,11 @@ def run(session: ScenarioSession) -> None:
             break  # far beyond saturation: higher rates only take longer to drain and say nothing new
 
 
+def estimate_s(preset: Preset, processes: int, tasks: tuple[str, ...]) -> float:
+    """Rough duration in one session, for the progress display's ETA."""
+    return len(preset.latency_rates) * (preset.latency_duration_s + 1.0)
+
+
 #: How it is measured, for the report's Method section (``{key}``: the run's preset value of that key).
 METHOD = (
     "An open-loop producer sends noop tasks at each fixed offered rate ({latency_rates} tasks/s) for "
@@ -94,6 +100,7 @@ SCENARIO = Scenario(
     description="open-loop noop producer at fixed offered rates; latency from the intended send time "
     "(coordinated omission corrected) to task start, finish and confirmed completion",
     run=run,
+    estimate=estimate_s,
     preset_keys=("latency_rates", "latency_duration_s", "latency_bound_ms", "drain_timeout_s"),
     method=METHOD,
     section="bench.report.sections.latency",

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from bench import faults
+from bench.scenarios.estimate import START_S
+from bench.scenarios.preset import Preset
 from bench.scenarios.session import ScenarioSession
 from bench.scenarios.unit import Scenario
 
@@ -11,6 +13,11 @@ from bench.scenarios.unit import Scenario
 def run(session: ScenarioSession) -> None:
     """Flaky tasks with the shop's retry policy and with library defaults (bench/faults/retries.py)."""
     faults.run_retries(session)
+
+
+def estimate_s(preset: Preset, processes: int, tasks: tuple[str, ...]) -> float:
+    """Rough duration in one session, for the progress display's ETA."""
+    return START_S + preset.retry_window_s + 2.0
 
 
 #: How it is measured, for the report's Method section (``{key}``: the run's preset value of that key).
@@ -31,6 +38,7 @@ SCENARIO = Scenario(
     description="flaky tasks failing k times / forever, with the shop's retry policy and with library defaults: "
     "attempts, gaps against the configured delay, exhaustion, and whether a pending retry survives restarts",
     run=run,
+    estimate=estimate_s,
     preset_keys=("retry_tasks", "retry_window_s", "fault_profiles"),
     method=METHOD,
     section="bench.report.sections.retries",

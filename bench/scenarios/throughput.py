@@ -17,6 +17,8 @@ from typing import Any
 
 from bench import completion
 from bench.scenarios import resources
+from bench.scenarios.estimate import SETTLE_S, START_S, task_s
+from bench.scenarios.preset import Preset
 from bench.scenarios.session import RateKey, ScenarioSession
 from bench.scenarios.unit import Scenario
 from bench.services import usage
@@ -250,6 +252,20 @@ def produce_task(session: ScenarioSession, task: str, count: int, name: str) -> 
     return [f"{prefix}{i}" for i in range(count)]
 
 
+def estimate_s(preset: Preset, processes: int, tasks: tuple[str, ...]) -> float:
+    """Rough duration in one session, for the progress display's ETA."""
+    # Each figure is a time-based window (warm-up + steady part) after a calibration batch; the noop backlog at
+    # every process count, the shop tasks at the default count only; a short window is redone.
+    window = preset.throughput_warmup_s + preset.throughput_steady_s + 2 * SETTLE_S
+    shop = [t for t in preset.concurrent_tasks if t in tasks and t != "noop"]
+    per_task = [
+        n * task_s(t, preset) / processes + window
+        for t, n in preset.concurrent_tasks.items()
+        if t in shop and processes == preset.default_processes
+    ]
+    return START_S + window * 1.3 + sum(per_task)
+
+
 #: How it is measured, for the report's Method section (``{key}``: the run's preset value of that key).
 METHOD = (
     "Tasks per second from task-side timestamps: finished tasks divided by the time from the first task start "
@@ -268,6 +284,7 @@ SCENARIO = Scenario(
     "noop backlog sized to last it, drained at every worker process count, and each shop task produced while "
     "workers consume; body-finish rate and the finish-to-confirmed lag beside it",
     run=run,
+    estimate=estimate_s,
     preset_keys=(
         "processes",
         "default_processes",

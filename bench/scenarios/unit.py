@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bench.scenarios.preset import Preset
     from bench.scenarios.session import ScenarioSession
 
 #: Most scenarios need nothing but the noop task (the Redis floor has only that one).
@@ -34,6 +35,9 @@ class Scenario:
     run: Callable[[ScenarioSession], None] | None
     #: The preset keys (``bench/presets.toml``, :class:`~bench.scenarios.preset.Preset`) it reads.
     preset_keys: tuple[str, ...]
+    #: Its rough duration in one session (preset, worker processes, the backend's tasks), for the progress display's
+    #: ETA (:mod:`bench.progress`); ``None``: no time of its own.
+    estimate: Callable[[Preset, int, tuple[str, ...]], float] | None = None
     #: How it is measured, for the report's Method section (``{preset_key}`` placeholders are filled with the
     #: run's preset values); keep it true when ``run`` changes.
     method: str = ""
