@@ -121,6 +121,7 @@ def test_every_scenario_is_one_unit_whose_pointers_resolve() -> None:
         assert all(callable(f) for f in unit.derived_functions()), name
         assert unit.run is not None or name == "resources"  # resources is recorded by the throughput drain
         assert unit.method, f"{name}: no method text for the report"
+        assert unit.estimate is not None or unit.run is None, f"{name}: no duration estimate for the ETA"
     assert read == fields, f"preset keys no scenario reads: {fields - read}"
 
 
