@@ -72,8 +72,8 @@ REGISTRY: dict[str, Scenario] = {
 #: Preset keys the session lifecycle itself reads (run order, warm-up, drains), beside each scenario's own.
 SESSION_PRESET_KEYS = ("repetitions", "processes", "default_processes", "warmup_tasks", "drain_timeout_s")
 
-#: Every scenario with what it measures (shown by ``--help`` and the report).
-SCENARIOS: dict[str, str] = {name: unit.description for name, unit in REGISTRY.items()}
+#: Every scenario a session runs, with what it measures (the ``--scenarios`` choices, shown by ``--help``).
+SCENARIOS: dict[str, str] = {name: unit.description for name, unit in REGISTRY.items() if unit.in_session}
 
 #: The tasks a backend must implement for a scenario to run on it (the Redis floor only has noop); scenarios not
 #: listed need only noop.

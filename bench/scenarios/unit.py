@@ -54,6 +54,10 @@ class Scenario:
     per_process_count: bool = False
     #: Runs once per backend in the preset's ``fault_profiles`` (not per repetition).
     fault: bool = False
+    #: ``False``: its records are written outside the sessions (by the command line after them, e.g. a counting pass
+    #: on a cluster of its own); it is no ``--scenarios`` choice and no session plans it, but the report shows it in
+    #: registry order like any other.
+    in_session: bool = True
 
     def runs_on(self, tasks: tuple[str, ...]) -> bool:
         """Whether a backend implementing ``tasks`` can run it."""
