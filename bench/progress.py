@@ -29,64 +29,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from bench.runner import SessionSpec
-from bench.scenarios import FAULT_SCENARIOS, SCENARIOS, Preset
+from bench.scenarios import FAULT_SCENARIOS, REGISTRY, SCENARIOS, Preset
+from bench.scenarios.estimate import START_S, TASK_S
 
 # -- the duration model ---------------------------------------------------------------------------------------------
 # Rough constants (seconds) for a 2-core machine, from the reference run's session durations; the run corrects them.
-START_S = 3.0  # producer process + worker start + readiness round trip
+# Each scenario's own estimate is the ``estimate`` of its unit (bench/scenarios/<name>.py), from the constants of
+# bench/scenarios/estimate.py.
 VERIFY_S = 15.0  # verification before measuring: once per backend, profile and repetition (Django backends)
 PREPARE_S = 5.0  # migrations of a fresh database: once per backend, profile and kind of session
-MICROBENCH_S = 8.0  # the pytest-benchmark subprocess
-ENQUEUE_CALL_S = 0.0008  # one enqueue call
-#: Worker time of one task on one process (an import costs per CSV row).
-TASK_S = {"noop": 0.004, "send_invoice_email": 0.02, "build_sales_report": 0.1}
-IMPORT_ROW_S = 0.001
-SETTLE_S = 0.5  # drain polling and settling after each batch
-
-
-def _task_s(task: str, preset: Preset) -> float:
-    return preset.import_rows * IMPORT_ROW_S if task == "import_products" else TASK_S.get(task, 0.01)
 
 
 def scenario_estimate_s(scenario: str, preset: Preset, processes: int, tasks: tuple[str, ...]) -> float:
     """Rough duration of one scenario in one session (seconds), for a backend implementing ``tasks``."""
-    if scenario == "enqueue":
-        per_task = preset.enqueue_count * ENQUEUE_CALL_S + SETTLE_S
-        enqueued = [t for t in preset.enqueue_tasks if t in tasks]
-        return len(enqueued) * per_task + (MICROBENCH_S if preset.microbench and "noop" in tasks else 0.0)
-    if scenario == "throughput":
-        # Each figure is a time-based window (warm-up + steady part) after a calibration batch; the noop backlog at
-        # every process count, the shop tasks at the default count only (bench/runner.py); a short window is redone.
-        window = preset.throughput_warmup_s + preset.throughput_steady_s + 2 * SETTLE_S
-        shop = [t for t in preset.concurrent_tasks if t in tasks and t != "noop"]
-        per_task = [
-            n * _task_s(t, preset) / processes + window
-            for t, n in preset.concurrent_tasks.items()
-            if t in shop and processes == preset.default_processes
-        ]
-        return START_S + window * 1.3 + sum(per_task)
-    if scenario == "latency":
-        return len(preset.latency_rates) * (preset.latency_duration_s + 1.0)
-    if scenario == "idle_pickup":
-        return sum(preset.idle_pickup_s) * preset.idle_pickup_samples + SETTLE_S * len(preset.idle_pickup_s)
-    if scenario == "channel_overhead":
-        return 1.0
-    if scenario == "retries":
-        return START_S + preset.retry_window_s + 2.0
-    if scenario == "faults":
-        arm = START_S + 4.0  # workers, the retrying tasks' first attempt, the gated tasks settling
-        window = preset.fault_window_s
-        worker_faults = 2 * (arm + preset.long_task_s + window)  # SIGKILL, SIGTERM
-        redis_faults = (len(preset.redis_persistence) + int(preset.redis_crash)) * (
-            arm + preset.redis_down_s + window + 2.0
-        )
-        long_delay = START_S + preset.long_delay_s + window if preset.long_delay_s else 0.0
-        transactions = START_S + 4 * (1.0 + 5.0)  # bench/faults/transactions.py: hold 1 s, observe up to 5 s
-        # Library defaults, eventually: a stranded task is watched up to the eventual window (about half of the faults
-        # strand something on some backend).
-        eventual = 0.5 * 2 * preset.eventual_window_s
-        return worker_faults + redis_faults + long_delay + transactions + eventual + START_S + 5.0
-    return 0.0  # resources: measured during the throughput drain
+    unit = REGISTRY.get(scenario)
+    if unit is None or unit.estimate is None:
+        return 0.0  # resources: measured during the throughput drain
+    return unit.estimate(preset, processes, tasks)
 
 
 def estimate_s(spec: SessionSpec, preset: Preset, *, verifies: bool, prepares: bool) -> float:

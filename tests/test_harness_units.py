@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,8 +16,17 @@ from bench.backends import get_backends, load_baseline
 from bench.channel_wait import ChannelWatcher
 from bench.errors import UsageError
 from bench.faults.retries import account, gaps_s
-from bench.runner import plan_sessions
-from bench.scenarios import PRESETS_FILE, load_presets, parse_preset, select_scenarios
+from bench.runner import RunContext, Session, SessionSpec, plan_sessions
+from bench.scenarios import (
+    PRESETS_FILE,
+    REGISTRY,
+    SESSION_PRESET_KEYS,
+    Preset,
+    load_presets,
+    parse_preset,
+    select_scenarios,
+)
+from bench.scenarios.session import ScenarioSession
 from shop.channel import ChannelWriter
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,6 +105,59 @@ def test_run_order_is_shuffled_complete_and_reproducible() -> None:
     )
     # The Redis floor only has noop: no fault or retry scenario is planned for it.
     assert all(s.backend.django for s in a if {"retries", "faults"} & set(s.scenarios))
+
+
+def test_every_scenario_is_one_unit_whose_pointers_resolve() -> None:
+    """Each registry entry names real preset keys, a report section with a title and details, and real functions;
+    together with the session's own keys they read every preset key (none is dead)."""
+    fields = set(Preset.__dataclass_fields__) - {"name"}
+    read: set[str] = set(SESSION_PRESET_KEYS)
+    for name, unit in REGISTRY.items():
+        assert unit.name == name
+        assert set(unit.preset_keys) <= fields, (name, set(unit.preset_keys) - fields)
+        read |= set(unit.preset_keys)
+        section = unit.section_module()
+        assert isinstance(section.TITLE, str) and callable(section.details), name
+        assert all(callable(f) for f in unit.derived_functions()), name
+        # resources is recorded by the throughput drain; a unit outside the sessions by the command line
+        assert unit.run is not None or name == "resources" or not unit.in_session
+        assert unit.method, f"{name}: no method text for the report"
+        assert unit.estimate is not None or unit.run is None, f"{name}: no duration estimate for the ETA"
+    assert read == fields, f"preset keys no scenario reads: {fields - read}"
+
+
+def _protocol_members(protocol: type) -> set[str]:
+    """Attribute, property and method names a typing Protocol declares, its bases' included."""
+    names: set[str] = set()
+    for klass in protocol.__mro__:
+        if klass is object or not getattr(klass, "_is_protocol", False) or klass.__name__ == "Protocol":
+            continue
+        names |= set(getattr(klass, "__annotations__", {}))
+        names |= {n for n in vars(klass) if not n.startswith("_")}
+    return names
+
+
+def test_session_provides_the_scenario_interface(tmp_path: Path) -> None:
+    """The runner's Session has every member of the interface the scenarios are written against."""
+    backend = get_backends()[0]
+    preset = load_presets()["smoke"]
+    # Constructing a Session starts nothing: the broker and SMTP sink are only named (their URL and port).
+    ctx = RunContext(
+        preset=preset,
+        redis=SimpleNamespace(url="redis://127.0.0.1:1/0"),  # type: ignore[arg-type]
+        smtp=SimpleNamespace(port=1),  # type: ignore[arg-type]
+        workdir=tmp_path,
+        out_dir=tmp_path,
+    )
+    session = Session(SessionSpec(backend, "shipped", 1, 0, ("enqueue",)), ctx)
+    members = _protocol_members(ScenarioSession)
+    assert {"producer", "watcher", "record", "start_workers", "drain", "preset", "backend"} <= members
+    missing = sorted(n for n in members if not hasattr(session, n))
+    assert not missing, f"Session lacks {missing}"
+    assert session.prefix("x") == "x1-" and session.seq == 1
+    record = session.record("enqueue", {"task": "noop"})
+    session.drop(record)
+    assert session.records == []
 
 
 def test_accounting_puts_every_task_in_exactly_one_bucket() -> None:

@@ -1,17 +1,20 @@
 """The small interface a retry or fault scenario uses of the session that runs it.
 
-:class:`bench.runner.Session` provides it; the scenarios never import the runner (and the runner imports them only
-to call :func:`bench.faults.run_faults` / :func:`bench.faults.run_retries`).
+:class:`bench.runner.Session` provides it; the scenarios never import the runner (it reaches them through their
+registry entries, ``bench/scenarios/retries.py`` and ``faults.py``, which call :func:`bench.faults.run_retries` /
+:func:`bench.faults.run_faults`). :class:`bench.scenarios.session.ScenarioSession` extends it for every scenario.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bench.channel_wait import ChannelWatcher
-from bench.scenarios import Preset
 from bench.services import ExternalRedis, ManagedProcess, RedisServer
+
+if TYPE_CHECKING:  # bench.scenarios imports this package (its retries and faults units)
+    from bench.scenarios.preset import Preset
 
 
 class Producer(Protocol):

@@ -23,60 +23,24 @@ from bench.report.context import (
     SYNTHETIC_PRESET,
     Context,
     _context,
-    _merge_profiles,
     _params_text,
     database_label,
 )
 from bench.report.method import METHOD, method_for
-from bench.report.model import Block, Bullets, Contents, Heading, Paragraph, Table
+from bench.report.model import Block, Contents, Heading, Paragraph, Table
 from bench.report.sections import faults, retries, section
 from bench.results import RunResults
 
 # --------------------------------------------------------------------------------------------------------------------
-# Shared computations
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Answers
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Details per scenario
+# FAQ
 
 
 def _faq(ctx: Context) -> list[Block]:
-    """Issue 4's FAQ: the tutorial's two questions, answered per backend with the measured numbers."""
+    """Issue 4's FAQ: the tutorial's two questions, answered per backend with the measured numbers (each answer is
+    its scenario's: :func:`bench.report.sections.faults.faq`, :func:`bench.report.sections.retries.faq`)."""
     blocks: list[Block] = [Heading(2, "FAQ: the tutorial's two questions, measured")]
-    blocks.append(Heading(3, "What happens if Redis goes down?"))
-    blocks.append(
-        Paragraph(
-            "The tutorial's answer: “Your tasks won't be sent or picked up. But once Redis comes back, things "
-            "should resume.” Measured, per backend:"
-        )
-    )
-    notes = answers.fault_rule_notes(ctx)
-    lines = faults.redis_down_lines(ctx, notes)
-    blocks.append(Bullets(lines) if lines else Paragraph(f"Redis fault scenarios: {NOT_MEASURED}."))
-    worker = faults.worker_fault_lines(ctx, notes)
-    if worker:
-        blocks.append(Paragraph("And when a worker dies instead (the other half of “things should resume”):"))
-        blocks.append(Bullets(worker))
-    if notes.lines():
-        blocks.append(Paragraph("When stranded tasks come back: " + " ".join(notes.lines())))
-    blocks.append(Heading(3, "Can I retry failed tasks?"))
-    blocks.append(Paragraph("The tutorial's answer: “Yes!”. Measured, per backend:"))
-    items = []
-    records = ctx.results.select(scenario="retries")
-    for backend in ctx.backends(records):
-        if ctx.is_floor(backend):
-            continue
-        texts = {
-            profile: retries.sentence(ctx, [r for r in records if r.backend == backend and r.profile == profile])
-            for profile in ctx.scenario_profiles("retries")
-            if any(r.backend == backend and r.profile == profile for r in records)
-        }
-        items += _merge_profiles(ctx, texts, backend)
-    blocks.append(Bullets(items) if items else Paragraph(f"Retries: {NOT_MEASURED}."))
+    blocks += faults.faq(ctx)
+    blocks += retries.faq(ctx)
     return blocks
 
 

@@ -16,21 +16,13 @@ from bench.report import derived
 from bench.report.metrics import format_value, merged_percentiles
 from bench.report.model import Block, Bullets, Paragraph
 from bench.results import Record, RunResults
+from bench.scenarios import REGISTRY
 
 #: The Redis floor's name (a floor is never ranked; see :func:`bench.report.derived.is_floor`).
 BASELINE = derived.REDIS_FLOOR
 
-KNOWN_SCENARIOS = (
-    "enqueue",
-    "throughput",
-    "db_statements",
-    "latency",
-    "idle_pickup",
-    "resources",
-    "channel_overhead",
-    "retries",
-    "faults",
-)
+#: The scenarios of this harness in the report's reading order: the registry's (``bench/scenarios/__init__.py``).
+KNOWN_SCENARIOS = tuple(REGISTRY)
 
 #: Records that are not measurements: shown in the verification table and the failure notes, never as a section.
 STATUS_SCENARIOS = ("verification", "session")

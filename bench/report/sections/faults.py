@@ -1,4 +1,5 @@
-"""Faults: Redis down at enqueue, the FAQ's per-backend sentences, the details table and the backend × fault grid."""
+"""Faults: Redis down at enqueue, the FAQ's "What happens if Redis goes down?", the details table and the
+backend × fault grid."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from bench.report.facts import (
     transaction_facts,
 )
 from bench.report.metrics import value
-from bench.report.model import Answer, Block, Chart, Table
+from bench.report.model import Answer, Block, Bullets, Chart, Heading, Paragraph, Table
 from bench.report.numbers import seconds_text
 from bench.results import Record
 
@@ -395,3 +396,24 @@ def worker_fault_lines(ctx: Context, notes: RuleNotes) -> list[str]:
                 texts[profile] = "; ".join(parts)
         lines += _merge_profiles(ctx, texts, backend)
     return lines
+
+
+def faq(ctx: Context) -> list[Block]:
+    """The FAQ's "What happens if Redis goes down?", answered per backend (moved here from ``content.py``)."""
+    blocks: list[Block] = [Heading(3, "What happens if Redis goes down?")]
+    blocks.append(
+        Paragraph(
+            "The tutorial's answer: “Your tasks won't be sent or picked up. But once Redis comes back, things "
+            "should resume.” Measured, per backend:"
+        )
+    )
+    notes = answers.fault_rule_notes(ctx)
+    lines = redis_down_lines(ctx, notes)
+    blocks.append(Bullets(lines) if lines else Paragraph(f"Redis fault scenarios: {NOT_MEASURED}."))
+    worker = worker_fault_lines(ctx, notes)
+    if worker:
+        blocks.append(Paragraph("And when a worker dies instead (the other half of “things should resume”):"))
+        blocks.append(Bullets(worker))
+    if notes.lines():
+        blocks.append(Paragraph("When stranded tasks come back: " + " ".join(notes.lines())))
+    return blocks

@@ -1,4 +1,5 @@
-"""Retries: the answer, the FAQ sentences and the details (attempts, gaps, where exhausted failures are recorded)."""
+"""Retries: the answer, the FAQ's "Can I retry failed tasks?" and the details (attempts, gaps, where exhausted
+failures are recorded)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from bench.report.facts import (
     survival_text,
     visibility_text,
 )
-from bench.report.model import Answer, Block, Chart, Table
+from bench.report.model import Answer, Block, Bullets, Chart, Heading, Paragraph, Table
 from bench.results import Record
 
 #: The section's heading in the report's Details.
@@ -249,3 +250,22 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
     if timeline:
         blocks.append(Chart("retry-timelines", "Retry timelines", charts.retry_timelines(timeline, ctx.caption)))
     return blocks + _failure_note(ctx, records)
+
+
+def faq(ctx: Context) -> list[Block]:
+    """The FAQ's "Can I retry failed tasks?", answered per backend (moved here from ``content.py``)."""
+    blocks: list[Block] = [Heading(3, "Can I retry failed tasks?")]
+    blocks.append(Paragraph("The tutorial's answer: “Yes!”. Measured, per backend:"))
+    items = []
+    records = ctx.results.select(scenario="retries")
+    for backend in ctx.backends(records):
+        if ctx.is_floor(backend):
+            continue
+        texts = {
+            profile: sentence(ctx, [r for r in records if r.backend == backend and r.profile == profile])
+            for profile in ctx.scenario_profiles("retries")
+            if any(r.backend == backend and r.profile == profile for r in records)
+        }
+        items += _merge_profiles(ctx, texts, backend)
+    blocks.append(Bullets(items) if items else Paragraph(f"Retries: {NOT_MEASURED}."))
+    return blocks

@@ -1,7 +1,8 @@
-"""Scenarios and presets: what the harness measures, as data.
+"""Presets: how much each scenario measures, as data.
 
-A preset (``bench/presets.toml``) fixes every workload size; the scenario list below says what each scenario
-measures. Loading validates everything up front so that an impossible combination fails before any worker starts.
+A preset (``bench/presets.toml``) fixes every workload size; each scenario module names the keys it reads
+(``PRESET_KEYS``). Loading validates everything up front so that an impossible combination fails before any worker
+starts.
 """
 
 from __future__ import annotations
@@ -13,49 +14,15 @@ from typing import Any
 
 from bench.errors import UsageError
 
-PRESETS_FILE = Path(__file__).with_name("presets.toml")
+#: The shipped presets (beside the harness, not inside this package: they are data, edited on their own).
+PRESETS_FILE = Path(__file__).resolve().parent.parent / "presets.toml"
 
 #: Shop tasks the harness can enqueue, with the arguments the producer builds for them.
 MEASURED_TASKS = ("noop", "send_invoice_email", "import_products", "build_sales_report")
 
-#: Every scenario, in the order a session runs them, with what it measures (shown by ``--help`` and the report).
-SCENARIOS: dict[str, str] = {
-    "enqueue": "producer-side cost of one enqueue call per task type (no workers running); HDR histogram + "
-    "pytest-benchmark",
-    "throughput": "tasks/s the backend confirmed done over a steady window of fixed length (warm-up excluded): a "
-    "noop backlog sized to last it, drained at every worker process count, and each shop task produced while "
-    "workers consume; body-finish rate and the finish-to-confirmed lag beside it",
-    "latency": "open-loop noop producer at fixed offered rates; latency from the intended send time "
-    "(coordinated omission corrected) to task start, finish and confirmed completion",
-    "idle_pickup": "latency of single tasks after the queue has been idle (a sample list per idle period)",
-    "resources": "RSS/PSS of all worker processes idle and under load (sampled on a fixed grid), CPU seconds per "
-    "1,000 tasks",
-    "channel_overhead": "cost of the measurement channel itself (ns per event written)",
-    "retries": "flaky tasks failing k times / forever, with the shop's retry policy and with library defaults: "
-    "attempts, gaps against the configured delay, exhaustion, and whether a pending retry survives restarts",
-    "faults": "worker SIGKILL and SIGTERM with every worker process inside a gated task, Redis restart (no "
-    "persistence / AOF) and crash, Redis down at enqueue: the premise proven at the fault instant, then every task "
-    "completed, duplicated, stranded (held where the library would still run it, and when), failed or gone",
-}
-
-#: The tasks a backend must implement for a scenario to run on it (the Redis floor only has noop).
-REQUIRED_TASKS: dict[str, frozenset[str]] = {
-    "retries": frozenset({"flaky_retry", "flaky_default"}),
-    "faults": frozenset({"sleep", "flaky_retry", "noop"}),
-}
-
-
-def runs_on(scenario: str, tasks: tuple[str, ...]) -> bool:
-    """Whether a backend implementing ``tasks`` can run ``scenario``."""
-    return REQUIRED_TASKS.get(scenario, frozenset({"noop"})) <= set(tasks)
-
-
-#: Scenarios that run once per backend (not per repetition) in the fault profiles, at the default process count.
-FAULT_SCENARIOS = ("retries", "faults")
 #: Profiles the fault scenarios may run in (a preset's ``fault_profiles`` picks): library defaults, and each
 #: library's documented at-least-once settings with timeouts shortened by configuration.
 FAULT_PROFILES = ("shipped", "safe")
-
 
 #: Fewest idle-pickup samples per idle period: one sample of a polling consumer is a coin toss (issue 9).
 MIN_IDLE_PICKUP_SAMPLES = 20
@@ -259,13 +226,3 @@ def load_presets(path: Path = PRESETS_FILE) -> dict[str, Preset]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"cannot read presets file {path}: {exc}") from exc
     return {name: parse_preset(name, table) for name, table in raw.items()}
-
-
-def select_scenarios(names: list[str] | None) -> tuple[str, ...]:
-    """The scenarios to run, in session order; unknown names are a one-line error listing the valid ones."""
-    if not names:
-        return tuple(SCENARIOS)
-    unknown = [n for n in names if n not in SCENARIOS]
-    if unknown:
-        raise UsageError(f"unknown scenario(s): {', '.join(unknown)}; valid: {', '.join(SCENARIOS)}")
-    return tuple(n for n in SCENARIOS if n in names)

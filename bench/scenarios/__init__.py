@@ -1,0 +1,105 @@
+"""Scenarios: what the harness measures, one module per scenario, and the presets that size them.
+
+A scenario is one unit (:class:`~bench.scenarios.unit.Scenario`), in ``bench/scenarios/<name>.py``: what it measures,
+the preset keys it reads, the tasks it needs, its ``run(session)`` against the small session interface
+(:class:`~bench.scenarios.session.ScenarioSession`), and the names of its derived figures and report section
+(``bench/report/sections/<name>.py``). :data:`REGISTRY` below lists them in the order a session runs them; adding a
+scenario is a module plus one line there (and a report section, which the report finds through the registry; without
+one the report shows its records generically). The runner keeps only the session lifecycle.
+
+The presets (``bench/presets.toml``) are loaded and validated by :mod:`bench.scenarios.preset`; its names are
+re-exported here.
+"""
+
+from __future__ import annotations
+
+from bench.errors import UsageError
+from bench.scenarios import (
+    channel_overhead,
+    db_statements,
+    enqueue,
+    faults,
+    idle_pickup,
+    latency,
+    resources,
+    retries,
+    throughput,
+)
+from bench.scenarios.preset import (
+    FAULT_PROFILES,
+    MEASURED_TASKS,
+    MIN_IDLE_PICKUP_SAMPLES,
+    PRESETS_FILE,
+    Preset,
+    load_presets,
+    parse_preset,
+)
+from bench.scenarios.unit import NOOP_ONLY, Scenario
+
+__all__ = [
+    "FAULT_PROFILES",
+    "FAULT_SCENARIOS",
+    "MEASURED_TASKS",
+    "MIN_IDLE_PICKUP_SAMPLES",
+    "PER_PROCESS_COUNT",
+    "PRESETS_FILE",
+    "REGISTRY",
+    "REQUIRED_TASKS",
+    "SCENARIOS",
+    "SESSION_PRESET_KEYS",
+    "Preset",
+    "Scenario",
+    "load_presets",
+    "parse_preset",
+    "runs_on",
+    "select_scenarios",
+]
+
+#: Every scenario, in the order a session runs them.
+REGISTRY: dict[str, Scenario] = {
+    unit.name: unit
+    for unit in (
+        enqueue.SCENARIO,
+        throughput.SCENARIO,
+        db_statements.SCENARIO,
+        latency.SCENARIO,
+        idle_pickup.SCENARIO,
+        resources.SCENARIO,
+        channel_overhead.SCENARIO,
+        retries.SCENARIO,
+        faults.SCENARIO,
+    )
+}
+
+#: Preset keys the session lifecycle itself reads (run order, warm-up, drains), beside each scenario's own.
+SESSION_PRESET_KEYS = ("repetitions", "processes", "default_processes", "warmup_tasks", "drain_timeout_s")
+
+#: Every scenario a session runs, with what it measures (the ``--scenarios`` choices, shown by ``--help``).
+SCENARIOS: dict[str, str] = {name: unit.description for name, unit in REGISTRY.items() if unit.in_session}
+
+#: The tasks a backend must implement for a scenario to run on it (the Redis floor only has noop); scenarios not
+#: listed need only noop.
+REQUIRED_TASKS: dict[str, frozenset[str]] = {
+    name: unit.required_tasks for name, unit in REGISTRY.items() if unit.required_tasks != NOOP_ONLY
+}
+
+#: Scenarios that run once per backend (not per repetition) in the fault profiles, at the default process count.
+FAULT_SCENARIOS = tuple(name for name, unit in REGISTRY.items() if unit.fault)
+
+#: Scenarios that run at every worker process count of the preset (the others at its default count).
+PER_PROCESS_COUNT = frozenset(name for name, unit in REGISTRY.items() if unit.per_process_count)
+
+
+def runs_on(scenario: str, tasks: tuple[str, ...]) -> bool:
+    """Whether a backend implementing ``tasks`` can run ``scenario``."""
+    return REQUIRED_TASKS.get(scenario, NOOP_ONLY) <= set(tasks)
+
+
+def select_scenarios(names: list[str] | None) -> tuple[str, ...]:
+    """The scenarios to run, in session order; unknown names are a one-line error listing the valid ones."""
+    if not names:
+        return tuple(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise UsageError(f"unknown scenario(s): {', '.join(unknown)}; valid: {', '.join(SCENARIOS)}")
+    return tuple(n for n in SCENARIOS if n in names)

@@ -1,0 +1,100 @@
+"""Enqueue: the producer-side cost of one enqueue call per task type, with no worker running.
+
+Records ``enqueue`` (an HDR histogram per task type) and, when the preset asks, ``enqueue_microbench`` (a
+pytest-benchmark run of the noop enqueue, its JSON kept beside the results; ``bench/microbench.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.scenarios.estimate import ENQUEUE_CALL_S, MICROBENCH_S, SETTLE_S
+from bench.scenarios.preset import Preset
+from bench.scenarios.session import ScenarioSession
+from bench.scenarios.unit import Scenario
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def run(session: ScenarioSession) -> None:
+    """Producer cost per enqueue call, no workers running; the queue is flushed afterwards."""
+    assert session.producer is not None
+    preset = session.preset
+    for task in preset.enqueue_tasks:
+        if task not in session.backend.tasks:
+            continue
+        t0 = time.monotonic()
+        args = session.producer.call("sample_args", task=task, count=preset.enqueue_count)["args"]
+        answer = session.producer.call("enqueue_latency", task=task, args=args, prefix=session.prefix("enq"))
+        session.record(
+            "enqueue",
+            {"task": task},
+            histograms={"latency_ns": answer["histogram"]},
+            values={"count": answer["count"]},
+            duration_s=round(time.monotonic() - t0, 3),
+        )
+        session.flush_broker()
+    if preset.microbench and "noop" in session.backend.tasks:
+        session.record("enqueue_microbench", {"task": "noop"}, **microbench(session))
+        session.flush_broker()
+
+
+def microbench(session: ScenarioSession) -> dict[str, Any]:
+    """pytest-benchmark of the noop enqueue call; its JSON is kept beside the results."""
+    out = session.out_dir / "pytest-benchmark" / f"{session.backend.name}-{session.profile}-r{session.repetition}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable, "-m", "pytest", str(REPO / "bench" / "microbench.py"), "-q", "-p", "no:django",
+        "-p", "no:cacheprovider", f"--benchmark-json={out}", "--benchmark-min-rounds=200",
+        "--benchmark-max-time=2", "--benchmark-disable-gc",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, cwd=REPO, env=session.env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+        return {"status": "failed", "error": "pytest-benchmark failed: " + " | ".join(tail)}
+    data = json.loads(out.read_text())
+    bench_stats = data["benchmarks"][0]["stats"]
+    return {
+        "values": {f"{k}_s": bench_stats[k] for k in ("min", "median", "mean", "stddev")}
+        | {"rounds": bench_stats["rounds"]},
+        "samples": {"json": [str(out.relative_to(session.out_dir))]},
+    }
+
+
+def estimate_s(preset: Preset, processes: int, tasks: tuple[str, ...]) -> float:
+    """Rough duration in one session, for the progress display's ETA."""
+    per_task = preset.enqueue_count * ENQUEUE_CALL_S + SETTLE_S
+    enqueued = [t for t in preset.enqueue_tasks if t in tasks]
+    return len(enqueued) * per_task + (MICROBENCH_S if preset.microbench and "noop" in tasks else 0.0)
+
+
+#: How it is measured, for the report's Method section (``{key}``: the run's preset value of that key).
+METHOD = (
+    "Producer-side cost of one enqueue call with the library's own API (`.delay()`, `.send()`, calling the Huey "
+    "task, `async_task`), in one warm producer process with the backend's Django settings, as a web process "
+    "would call it. No worker runs meanwhile, so nothing competes with the producer; the queue is flushed "
+    "afterwards. {enqueue_count} calls per task type ({enqueue_tasks}) with realistic arguments (an existing "
+    "order, a stored CSV import, a report period), after 100 untimed calls; each call timed alone with "
+    "perf_counter_ns into an HDR histogram. A pytest-benchmark run of the noop enqueue (GC disabled, at least "
+    "200 rounds, JSON kept beside the results) cross-checks the numbers. The redis-baseline row is one raw "
+    "LPUSH."
+)
+
+
+SCENARIO = Scenario(
+    name="enqueue",
+    description="producer-side cost of one enqueue call per task type (no workers running); HDR histogram + "
+    "pytest-benchmark",
+    run=run,
+    estimate=estimate_s,
+    preset_keys=("enqueue_tasks", "enqueue_count", "microbench"),
+    method=METHOD,
+    section="bench.report.sections.enqueue",
+    derived=("bench.report.derived.enqueue_p50",),
+    also_records=("enqueue_microbench",),
+)
