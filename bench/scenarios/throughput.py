@@ -268,13 +268,19 @@ def estimate_s(preset: Preset, processes: int, tasks: tuple[str, ...]) -> float:
 
 #: How it is measured, for the report's Method section (``{key}``: the run's preset value of that key).
 METHOD = (
-    "Tasks per second from task-side timestamps: finished tasks divided by the time from the first task start "
-    "to the last task finish (`steady_tasks_per_s` leaves out the first and last 10 % of completions). "
-    "`backlog`: {backlog_tasks} noop tasks are enqueued while no worker runs, then the workers are started and "
-    "drain the queue (worker start-up is not counted: the clock starts at the first task start). `concurrent`: "
-    "workers are running and the producer enqueues each shop task ({concurrent_tasks}) as fast as it can while "
-    "they consume. Worker process counts {processes}; a task not finished within {drain_timeout_s:g} s counts "
-    "as lost and fails the record. The redis-baseline row is a raw LPUSH/BRPOP loop with the same channel."
+    "Tasks per second the backend confirmed done (its own completion hook: the `C` channel event; `F`, the body "
+    "returning, only for a backend that has none — the record's `completion` says which), over a steady window "
+    "measured in time: it starts {throughput_warmup_s:g} s after the first completion (warm-up left out) and ends "
+    "before the ragged tail where fewer tasks than worker processes remained; it must last at least "
+    "{throughput_steady_s:g} s, else the record is `too_short` and not ranked. The task count is sized per backend "
+    "from a rate measured earlier in the run (x 1.5, at most {max_window_tasks} tasks); a window that still came "
+    "out short is measured again at least twice as big (at most 3 attempts, the last one recorded). `backlog`: the "
+    "noop tasks are enqueued while no worker runs, then the workers start and drain the queue, at every worker "
+    "process count {processes}. `concurrent`: workers are running and the producer enqueues each shop task as "
+    "fast as it can while they consume, at {default_processes} processes. Beside the confirmed rate: the "
+    "body-finish rate, the finish-to-confirmed lag, and the rates of the window's 10 equal parts (its spread). A "
+    "task not done within {drain_timeout_s:g} s fails the record. The floor rows are a raw loop on the same broker "
+    "(Redis LPUSH/BRPOP, or the database's INSERT / SELECT … FOR UPDATE SKIP LOCKED / DELETE) with the same channel."
 )
 
 
