@@ -59,9 +59,9 @@ def record(session: ScenarioSession, load: dict[str, Any], done: int) -> None:
 #: How it is measured, for the report's Method section (``{key}``: the run's preset value of that key).
 METHOD = (
     "During the noop backlog drain: the peak RSS and PSS of the whole worker process tree (sampled every "
-    "{resource_interval_s:g} s on a fixed grid), the same 1 s after the drain (idle), and the tree's CPU seconds (user + system) during the drain "
-    "per 1,000 tasks. PSS divides pages shared by forked processes among them, so it is the fairer number for "
-    "prefork pools."
+    "{resource_interval_s:g} s on a fixed grid), the same 1 s after the drain (idle), and the tree's CPU seconds "
+    "(user + system) during the drain per 1,000 tasks. PSS divides pages shared by forked processes among them, so "
+    "it is the fairer number for prefork pools."
 )
 
 
