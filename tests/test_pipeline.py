@@ -31,17 +31,8 @@ def run_bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[s
     )
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One smoke run of every backend and the Redis floor (as `nox -s bench -- --preset smoke`); its directory."""
-    out = tmp_path_factory.mktemp("smoke")
-    done = run_bench("--preset", "smoke", "--out", str(out), timeout=1800)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out
-
-
 @pytest.mark.slow
-@pytest.mark.timeout(1200)  # the first one includes the smoke run itself (up to 900 s)
+@pytest.mark.timeout(1200)  # the first one waits for the smoke run (tests/conftest.py: started at collection)
 @pytest.mark.parametrize("name", sorted(load_backends()))
 def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
     tmp_path = smoke_run
