@@ -15,12 +15,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
 from bench.backends import Backend, load_backends
+from bench.results import load_results, write_results
 from bench.services import RedisServer, SmtpSink, _set_parent_death_signal
 from bench.verify import VerificationReport, verify_backend
 
@@ -102,6 +103,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
     items.sort(key=lambda item: "smoke_run" in getattr(item, "fixturenames", ()))  # stable: keeps the order else
+
+
+def enqueue_only_results(path: Path) -> Path:
+    """The fixture with its enqueue records only, written to ``path``: a report of it takes ~1 s instead of ~10 s
+    (for tests of the command line, not of the report's content: test_report.py checks that on the whole fixture)."""
+    full = load_results(REPO / "tests" / "fixtures" / "results-small.json")
+    write_results(path, replace(full, records=tuple(full.select(scenario="enqueue"))))
+    return path
 
 
 @pytest.fixture(scope="session")
