@@ -1,28 +1,116 @@
 """Session fixtures for the tests that need real services: a private Redis, an SMTP sink, work directories.
 
 Everything is started once per session and stopped at the end; nothing touches the machine's own Redis.
+
+The smoke run of tests/test_pipeline.py (``python -m bench --preset smoke`` over every backend, ~8 min on a 2-core
+machine) is started as soon as collection ends, when a collected test uses ``smoke_run``: it runs beside the other
+tests (they mostly wait on workers and windows) and is done, or nearly, when test_pipeline.py reads its results.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
 from bench.backends import Backend, load_backends
-from bench.services import RedisServer, SmtpSink
+from bench.results import load_results, write_results
+from bench.services import RedisServer, SmtpSink, _set_parent_death_signal
 from bench.verify import VerificationReport, verify_backend
 
 #: pytest-timeout's limit for tests marked ``slow`` (real workers of every backend on a shared 2-core machine).
 SLOW_TIMEOUT_S = 900
+REPO = Path(__file__).resolve().parent.parent
+#: The longest the smoke run may take from its start (beside the rest of the suite) before it counts as hung.
+SMOKE_TIMEOUT_S = 1800
+
+
+@dataclass
+class SmokeRun:
+    """The background ``python -m bench --preset smoke``: its process, results directory and output log."""
+
+    proc: subprocess.Popen[bytes]
+    out: Path
+    log: Path
+    started: float
+
+    def wait(self) -> int:
+        """Its exit status, waiting for it up to :data:`SMOKE_TIMEOUT_S` after its start."""
+        return self.proc.wait(timeout=max(1.0, SMOKE_TIMEOUT_S - (time.monotonic() - self.started)))
+
+    def stop(self) -> None:
+        """SIGTERM (the harness then stops its workers and services), SIGKILL if it does not end within a minute."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+SMOKE_RUN = pytest.StashKey[SmokeRun]()
+
+
+def start_smoke_run(config: pytest.Config) -> SmokeRun:
+    """Start the smoke run of every backend and floor (as ``nox -s bench -- --preset smoke``) in the background."""
+    out = config._tmp_path_factory.mktemp("smoke")  # type: ignore[attr-defined]  # the tmp_path_factory fixture's
+    log = out.parent / f"{out.name}.log"
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "projects")])}
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench", "--preset", "smoke", "--out", str(out)],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            # Should pytest itself die (a timeout's os._exit, a SIGKILL), the kernel sends the run SIGTERM.
+            preexec_fn=_set_parent_death_signal,
+        )
+    return SmokeRun(proc, out, log, time.monotonic())
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the smoke run now if a collected test needs it (not for ``--collect-only``)."""
+    if session.config.option.collectonly:
+        return
+    if any("smoke_run" in getattr(item, "fixturenames", ()) for item in session.items):
+        session.config.stash[SMOKE_RUN] = start_smoke_run(session.config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A smoke run still going (the session was interrupted or ended early) is stopped with everything it started."""
+    run = session.config.stash.get(SMOKE_RUN, None)
+    if run is not None:
+        run.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked ``slow`` get :data:`SLOW_TIMEOUT_S` unless they carry their own ``timeout`` mark."""
+    """Tests marked ``slow`` get :data:`SLOW_TIMEOUT_S` unless they carry their own ``timeout`` mark.
+
+    The tests reading the smoke run go last: every other test runs while the smoke run (started in the background
+    when collection ends) is still going, instead of the suite waiting for it in the middle.
+    """
     for item in items:
         if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
+    items.sort(key=lambda item: "smoke_run" in getattr(item, "fixturenames", ()))  # stable: keeps the order else
+
+
+def enqueue_only_results(path: Path) -> Path:
+    """The fixture with its enqueue records only, written to ``path``: a report of it takes ~1 s instead of ~10 s
+    (for tests of the command line, not of the report's content: test_report.py checks that on the whole fixture)."""
+    full = load_results(REPO / "tests" / "fixtures" / "results-small.json")
+    write_results(path, replace(full, records=tuple(full.select(scenario="enqueue"))))
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +154,15 @@ def verification(
         return reports[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def smoke_run(request: pytest.FixtureRequest) -> Path:
+    """The results directory of the smoke run started at collection (see the module docstring), once it ended well."""
+    run = request.config.stash.get(SMOKE_RUN, None)
+    if run is None:  # requested dynamically: start it now
+        run = request.config.stash[SMOKE_RUN] = start_smoke_run(request.config)
+    status = run.wait()
+    output = run.log.read_text(errors="replace")
+    assert status == 0, f"the smoke run exited with {status}; its output ({run.log}) ends:\n{output[-3000:]}"
+    return run.out

@@ -16,6 +16,7 @@ import pytest
 from bench.agent import run_agent
 from bench.backends import load_backends
 from bench.channel_wait import ChannelWatcher
+from bench.runner import ProducerClient
 from bench.services import ManagedProcess, RedisServer
 
 BACKENDS = sorted(load_backends())
@@ -26,6 +27,7 @@ CASES = [
     for profile in ("bare", "shipped", "tuned")
     if getattr(backend.same_as(profile), "same_as", None) not in ("shipped", "tuned")
 ]
+REPO = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +42,7 @@ def test_done_tasks_are_confirmed_after_their_finish(
     env = backend.environment(
         redis_url=redis_server.url, var_dir=tmp_path / "var", channel_dir=channel_dir, profile=profile
     )
+    env["BENCH_QUEUE_MODULE"] = backend.queue_module
     run_agent(backend, env, "prepare", {"demo": False}, timeout=120)
     worker = ManagedProcess(
         backend.worker_argv(1, profile, "WARNING"),
@@ -49,18 +52,23 @@ def test_done_tasks_are_confirmed_after_their_finish(
         name=f"{name} worker",
     )
     with worker:  # started here, stopped (and its tree killed) on the way out
+        # One producer process (started while the worker boots) enqueues with the backend's own enqueue(), as the
+        # harness does: one Django start instead of one per task.
+        producer = ProducerClient(env, REPO, tmp_path / "producer.log")
+        try:
+            producer.call("produce_tracked", task="noop", args=[[]] * 3, prefix="ok-")
+            # Fails once; none of the backends retries flaky_default within this test (Dramatiq's default back-off
+            # starts at 15 s), so its attempt must end with E and no C.
+            producer.call("produce_tracked", task="flaky_default", args=[["c1", 1]], prefix="bad-")
+        finally:
+            producer.close()
         noops = [f"ok-{i}" for i in range(3)]
-        for probe in noops:
-            run_agent(backend, env, "enqueue", {"task": "noop", "probe": probe}, timeout=60)
-        # Fails once; none of the backends retries flaky_default within this test (Dramatiq's default back-off
-        # starts at 15 s), so its attempt must end with E and no C.
-        run_agent(backend, env, "enqueue", {"task": "flaky_default", "args": ["c1", 1], "probe": "bad"}, timeout=60)
         watcher = ChannelWatcher(str(channel_dir))
         assert watcher.wait_for(noops, ("confirms",), timeout_s=60, alive=worker.alive), worker.log_tail(10)
-        assert watcher.wait_for(["bad"], ("errors",), timeout_s=60, alive=worker.alive), worker.log_tail(10)
+        assert watcher.wait_for(["bad-0"], ("errors",), timeout_s=60, alive=worker.alive), worker.log_tail(10)
         time.sleep(1.0)  # time for a wrong confirmation of the failed task to show up
         log = watcher.poll()
     for probe in noops:
         assert log.kinds(probe) == "SFC", (probe, log.kinds(probe))
         assert min(log.confirms[probe]) >= max(log.finishes[probe])
-    assert "C" not in log.kinds("bad") and "E" in log.kinds("bad")
+    assert "C" not in log.kinds("bad-0") and "E" in log.kinds("bad-0")
