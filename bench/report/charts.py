@@ -20,6 +20,10 @@ matplotlib.use("Agg")  # before pyplot: headless, no display needed
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+# A report builds every chart once and keeps it until both report.md and report.html are written, then closes them
+# all (bench/report/__init__.py): a run with several profiles has more than pyplot's default warning limit of 20.
+plt.rcParams["figure.max_open_warning"] = 0
+
 # Stable ids in SVG output and text kept as text (smaller, searchable).
 matplotlib.rcParams["svg.hashsalt"] = "bench-report"
 matplotlib.rcParams["svg.fonttype"] = "none"
