@@ -732,7 +732,14 @@ def answer_profiles(ctx: Context) -> Answer | None:
                 found = figures.get(scenario, {})
                 if bare_as in found and "shipped" in found:
                     ratio = derived.median_ratio(found[bare_as], found["shipped"])
-                    added.append(f"{what} {_factor_text(ratio, unit)}")
+                    text = f"{what} {_factor_text(ratio, unit)}"
+                    # The same factor against each profile's own floor session: if the machine drifted between the
+                    # sessions the two disagree, and a factor whose direction flips is not a finding.
+                    relative = derived.floor_ratio_ratio(found[bare_as], found["shipped"])
+                    if ratio is not None and relative is not None:
+                        text += f" ({_factor_text(relative, unit)} against each one's floor"
+                        text += ": direction within this run's noise)" if (ratio - 1) * (relative - 1) < 0 else ")"
+                    added.append(text)
             if bare_as in counts and "shipped" in counts:
                 extra = (counts["shipped"][0].median or 0.0) - (counts[bare_as][0].median or 0.0)
                 extra_commits = (counts["shipped"][1].median or 0.0) - (counts[bare_as][1].median or 0.0)
@@ -754,7 +761,8 @@ def answer_profiles(ctx: Context) -> Answer | None:
         lines,
         "`bare`: the library alone, without its Django result store or admin middleware; `shipped`: as its Django "
         "integration's docs set it up; `tuned`: each library's documented performance advice. The difference "
-        "between bare and shipped is what the integration costs (×: shipped's median over bare's). A profile a "
+        "between bare and shipped is what the integration costs (×: shipped's median over bare's; in brackets the same "
+        "factor with each figure first divided by the floor of its own session). A profile a "
         "backend declares the same configuration as another (backend.toml) is measured once and named with the "
         "reason. Settings per profile are listed under Settings." + db_note,
     )

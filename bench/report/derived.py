@@ -210,6 +210,15 @@ def median_ratio(base: Figure, other: Figure) -> float | None:
     return other.median / base.median
 
 
+def floor_ratio_ratio(base: Figure, other: Figure) -> float | None:
+    """``other``'s ratio to its floor over ``base``'s ratio to its floor: the same comparison as median_ratio, but
+    with each profile's figure first divided by the floor measured in its own stretch of the run, so that drift of
+    the machine between the two sessions cancels out. None without both ratios."""
+    if base.ratio is None or other.ratio is None or not base.ratio:
+        return None
+    return other.ratio / base.ratio
+
+
 def same_profile(results: RunResults, backend: str, profile: str) -> tuple[str, str] | None:
     """(the profile it was measured as, why) when the backend declared ``profile`` the same configuration as another
     (backend.toml ``[profiles]``, recorded in the results' backend description); None otherwise."""
