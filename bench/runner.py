@@ -417,6 +417,15 @@ class Session:
                 record["duration_s"] = round(time.monotonic() - started, 3)
         return self.records
 
+    def prepare_ahead(self) -> None:
+        """What :meth:`run` does before its first measurement and no measurement depends on: verification and the
+        database's migrations (cached in the run context, so the session itself only reads them)."""
+        try:
+            self.verify()
+            self.prepare()
+        except Exception:  # the session runs both again and records the failure where it belongs
+            pass
+
     def prepare(self) -> None:
         """Migrate and seed the backend's database once per run (each backend/profile has its own)."""
         key = (self.backend.name, self.var_dir.name)

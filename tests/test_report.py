@@ -633,6 +633,32 @@ def test_compare_uses_ratios_to_the_floor_when_machines_differ() -> None:
     assert "enqueue p50" not in text
 
 
+def _ranked_run(rates: dict[str, float]) -> RunResults:
+    """Noop backlog throughput of several backends (and the Redis floor, which is never ranked)."""
+    records = tuple(
+        Record(name, "shipped", "throughput", {"task": "noop", "processes": 2, "mode": "backlog"}, 0,
+               values={"tasks_per_s": rate})
+        for name, rate in (rates | {"redis-baseline": 20_000.0}).items()
+    )  # fmt: skip
+    return RunResults({"id": "x", "preset": "quick"}, {"cpu_model": "CPU A"}, {}, records)
+
+
+def test_compare_says_whether_the_ranking_is_the_same() -> None:
+    """Quick and full must rank backends alike (issue 9): compare names every pair whose order flipped."""
+    quick = _ranked_run({"celery": 300.0, "djangoq": 1400.0, "huey": 8000.0})
+    full = _ranked_run({"celery": 320.0, "djangoq": 250.0, "huey": 7500.0})
+    text = render_text(compare_runs(quick, full), "quick.json", "full.json")
+    assert "ORDER DIFFERS: throughput mode=backlog, processes=2, task=noop tasks/s [shipped]" in text
+    assert "quick.json: huey > djangoq > celery" in text and "full.json: huey > celery > djangoq" in text
+    assert "djangoq vs celery: 1,400 tasks/s vs 300 tasks/s, then 250 tasks/s vs 320 tasks/s" in text
+    assert "redis-baseline" not in text.split("Rankings")[1]  # a floor is never ranked
+    same = render_text(compare_runs(quick, quick), "quick.json", "quick.json")
+    assert (
+        "same order:    throughput mode=backlog, processes=2, task=noop tasks/s [shipped]: huey > djangoq > celery"
+        in same
+    )
+
+
 def test_compare_fixture_with_itself() -> None:
     res = load_results(FIXTURE)
     result = compare_runs(res, res)

@@ -10,7 +10,7 @@ there are any, the time and rate metrics are compared as ratios to each backend'
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench import stats
 from bench.environment import compare_environments
@@ -34,6 +34,33 @@ class MetricComparison:
 
 
 @dataclass(frozen=True)
+class RankingComparison:
+    """The order of the backends by one metric in both runs (medians; floors are never ranked)."""
+
+    profile: str
+    scenario: str
+    params: str
+    metric: str
+    unit: str
+    base_order: list[str]
+    changed_order: list[str]
+    #: backend → (median in the base run, median in the changed run)
+    values: dict[str, tuple[float, float]]
+
+    @property
+    def swapped(self) -> list[tuple[str, str]]:
+        """Pairs of backends ranked one way in the base run and the other way in the changed run."""
+        position = {name: i for i, name in enumerate(self.changed_order)}
+        return [
+            (a, b) for i, a in enumerate(self.base_order) for b in self.base_order[i + 1 :] if position[a] > position[b]
+        ]
+
+
+#: The metrics whose ranking ``compare`` checks: the ones the report's Answers rank backends by.
+RANKED_METRICS = ("enqueue p50", "tasks/s")
+
+
+@dataclass(frozen=True)
 class RunComparison:
     """Everything ``compare`` prints."""
 
@@ -41,6 +68,7 @@ class RunComparison:
     rows: list[MetricComparison]
     only_in_base: int
     only_in_changed: int
+    rankings: list[RankingComparison] = field(default_factory=list)
 
     def geometric_mean(self) -> float:
         """Geometric mean of the 'changed is slower by' factors of every row (> 1: the changed run is slower)."""
@@ -108,7 +136,28 @@ def compare_runs(base: RunResults, changed: RunResults, *, ratios: bool | None =
                     comparison,
                 )
             )
-    return RunComparison(warnings, rows, len(set(a) - set(b)), len(set(b) - set(a)))
+    return RunComparison(warnings, rows, len(set(a) - set(b)), len(set(b) - set(a)), _rankings(base, rows))
+
+
+def _rankings(base: RunResults, rows: list[MetricComparison]) -> list[RankingComparison]:
+    """Per profile, scenario, parameters and ranked metric: the backends' order in both runs (best first), over the
+    backends measured in both; floors are left out (never ranked), as are groups of fewer than two backends."""
+    groups: dict[tuple[str, str, str, str], list[MetricComparison]] = {}
+    for row in rows:
+        if row.metric.removesuffix(" ÷ floor") in RANKED_METRICS and not derived.is_floor(base, row.backend):
+            groups.setdefault((row.profile, row.scenario, row.params, row.metric), []).append(row)
+    rankings = []
+    for (profile, scenario, params, metric), members in sorted(groups.items()):
+        if len(members) < 2:
+            continue
+        sign = 1 if members[0].higher_is_better else -1
+        values = {m.backend: (m.comparison.base.median, m.comparison.changed.median) for m in members}
+        base_order = sorted(values, key=lambda name: -sign * values[name][0])
+        changed_order = sorted(values, key=lambda name: -sign * values[name][1])
+        rankings.append(
+            RankingComparison(profile, scenario, params, metric, members[0].unit, base_order, changed_order, values)
+        )
+    return rankings
 
 
 def _params(canonical: str) -> str:
@@ -151,6 +200,22 @@ def render_text(result: RunComparison, base_name: str, changed_name: str) -> str
         )
     else:
         lines.append("No measurement is present in both runs.")
+    if result.rankings:
+        lines += ["", "Rankings (best first; floors are not ranked):"]
+        for ranking in result.rankings:
+            what = f"{ranking.scenario} {ranking.params or '-'} {ranking.metric} [{ranking.profile}]"
+            if not ranking.swapped:
+                lines.append(f"  same order:    {what}: {' > '.join(ranking.base_order)}")
+                continue
+            lines.append(f"  ORDER DIFFERS: {what}")
+            lines.append(f"      {base_name}: {' > '.join(ranking.base_order)}")
+            lines.append(f"      {changed_name}: {' > '.join(ranking.changed_order)}")
+            for a, b in ranking.swapped:
+                va, vb = ranking.values[a], ranking.values[b]
+                lines.append(
+                    f"      {a} vs {b}: {format_value(va[0], ranking.unit)} vs {format_value(vb[0], ranking.unit)}, "
+                    f"then {format_value(va[1], ranking.unit)} vs {format_value(vb[1], ranking.unit)}"
+                )
     if result.only_in_base or result.only_in_changed:
         lines.append(
             f"Measurements only in {base_name}: {result.only_in_base}; only in {changed_name}: {result.only_in_changed}"
