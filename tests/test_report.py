@@ -651,7 +651,19 @@ def test_compare_says_whether_the_ranking_is_the_same() -> None:
     assert "ORDER DIFFERS: throughput mode=backlog, processes=2, task=noop tasks/s [shipped]" in text
     assert "quick.json: huey > djangoq > celery" in text and "full.json: huey > celery > djangoq" in text
     assert "djangoq vs celery: 1,400 tasks/s vs 300 tasks/s, then 250 tasks/s vs 320 tasks/s" in text
+    assert "then 250 tasks/s vs 320 tasks/s\n" in text  # 5.6x apart in the quick run: not a tie
     assert "redis-baseline" not in text.split("Rankings")[1]  # a floor is never ranked
+    close = render_text(
+        compare_runs(
+            _ranked_run({"celery": 1200.0, "djangoq": 1300.0, "huey": 8000.0}),
+            _ranked_run({"celery": 1300.0, "djangoq": 1200.0, "huey": 8000.0}),
+        ),
+        "q",
+        "f",
+    )
+    assert (
+        "djangoq vs celery: 1,300 tasks/s vs 1,200 tasks/s, then 1,200 tasks/s vs 1,300 tasks/s (within 1.25x" in close
+    )
     same = render_text(compare_runs(quick, quick), "quick.json", "quick.json")
     assert (
         "same order:    throughput mode=backlog, processes=2, task=noop tasks/s [shipped]: huey > djangoq > celery"

@@ -55,6 +55,14 @@ class RankingComparison:
             (a, b) for i, a in enumerate(self.base_order) for b in self.base_order[i + 1 :] if position[a] > position[b]
         ]
 
+    def tie(self, a: str, b: str) -> bool:
+        """Whether ``a`` and ``b`` are within the scorecard's "near the best" factor of each other in both runs (a
+        swap between them is within what the report itself calls equal)."""
+        return all(
+            min(x, y) > 0 and max(x, y) / min(x, y) <= derived.NEAR_BEST
+            for x, y in zip(self.values[a], self.values[b], strict=True)
+        )
+
 
 #: The metrics whose ranking ``compare`` checks: the ones the report's Answers rank backends by.
 RANKED_METRICS = ("enqueue p50", "tasks/s")
@@ -212,9 +220,11 @@ def render_text(result: RunComparison, base_name: str, changed_name: str) -> str
             lines.append(f"      {changed_name}: {' > '.join(ranking.changed_order)}")
             for a, b in ranking.swapped:
                 va, vb = ranking.values[a], ranking.values[b]
+                tie = ranking.tie(a, b)
                 lines.append(
                     f"      {a} vs {b}: {format_value(va[0], ranking.unit)} vs {format_value(vb[0], ranking.unit)}, "
                     f"then {format_value(va[1], ranking.unit)} vs {format_value(vb[1], ranking.unit)}"
+                    + (f" (within {derived.NEAR_BEST:g}x of each other in both runs: a tie)" if tie else "")
                 )
     if result.only_in_base or result.only_in_changed:
         lines.append(
