@@ -347,42 +347,68 @@ def count_db_statements(
     )
 
 
+def per_backend_side_by_side(
+    specs: list[SessionSpec],
+    ctx: RunContext,
+    work: Callable[[SessionSpec, RunContext], None],
+    *,
+    label: str,
+    threads: int | None = None,
+) -> None:
+    """``work(spec, ctx)`` for every spec, one thread per backend (its specs one after the other), each backend with
+    its own private Redis and SMTP sink (``redis-<label><backend>``, ``maildir-<label><backend>`` in the workdir), so
+    flushing or restarting one backend's broker hits nobody else. With ``--redis-url`` (one shared broker) the specs
+    run one after the other on it.
+    """
+    if not isinstance(ctx.redis, RedisServer):
+        for spec in specs:
+            work(spec, ctx)
+        return
+    by_backend: dict[str, list[SessionSpec]] = {}
+    for spec in specs:
+        by_backend.setdefault(spec.backend.name, []).append(spec)
+
+    def run_backend(name: str, group: list[SessionSpec]) -> None:
+        with (
+            RedisServer(data_dir=ctx.workdir / f"redis-{label}{name}") as redis,
+            SmtpSink(ctx.workdir / f"maildir-{label}{name}") as smtp,
+        ):
+            own = replace(ctx, redis=redis, smtp=smtp)
+            for spec in group:
+                work(spec, own)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(threads or len(by_backend), len(by_backend)))) as pool:
+        for future in [pool.submit(run_backend, name, group) for name, group in by_backend.items()]:
+            future.result()
+
+
 #: Backends verified and migrated at the same time before the timed sessions (2 cores: more only queue up).
 SETUP_THREADS = 4
 
 
 def prepare_side_by_side(specs: list[SessionSpec], ctx: RunContext, say: Callable[[str], object]) -> None:
-    """Verification and migrations of every backend, profile and repetition the timed sessions will need, before
-    the first of them, side by side (one thread per backend, at most :data:`SETUP_THREADS` at a time).
+    """Verification and migrations of every Django backend, profile and repetition the timed sessions will need,
+    before the first of them, backends side by side (at most :data:`SETUP_THREADS` at a time).
 
     Neither is a measurement (a session only reads the verdict and finds its database migrated), so running them
-    concurrently changes no number, and it takes ~15 s per backend out of the timed phase's wall clock. Each thread
-    has its own private Redis and SMTP sink, because verification flushes both. With ``--redis-url`` nothing runs
-    here: each session verifies and migrates as it starts, one at a time.
+    concurrently changes no number, and it takes ~15 s per backend out of the timed phase's wall clock. Verification
+    flushes Redis and the SMTP sink, hence a private pair per backend; with ``--redis-url`` each session verifies and
+    migrates as it starts instead.
     """
-    if not isinstance(ctx.redis, RedisServer):
-        return
-    by_backend: dict[str, dict[tuple[str, int], SessionSpec]] = {}
+    firsts: dict[tuple[str, str, int], SessionSpec] = {}
     for spec in specs:
         if spec.backend.django:
-            by_backend.setdefault(spec.backend.name, {}).setdefault((spec.profile, spec.repetition), spec)
-    if not by_backend:
+            firsts.setdefault((spec.backend.name, spec.profile, spec.repetition), spec)
+    if not firsts or not isinstance(ctx.redis, RedisServer):
         return
-    say(f"verifying and migrating {', '.join(by_backend)} side by side (not timed)")
-
-    def prepare_backend(name: str, group: list[SessionSpec]) -> None:
-        with (
-            RedisServer(data_dir=ctx.workdir / f"redis-setup-{name}") as redis,
-            SmtpSink(ctx.workdir / f"maildir-setup-{name}") as smtp,
-        ):
-            own = replace(ctx, redis=redis, smtp=smtp)
-            for spec in group:
-                Session(spec, own).prepare_ahead()
-
-    with ThreadPoolExecutor(max_workers=min(SETUP_THREADS, len(by_backend))) as pool:
-        futures = [pool.submit(prepare_backend, n, list(g.values())) for n, g in by_backend.items()]
-        for future in futures:
-            future.result()
+    say(f"verifying and migrating {', '.join(dict.fromkeys(k[0] for k in firsts))} side by side (not timed)")
+    per_backend_side_by_side(
+        list(firsts.values()),
+        ctx,
+        lambda spec, own: Session(spec, own).prepare_ahead(),
+        label="setup-",
+        threads=SETUP_THREADS,
+    )
 
 
 def run_fault_sessions(
@@ -395,26 +421,7 @@ def run_fault_sessions(
     within its time budget; a backend's own Redis lets its restarts hit nobody else. With ``--redis-url`` (one
     shared broker that cannot be restarted here) they run one after the other.
     """
-    if not isinstance(ctx.redis, RedisServer):
-        for spec in specs:
-            run_session(spec, ctx)
-        return
-    by_backend: dict[str, list[SessionSpec]] = {}
-    for spec in specs:
-        by_backend.setdefault(spec.backend.name, []).append(spec)
-
-    def run_backend(name: str, group: list[SessionSpec]) -> None:
-        with (
-            RedisServer(data_dir=ctx.workdir / f"redis-{name}") as redis,
-            SmtpSink(ctx.workdir / f"maildir-{name}") as smtp,
-        ):
-            own = replace(ctx, redis=redis, smtp=smtp)
-            for spec in group:
-                run_session(spec, own)
-
-    with ThreadPoolExecutor(max_workers=max(1, len(by_backend))) as pool:
-        for future in [pool.submit(run_backend, name, group) for name, group in by_backend.items()]:
-            future.result()
+    per_backend_side_by_side(specs, ctx, run_session, label="")
 
 
 def available_backends(backends: list[Backend], say: Callable[[str], object]) -> list[Backend]:
@@ -528,23 +535,24 @@ def run(options: argparse.Namespace) -> int:
             for spec in timed:
                 run_session(spec, ctx)
             # DB statement counts and fault sessions measure no time of the performance kind (counts, outcomes,
-            # second-scale gaps), so they run side by side after every timed session: the counts on the run's
-            # Redis, each fault backend on its own (with --redis-url, one shared broker: one after the other).
-            side_by_side = isinstance(ctx.redis, RedisServer)
-            with ThreadPoolExecutor(max_workers=1) as counter:
+            # second-scale gaps), so the counts run on the run's Redis beside the fault sessions, which have a Redis
+            # each (with --redis-url, one shared broker: first the counts, then the faults).
+            faults = [s for s in sessions if is_fault_session(s)]
+            counted: list[dict[str, Any]] = []
+            with ThreadPoolExecutor(max_workers=1) as beside:
                 counting = None
                 if "throughput" in options.scenario_list:
-                    counting = counter.submit(
+                    counting = beside.submit(
                         count_db_statements, options.backend_list, options.profiles, skips, ctx, tracker.note
                     )
-                    if not side_by_side:
-                        counting.result()
-                run_fault_sessions([s for s in sessions if is_fault_session(s)], ctx, run_session)
+                    if not isinstance(ctx.redis, RedisServer):
+                        counted = counting.result()
+                run_fault_sessions(faults, ctx, run_session)
                 if counting is not None:
                     counted = counting.result()
-                    with lock:
-                        results = results.with_records(Record.from_dict(r) for r in counted)
-                        write_results(results_path, results)
+            if counted:
+                results = results.with_records(Record.from_dict(r) for r in counted)
+                write_results(results_path, results)
         # What Django itself reported in each state directory (agent `prepare`), once every session has run.
         database_used = {**results.environment["database"], "django": dict(sorted(ctx.databases.items()))}
     results = RunResults(
