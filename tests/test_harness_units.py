@@ -191,3 +191,46 @@ def test_channel_watcher_follows_real_writers_across_processes(tmp_path: Path) -
     writer.write("F", "p2")
     assert watcher.wait_finished(["p1", "p2"], timeout_s=5)
     assert time.monotonic() - t0 < 2
+
+
+def _latency_record(*, sent_per_s: float, completed_per_s: float, lost: int, p99_ms: float) -> dict:
+    """A latency record of one 50/s rate as the scenario writes it (to-start latencies all ``p99_ms``)."""
+    from bench import stats
+
+    hist = stats.new_histogram()
+    stats.record(hist, [int(p99_ms * 1e6)] * 100)
+    return {
+        "backend": "x",
+        "profile": "shipped",
+        "scenario": "latency",
+        "params": {"task": "noop", "processes": 2, "rate": 50},
+        "repetition": 1,
+        "status": "failed" if lost else "ok",
+        "error": None,
+        "histograms": {"to_start_ns": stats.encode(hist), "to_finish_ns": stats.encode(hist)},
+        "values": {"offered_rate": 50, "achieved_rate": sent_per_s, "completed_rate": completed_per_s, "lost": lost},
+        "samples": {},
+        "started_at": "2026-11-29T00:00:00+00:00",
+        "duration_s": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("sent", "completed", "lost", "p99_ms", "expected"),
+    [
+        (50, 49.5, 0, 5, None),  # sustained: go on
+        (50, 49.5, 0, 300, None),  # over the 100 ms bound but keeping up: a higher rate may still say something
+        (50, 30, 0, 5, "saturated"),  # completions fell behind the send rate
+        (40, 40, 0, 5, "saturated"),  # the producer could not send on schedule
+        (50, 49.5, 3, 5, "tasks lost"),
+        (50, 49.5, 0, 2500, "p99 to start above 20 x the bound"),
+    ],
+)
+def test_latency_ladder_stops_after_the_first_rate_the_report_calls_saturated(
+    sent: float, completed: float, lost: int, p99_ms: float, expected: str | None
+) -> None:
+    """The ladder stops where the report's rate state (one function for both) ends the sustainable range."""
+    from bench.scenarios.latency import ladder_stop
+
+    record = _latency_record(sent_per_s=sent, completed_per_s=completed, lost=lost, p99_ms=p99_ms)
+    assert ladder_stop(record, bound_ns=100e6) == expected

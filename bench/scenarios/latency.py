@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bench import completion, stats
+from bench.results import Record
 from bench.scenarios.preset import Preset
 from bench.scenarios.session import ScenarioSession
 from bench.scenarios.unit import Scenario
 
 
 def run(session: ScenarioSession) -> None:
-    """Open-loop noop producer at each offered rate; stops going higher once a rate is clearly beyond saturation.
+    """Open-loop noop producer at each offered rate; stops going higher after the first saturated rate.
 
     A task is completed when it is done as the session counts done (its ``C`` event, else ``F``).
     """
@@ -68,9 +71,35 @@ def run(session: ScenarioSession) -> None:
         if lost:
             record["status"] = "failed"
             record["error"] = f"{lost} of {len(intended)} tasks did not complete within the drain timeout"
-        p99 = to_start.get_value_at_percentile(99) if to_start.get_total_count() else float("inf")
-        if lost or p99 > 20 * bound_ns:
-            break  # far beyond saturation: higher rates only take longer to drain and say nothing new
+        reason = ladder_stop(record, bound_ns)
+        if reason is not None:
+            record.setdefault("notes", {})["ladder_stopped"] = reason
+            break
+
+
+#: p99 to start above this many times the latency bound also ends the ladder (queueing grew though it drained).
+FAR_BEYOND_BOUND = 20
+
+
+def ladder_stop(record: dict[str, Any], bound_ns: float) -> str | None:
+    """Why no higher rate is worth sending after this latency record, or None to go on.
+
+    A rate that lost tasks, or is saturated as the report judges it (:func:`bench.report.derived.rate_states`: sent
+    below 90 % of the offered rate, or completed/s below 90 % of sent/s), ends the ladder: the maximum sustainable
+    rate needs every lower rate sustained, so a higher rate cannot change it, and it would only queue more tasks to
+    drain (a backend whose confirmations lag spent over half its session draining them). So does p99 to start above
+    :data:`FAR_BEYOND_BOUND` x the bound.
+    """
+    from bench.report import derived  # here: the report package imports the scenario registry
+
+    states = derived.rate_states([Record.from_dict(record)], bound_ns)
+    if not states or states[0].state == derived.LOST:
+        return derived.LOST
+    if states[0].state == derived.SATURATED:
+        return derived.SATURATED
+    if states[0].p99 > FAR_BEYOND_BOUND * bound_ns:
+        return f"p99 to start above {FAR_BEYOND_BOUND} x the bound"
+    return None
 
 
 def estimate_s(preset: Preset, processes: int, tasks: tuple[str, ...]) -> float:
@@ -91,7 +120,8 @@ METHOD = (
     "completion rate, or where a record has none a lower bound: completions ÷ (intended send span + spread of "
     "the to-finish latencies). The maximum sustainable rate is the highest offered rate with every rate up to it "
     "sustained. The headline compares p99 to start with the floor's at the same rate. Higher rates are "
-    "skipped once a rate is far beyond saturation (a lost task or p99 above 20 × the bound)."
+    "skipped after the first rate that is saturated, lost tasks or had p99 to start above 20 × the bound (none of "
+    "them can change the maximum sustainable rate); the record of that rate says which."
 )
 
 
