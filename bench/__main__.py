@@ -31,7 +31,15 @@ from bench.errors import BackendUnavailable, BenchError, ServiceError, UsageErro
 from bench.progress import RunProgress, is_fault_session
 from bench.results import Record, RunResults, write_results
 from bench.runner import RunContext, Session, SessionSpec, plan_sessions, run_context
-from bench.scenarios import FAULT_SCENARIOS, SCENARIOS, load_presets, select_scenarios
+from bench.scenarios import (
+    FAULT_PROFILES,
+    FAULT_SCENARIOS,
+    SCENARIOS,
+    Preset,
+    load_presets,
+    parse_preset,
+    select_scenarios,
+)
 from bench.services import PostgresServer, RedisServer, SmtpSink, check_redis_url, postgres_available
 
 #: Log levels every backend's logging accepts (Python's logging names; the worker CLIs take the same).
@@ -66,6 +74,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "configuration as another one in the run (backend.toml [profiles]) is measured once and reported as such",
     )
     parser.add_argument("--repetitions", type=int, help="override the preset's repetition count")
+    parser.add_argument(
+        "--processes",
+        help="worker process counts of the noop backlog, comma-separated, e.g. 1,2,4 to see how each backend scales "
+        "(default: the preset's; the preset's default count, at which everything else runs, is always included)",
+    )
+    parser.add_argument(
+        "--fault-profiles",
+        help=f"profiles the retry and fault scenarios run in, comma-separated: {', '.join(FAULT_PROFILES)} "
+        "(default: the preset's, shipped; safe = each library's documented at-least-once settings)",
+    )
     parser.add_argument(
         "--redis-url",
         help="use this Redis instead of a private one; the URL's database (default 0) is emptied with FLUSHDB "
@@ -102,6 +120,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if options.repetitions < 1:
             raise UsageError("--repetitions must be >= 1")
         options.preset_obj = replace(options.preset_obj, repetitions=options.repetitions)
+    options.preset_obj = override_preset(options.preset_obj, options.processes, options.fault_profiles)
     options.scenario_list = select_scenarios(_split(options.scenarios))
     profiles = _split(options.profile) or ["shipped"]
     if profiles == ["all"]:
@@ -115,6 +134,34 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if options.seed is None:
         options.seed = int(time.time()) % 100_000
     return options
+
+
+def override_preset(preset: Preset, processes: str | None, fault_profiles: str | None) -> Preset:
+    """The preset with ``--processes`` / ``--fault-profiles`` applied, validated as a preset is when loaded.
+
+    The full preset measures at its default process count only and faults in ``shipped`` only, to fit its time
+    budget (issue 9); these flags bring back the 1- and 4-process backlogs and the ``safe`` fault sessions.
+    """
+    overrides: dict[str, Any] = {}
+    if processes is not None:
+        try:
+            counts = {int(p) for p in _split(processes)}
+        except ValueError:
+            message = f"--processes takes comma-separated worker counts, e.g. 1,2,4; got {processes!r}"
+            raise UsageError(message) from None
+        if not counts:
+            raise UsageError("--processes needs at least one worker count, e.g. 1,2,4")
+        overrides["processes"] = sorted(counts | {preset.default_processes})
+    if fault_profiles is not None:
+        overrides["fault_profiles"] = list(dict.fromkeys(_split(fault_profiles)))
+    if not overrides:
+        return preset
+    try:
+        table = {k: v for k, v in preset.as_dict().items() if k != "name"}
+        return parse_preset(preset.name, table | overrides)
+    except UsageError as exc:
+        flags = " / ".join(f"--{k.replace('_', '-')}" for k in overrides)
+        raise UsageError(f"{flags}: {exc}") from None
 
 
 def choose_database(requested: str | None, url: str | None) -> tuple[str, str | None]:

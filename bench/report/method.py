@@ -54,7 +54,9 @@ class _Preset(dict[str, Any]):
 
 class _Formatter(string.Formatter):
     def format_field(self, value: Any, format_spec: str) -> str:
-        if isinstance(value, list | tuple):
+        if isinstance(value, list | tuple | dict) and not value:
+            value = "none"
+        elif isinstance(value, list | tuple):
             value = ", ".join(str(v) for v in value)
         elif isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items())

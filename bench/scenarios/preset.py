@@ -157,7 +157,8 @@ def parse_preset(name: str, data: dict[str, Any]) -> Preset:
     concurrent = data["concurrent_tasks"]
     if not isinstance(concurrent, dict):
         raise UsageError(f"preset {name!r}: 'concurrent_tasks' must be a table task = count")
-    _tasks("concurrent_tasks", list(concurrent))
+    if concurrent:  # empty: no shop-task throughput (the quick preset)
+        _tasks("concurrent_tasks", list(concurrent))
     rates = tuple(_positive_int("latency_rates", r) for r in data["latency_rates"])
     if list(rates) != sorted(set(rates)):
         raise UsageError(f"preset {name!r}: 'latency_rates' must be strictly increasing")

@@ -277,10 +277,12 @@ METHOD = (
     "out short is measured again at least twice as big (at most 3 attempts, the last one recorded). `backlog`: the "
     "noop tasks are enqueued while no worker runs, then the workers start and drain the queue, at every worker "
     "process count {processes}. `concurrent`: workers are running and the producer enqueues each shop task as "
-    "fast as it can while they consume, at {default_processes} processes. Beside the confirmed rate: the "
-    "body-finish rate, the finish-to-confirmed lag, and the rates of the window's 10 equal parts (its spread). A "
-    "task not done within {drain_timeout_s:g} s fails the record. The floor rows are a raw loop on the same broker "
-    "(Redis LPUSH/BRPOP, or the database's INSERT / SELECT … FOR UPDATE SKIP LOCKED / DELETE) with the same channel."
+    "fast as it can while they consume, at {default_processes} processes (the shop tasks this preset measures, "
+    "with the calibration tasks that first estimate each one's rate: {concurrent_tasks}). Beside the confirmed "
+    "rate: the body-finish rate, the finish-to-confirmed lag, and the rates of the window's 10 equal parts (its "
+    "spread). A task not done within {drain_timeout_s:g} s fails the record. The floor rows are a raw loop on the "
+    "same broker (Redis LPUSH/BRPOP, or the database's INSERT / SELECT … FOR UPDATE SKIP LOCKED / DELETE) with the "
+    "same channel."
 )
 
 
