@@ -315,6 +315,26 @@ def test_database_named_from_the_environment(fixture_results: RunResults) -> Non
     assert "SQLite" not in answers_module.transaction_caveat(ctx)
 
 
+def test_throughput_caveat_says_what_this_run_left_out(fixture_results: RunResults) -> None:
+    """The presets trim shop-task throughput (quick) and the other process counts (both): the caveat says whether
+    this run has them, from its records."""
+    records = fixture_results.records
+    assert {r.params.get("processes") for r in records if r.scenario == "throughput"} > {2}
+    noop = next(r for r in records if r.scenario == "throughput" and r.params.get("processes") == 2)
+    shop = replace(noop, params={**noop.params, "task": "send_invoice_email", "mode": "concurrent"})
+    with_shop = replace(fixture_results, records=[*records, shop])
+    full = answers_module.answer_throughput(content._context(with_shop)).caveat
+    assert "real shop tasks (details)" in full and "other counts in the details" in full
+    trimmed = [
+        r
+        for r in records
+        if r.scenario != "throughput" or (r.params.get("task"), r.params.get("processes")) == ("noop", 2)
+    ]
+    quick = answers_module.answer_throughput(content._context(replace(fixture_results, records=trimmed))).caveat
+    assert "real shop tasks (the full preset measures them)" in quick
+    assert "other counts not measured (--processes 1,2,4)" in quick
+
+
 def test_rules_said_once_and_premise_problems() -> None:
     heartbeat = (
         "heartbeat_timeout=60000 ms after the worker's last heartbeat, then the next queue maintenance "

@@ -577,13 +577,18 @@ def answer_throughput(ctx: Context) -> Answer:
     processes = throughput_setting(ctx)[1]["processes"]  # type: ignore[index]
     note = f" (= the machine's {cores} cores)" if processes == cores else ""
     line = _ranking_line(ctx, ranking).replace(" worker processes,", f" worker processes{note},", 1)
+    measured = {r.params.get("task") for r in ctx.results.records if r.scenario == "throughput"}
+    counts = {r.params.get("processes") for r in ctx.results.records if r.scenario == "throughput"}
+    # The presets trim shop tasks (quick) and other process counts (both) to fit their time budget: say so.
+    shop = "(details)" if measured - {"noop"} else "(the full preset measures them)"
+    others = "other counts in the details" if len(counts) > 1 else "other counts not measured (--processes 1,2,4)"
     return Answer(
         question,
         [line],
-        "A noop task measures the queue's own overhead; real shop tasks (details) are dominated by their own work. "
+        f"A noop task measures the queue's own overhead; real shop tasks {shop} are dominated by their own work. "
         "% of floor = the backend's tasks/s ÷ its floor's (raw LPUSH/BRPOP for Redis) at the same process count. "
-        f"Headline at as many worker processes as the machine has cores; other counts in the details. Workers share "
-        f"the {cores or '?'} cores with the broker and the harness.",
+        f"Headline at as many worker processes as the machine has cores; {others}. Workers share the {cores or '?'} "
+        "cores with the broker and the harness.",
     )
 
 
