@@ -335,6 +335,16 @@ def test_throughput_caveat_says_what_this_run_left_out(fixture_results: RunResul
     assert "other counts not measured (--processes 1,2,4)" in quick
 
 
+def test_enqueue_caveat_names_the_microbench_only_when_it_ran(fixture_results: RunResults) -> None:
+    records = fixture_results.records
+    assert any(r.scenario == "enqueue_microbench" for r in records)
+    with_it = answers_module.answer_enqueue(content._context(fixture_results)).caveat
+    assert "p99 and a pytest-benchmark cross-check are in the details" in with_it
+    without = [r for r in records if r.scenario != "enqueue_microbench"]  # the quick preset
+    caveat = answers_module.answer_enqueue(content._context(replace(fixture_results, records=without))).caveat
+    assert "Other task types and p99 are in the details" in caveat and "pytest-benchmark" not in caveat
+
+
 def test_rules_said_once_and_premise_problems() -> None:
     heartbeat = (
         "heartbeat_timeout=60000 ms after the worker's last heartbeat, then the next queue maintenance "
