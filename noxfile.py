@@ -225,7 +225,7 @@ def shop(session: nox.Session) -> None:
 
 @nox.session(python=[PYTHON], default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmark every backend and its floor (full preset ~67 min, --quick ~20 min on 2 cores; --help for options)."""
+    """Benchmark every backend and its floor (full preset ~45 min, --quick ~13 min on 2 cores; --help for options)."""
     install(session)
     show_versions(session)
     session.run("python", "-m", "bench", *session.posargs)

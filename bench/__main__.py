@@ -60,7 +60,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         epilog="Scenarios: " + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()),
     )
     parser.add_argument(
-        "--quick", action="store_true", help="the quick preset (~20 min for all backends on 2 cores), as --preset quick"
+        "--quick", action="store_true", help="the quick preset (~13 min for all backends on 2 cores), as --preset quick"
     )
     parser.add_argument("--preset", choices=sorted(presets), help="preset by name (default: full; not with --quick)")
     parser.add_argument("--backends", help="comma-separated backend names (default: all, with the Redis floor)")
