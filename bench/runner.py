@@ -49,6 +49,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: How long the warm-up waits for a backend's first ``C`` events after their ``F`` before it counts done by ``F``.
 CONFIRM_WAIT_S = 10.0
+#: A warm-up whose done rate reached this fraction of the rate the producer enqueued it at was producer-bound: the
+#: workers kept up, so it says only that they are at least that fast (it then sizes a wider throughput window). The
+#: batch is short (100-200 noops), so its first pickup and last task weigh: workers that kept up measured 0.74-1.15.
+PRODUCER_BOUND_FRACTION = 0.7
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,10 @@ class Session:
         self.completion: str | None = None
         #: Tasks/s of the warm-up: the first estimate that sizes a throughput window.
         self.warm_rate: float | None = None
+        #: Whether the warm-up's rate was the producer's (the workers kept up): then it is only a lower bound.
+        self.warm_rate_producer_bound = False
+        #: Tasks/s the producer enqueued the warm-up at (kept beside the warm-up rate in the backlog record).
+        self.warm_enqueue_rate: float | None = None
 
     # -- helpers ------------------------------------------------------------------------------------------------
     @property
@@ -473,13 +481,14 @@ class Session:
         It also settles how this session counts a task done: by the backend's own ``C`` event when the backend
         writes one (every warm-up noop waits up to :data:`CONFIRM_WAIT_S` for it after its ``F``), else by ``F``.
         Its rate (tasks done over the time since the first start) is the first estimate that sizes a throughput
-        window.
+        window; when it came within :data:`PRODUCER_BOUND_FRACTION` of the rate the producer enqueued at, the
+        workers kept up and the rate is the producer's, a lower bound of theirs (``warm_rate_producer_bound``).
         """
         assert self.producer is not None and self.workers is not None
         prefix = self.prefix("warm")
         n = max(1, self.preset.warmup_tasks)
         probes = [f"{prefix}{i}" for i in range(n)]
-        self.producer.call("produce", task="noop", args=[[] for _ in range(n)], prefix=prefix)
+        produced = self.producer.call("produce", task="noop", args=[[] for _ in range(n)], prefix=prefix)
         self.watcher.wait_finished(
             probes, timeout_s=self.preset.drain_timeout_s, alive=self.workers.alive, settle_s=0.2
         )
@@ -496,6 +505,11 @@ class Session:
         starts = completion.first_times(log.starts, probes)
         if len(done) > 1 and starts and done[-1] > starts[0]:
             self.warm_rate = len(done) * 1e9 / (done[-1] - starts[0])
+            fill_ns = produced["last_ns"] - produced["first_ns"]
+            self.warm_enqueue_rate = n * 1e9 / fill_ns if fill_ns > 0 else None
+            self.warm_rate_producer_bound = (
+                self.warm_enqueue_rate is None or self.warm_rate >= PRODUCER_BOUND_FRACTION * self.warm_enqueue_rate
+            )
 
 
 @contextlib.contextmanager

@@ -264,3 +264,71 @@ def test_latency_ladder_stops_after_the_first_rate_the_report_calls_saturated(
 
     record = _latency_record(sent_per_s=sent, completed_per_s=completed, lost=lost, p99_ms=p99_ms)
     assert ladder_stop(record, bound_ns=100e6) == expected
+
+
+def _simulated_drain(true_rate: float, lost_s: float, steady_min_s: float, calls: list[int]):
+    """A ``measure`` for :func:`sized_windows`: a backend draining ``true_rate`` tasks/s, of which ``lost_s``
+    (warm-up and ragged tail) do not count as steady."""
+
+    def measure(n: int, attempt: int, capped: bool) -> tuple[dict, list[int]]:
+        calls.append(n)
+        steady = n / true_rate - lost_s
+        values = {"tasks_per_s": true_rate, "steady_s": steady, "attempts": attempt, "capped": capped}
+        record = {"status": "too_short" if steady < steady_min_s else "ok", "values": values}
+        return record, [int(i * 1e9 / true_rate) for i in range(n)]
+
+    return measure
+
+
+@pytest.mark.parametrize(
+    ("estimate", "margin", "true_rate", "lost_s", "expected_calls"),
+    [
+        # The workers kept up with the producer in the warm-up (the Redis floor: 5,171/s, then 11,753 drained):
+        # x 2.5 fills the window at once.
+        (5171.0, 2.5, 11753.0, 0.5, [45_249]),
+        # The same estimate at x 1.5 comes out short; the retry is sized from the short window's own rate x 1.5
+        # (11,753 x 3.5 s x 1.5 + 2 processes), not doubled.
+        (5171.0, 1.5, 11753.0, 0.5, [27_150, 61_706]),
+        # A retry whose measured rate asks for fewer tasks than 1.25x the short window still grows 1.25x, and a third
+        # attempt again.
+        (100.0, 2.5, 200.0, 2.5, [877, 1097, 1372]),
+    ],
+)
+def test_throughput_window_is_sized_from_a_measured_rate_and_a_retry_from_its_own(
+    estimate: float, margin: float, true_rate: float, lost_s: float, expected_calls: list[int]
+) -> None:
+    """Window sizing (quick: 0.5 s warm-up + 3 s steady): one attempt when the margin covers the estimate's error,
+    else a retry sized from what the short window measured; only the last attempt stays, saying what sized it."""
+    from bench.scenarios.throughput import sized_windows
+
+    preset = load_presets()["quick"]
+    kept: list[dict] = []
+    session = SimpleNamespace(preset=preset, processes=2, rates={}, drop=lambda record: kept.remove(record))
+    calls: list[int] = []
+    simulate = _simulated_drain(true_rate, lost_s, preset.throughput_steady_s, calls)
+
+    def measure(n: int, attempt: int, capped: bool) -> tuple[dict, list[int]]:
+        record, done = simulate(n, attempt, capped)
+        kept.append(record)
+        return record, done
+
+    key = ("b", "shipped", "noop", "backlog", 2)
+    done = sized_windows(session, key, estimate, measure, margin=margin)  # type: ignore[arg-type]
+    assert calls == expected_calls
+    assert len(kept) == 1 and kept[0]["status"] == "ok" and len(done) == calls[-1]
+    assert session.rates[key] == true_rate
+    last = kept[0]["values"]
+    assert last["sized_margin"] == (margin if len(calls) == 1 else 1.5)
+    assert last["sized_rate"] == (estimate if len(calls) == 1 else true_rate)
+
+
+def test_a_capped_window_is_not_measured_again() -> None:
+    """A window at the preset's task cap that came out short stays, flagged, instead of a futile retry."""
+    from bench.scenarios.throughput import sized_windows
+
+    preset = replace(load_presets()["quick"], max_window_tasks=1000)
+    session = SimpleNamespace(preset=preset, processes=2, rates={}, drop=lambda record: None)
+    calls: list[int] = []
+    measure = _simulated_drain(10_000.0, 0.5, preset.throughput_steady_s, calls)
+    sized_windows(session, ("b", "shipped", "noop", "backlog", 2), 5000.0, measure)  # type: ignore[arg-type]
+    assert calls == [1000]

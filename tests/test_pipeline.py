@@ -17,6 +17,7 @@ import pytest
 from bench.backends import load_backends
 from bench.faults.outcomes import OUTCOMES
 from bench.results import load_results
+from bench.runner import PRODUCER_BOUND_FRACTION
 from bench.services import postgres_available
 from tests.conftest import enqueue_only_results
 
@@ -58,6 +59,13 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
     # Numbers are real measurements, not placeholders.
     backlog = results.select(backend=name, scenario="throughput", params={"mode": "backlog"})[0]
     assert backlog.values["completed"] == backlog.values["tasks"] > 0 and backlog.values["tasks_per_s"] > 0
+    # The backlog window says what sized it: the warm-up's rate, x 2.5 when that was the rate the producer enqueued
+    # at (the workers kept up: a lower bound), else x 1.5 (a retry: its own short window's rate x 1.5).
+    warm, enqueued = backlog.values["warm_rate"], backlog.values["warm_enqueue_rate"]
+    assert warm > 0 and enqueued > 0
+    if backlog.values["attempts"] == 1:
+        assert backlog.values["sized_rate"] == warm
+        assert backlog.values["sized_margin"] == (2.5 if warm >= PRODUCER_BOUND_FRACTION * enqueued else 1.5)
     resources = results.select(backend=name, scenario="resources")[0]
     assert resources.values["rss_idle_bytes"] > 10 * 2**20 and resources.values["cpu_s_per_1000"] > 0
     for latency in results.select(backend=name, scenario="latency"):

@@ -23,12 +23,17 @@ from bench.scenarios.session import RateKey, ScenarioSession
 from bench.scenarios.unit import Scenario
 from bench.services import usage
 
-#: A throughput window is sized to last warm-up + steady window x this, so that a low estimate still fills it (the
-#: warm-up's rate of a fast backend is the producer's, ~20 % below its drain rate); a retry (the window came out
-#: short) uses the larger one.
+#: A throughput window is sized to last warm-up + steady window x this, so that a low estimate still fills it; a
+#: retry (the window came out short) is sized the same way from the short window's own measured rate.
 WINDOW_MARGIN = 1.5
-WINDOW_MARGIN_RETRY = 2.0
-#: Windows measured at most per figure (each retry at least doubles the tasks); only the last is recorded.
+#: The first window's margin when its estimate is only a lower bound: the workers kept up with the producer in the
+#: warm-up (``warm_rate_producer_bound``), and there the producer also took one of the machine's cores. The Redis
+#: floor, whose warm-up came within 0.74-1.15x of the producer's rate, then drained 2.3-2.4x faster than its warm-up
+#: (throughput-only quick runs, 2026-11-30), so x 1.5 came out short and cost a second, bigger window.
+WINDOW_MARGIN_LOWER_BOUND = 2.5
+#: A retry has at least this many times the tasks of the short window (when its measured rate asks for fewer).
+RETRY_MIN_GROWTH = 1.25
+#: Windows measured at most per figure; only the last is recorded.
 MAX_ATTEMPTS = 3
 #: Fewest tasks of a throughput window, and the rate assumed when nothing measured one yet (tasks/s).
 MIN_WINDOW_TASKS = 20
@@ -55,10 +60,9 @@ def rate_key(session: ScenarioSession, task: str, mode: str) -> RateKey:
     return (session.backend.name, session.profile, task, mode, session.processes)
 
 
-def wanted_tasks(session: ScenarioSession, rate: float, attempt: int) -> int:
-    """How many tasks last the warm-up plus the steady window at ``rate``, with the attempt's margin."""
+def wanted_tasks(session: ScenarioSession, rate: float, margin: float) -> int:
+    """How many tasks last the warm-up plus the steady window x ``margin`` at ``rate``."""
     seconds = session.preset.throughput_warmup_s + session.preset.throughput_steady_s
-    margin = WINDOW_MARGIN if attempt == 1 else WINDOW_MARGIN_RETRY
     return max(math.ceil(rate * seconds * margin) + session.processes, MIN_WINDOW_TASKS)
 
 
@@ -110,7 +114,10 @@ def backlog_throughput(session: ScenarioSession) -> None:
     """
     assert session.producer is not None
     params = {"task": "noop", "processes": session.processes, "mode": "backlog"}
-    rate = session.rates.get(rate_key(session, "noop", "backlog")) or session.warm_rate or DEFAULT_RATE
+    measured = session.rates.get(rate_key(session, "noop", "backlog"))
+    rate = measured or session.warm_rate or DEFAULT_RATE
+    # A warm-up rate that was the producer's is a lower bound of the drain rate: a wider first margin.
+    lower_bound = not measured and session.warm_rate is not None and session.warm_rate_producer_bound
     load: dict[str, Any] = {}
 
     def measure(n: int, attempt: int, capped: bool) -> tuple[dict[str, Any], list[int]]:
@@ -123,10 +130,12 @@ def backlog_throughput(session: ScenarioSession) -> None:
         session.start_workers(probe=False)
         load.update(drain_sampling(session, probes))
         fill_s = (produced["last_ns"] - produced["first_ns"]) / 1e9
-        record = throughput_record(session, probes, params, attempts=attempt, capped=capped, extra={"fill_s": fill_s})
+        extra = {"fill_s": fill_s, "warm_rate": session.warm_rate, "warm_enqueue_rate": session.warm_enqueue_rate}
+        record = throughput_record(session, probes, params, attempts=attempt, capped=capped, extra=extra)
         return record, completion.done_times(session.watcher.log, probes, session.completion or completion.BODY)
 
-    done = sized_windows(session, rate_key(session, "noop", "backlog"), rate, measure)
+    margin = WINDOW_MARGIN_LOWER_BOUND if lower_bound else WINDOW_MARGIN
+    done = sized_windows(session, rate_key(session, "noop", "backlog"), rate, measure, margin=margin)
     resources.record(session, load, len(done))
 
 
@@ -135,26 +144,32 @@ def sized_windows(
     key: RateKey,
     rate: float,
     measure: Callable[[int, int, bool], tuple[dict[str, Any], list[int]]],
+    *,
+    margin: float = WINDOW_MARGIN,
 ) -> list[int]:
-    """Run ``measure(tasks, attempt, capped)`` with a window sized from ``rate``; its done times.
+    """Run ``measure(tasks, attempt, capped)`` with a window sized from ``rate`` x ``margin``; its done times.
 
     A window that came out ``too_short`` (the rate was underestimated, or the machine slowed down) is measured
-    again, at least twice as big, up to :data:`MAX_ATTEMPTS`; only the last attempt stays recorded. Every
-    measured rate is kept in the run context to size later windows of the same kind.
+    again, sized from its own measured rate x :data:`WINDOW_MARGIN` and at least :data:`RETRY_MIN_GROWTH` times
+    bigger (twice, when it measured no rate), up to :data:`MAX_ATTEMPTS`; only the last attempt stays recorded.
+    Each record keeps the rate and margin that sized it. Every measured rate is kept in the run context to size
+    later windows of the same kind.
     """
-    previous = 0
+    previous, growth = 0, RETRY_MIN_GROWTH
     done: list[int] = []
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        wanted = max(wanted_tasks(session, rate, attempt), 2 * previous)
+        wanted = max(wanted_tasks(session, rate, margin), math.ceil(growth * previous))
         n = min(wanted, session.preset.max_window_tasks)
         record, done = measure(n, attempt, wanted > n)
+        record["values"] |= {"sized_rate": rate, "sized_margin": margin}
         measured = overall_rate(record["values"], done)
         if measured:
             session.rates[key] = measured
         if record["status"] != "too_short" or wanted > n or attempt == MAX_ATTEMPTS:
             break
         session.drop(record)  # superseded by a bigger window
-        rate = max(rate, measured or 0.0)
+        rate, margin = max(rate, measured or 0.0), WINDOW_MARGIN
+        growth = RETRY_MIN_GROWTH if measured else 2.0
         previous = n
     return done
 
@@ -273,8 +288,10 @@ METHOD = (
     "measured in time: it starts {throughput_warmup_s:g} s after the first completion (warm-up left out) and ends "
     "before the ragged tail where fewer tasks than worker processes remained; it must last at least "
     "{throughput_steady_s:g} s, else the record is `too_short` and not ranked. The task count is sized per backend "
-    "from a rate measured earlier in the run (x 1.5, at most {max_window_tasks} tasks); a window that still came "
-    "out short is measured again at least twice as big (at most 3 attempts, the last one recorded). `backlog`: the "
+    "from a rate measured earlier in the run (x 1.5; x 2.5 when that rate was the warm-up's and the workers kept "
+    "up with the producer, so it only bounds their rate from below; at most {max_window_tasks} tasks); a window "
+    "that still came out short is measured again, sized from its own rate x 1.5 and at least 1.25x bigger (at most "
+    "3 attempts, the last one recorded; each record keeps the rate and margin that sized it). `backlog`: the "
     "noop tasks are enqueued while no worker runs, then the workers start and drain the queue, at every worker "
     "process count {processes}. `concurrent`: workers are running and the producer enqueues each shop task as "
     "fast as it can while they consume, at {default_processes} processes (the shop tasks this preset measures, "
