@@ -150,10 +150,10 @@ def sized_windows(
     """Run ``measure(tasks, attempt, capped)`` with a window sized from ``rate`` x ``margin``; its done times.
 
     A window that came out ``too_short`` (the rate was underestimated, or the machine slowed down) is measured
-    again, sized from its own measured rate x :data:`WINDOW_MARGIN` and at least :data:`RETRY_MIN_GROWTH` times
-    bigger (twice, when it measured no rate), up to :data:`MAX_ATTEMPTS`; only the last attempt stays recorded.
-    Each record keeps the rate and margin that sized it. Every measured rate is kept in the run context to size
-    later windows of the same kind.
+    again, sized from its own measured rate (the estimate, if that was higher) x :data:`WINDOW_MARGIN` and at
+    least :data:`RETRY_MIN_GROWTH` times bigger (twice, when it measured no rate), up to :data:`MAX_ATTEMPTS`;
+    only the last attempt stays recorded. Each record keeps the rate and margin that sized it. Every measured rate
+    is kept in the run context to size later windows of the same kind.
     """
     previous, growth = 0, RETRY_MIN_GROWTH
     done: list[int] = []
@@ -290,8 +290,9 @@ METHOD = (
     "{throughput_steady_s:g} s, else the record is `too_short` and not ranked. The task count is sized per backend "
     "from a rate measured earlier in the run (x 1.5; x 2.5 when that rate was the warm-up's and the workers kept "
     "up with the producer, so it only bounds their rate from below; at most {max_window_tasks} tasks); a window "
-    "that still came out short is measured again, sized from its own rate x 1.5 and at least 1.25x bigger (at most "
-    "3 attempts, the last one recorded; each record keeps the rate and margin that sized it). `backlog`: the "
+    "that still came out short is measured again, sized from its own rate (or the estimate, if higher) x 1.5 and "
+    "at least 1.25x bigger (at most 3 attempts, the last one recorded; each record keeps the rate and margin that "
+    "sized it). `backlog`: the "
     "noop tasks are enqueued while no worker runs, then the workers start and drain the queue, at every worker "
     "process count {processes}. `concurrent`: workers are running and the producer enqueues each shop task as "
     "fast as it can while they consume, at {default_processes} processes (the shop tasks this preset measures, "
