@@ -49,10 +49,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: How long the warm-up waits for a backend's first ``C`` events after their ``F`` before it counts done by ``F``.
 CONFIRM_WAIT_S = 10.0
-#: A warm-up whose done rate reached this fraction of the rate the producer enqueued it at was producer-bound: the
-#: workers kept up, so it says only that they are at least that fast (it then sizes a wider throughput window). The
-#: batch is short (100-200 noops), so its first pickup and last task weigh: workers that kept up measured 0.74-1.15.
-PRODUCER_BOUND_FRACTION = 0.7
 
 
 @dataclass(frozen=True)
@@ -234,9 +230,8 @@ class Session:
         self.completion: str | None = None
         #: Tasks/s of the warm-up: the first estimate that sizes a throughput window.
         self.warm_rate: float | None = None
-        #: Whether the warm-up's rate was the producer's (the workers kept up): then it is only a lower bound.
-        self.warm_rate_producer_bound = False
-        #: Tasks/s the producer enqueued the warm-up at (kept beside the warm-up rate in the backlog record).
+        #: Tasks/s the producer enqueued the warm-up at: a warm-up rate close to it was the producer's, not the
+        #: workers' (bench.scenarios.throughput.warm_rate_is_lower_bound).
         self.warm_enqueue_rate: float | None = None
 
     # -- helpers ------------------------------------------------------------------------------------------------
@@ -481,8 +476,7 @@ class Session:
         It also settles how this session counts a task done: by the backend's own ``C`` event when the backend
         writes one (every warm-up noop waits up to :data:`CONFIRM_WAIT_S` for it after its ``F``), else by ``F``.
         Its rate (tasks done over the time since the first start) is the first estimate that sizes a throughput
-        window; when it came within :data:`PRODUCER_BOUND_FRACTION` of the rate the producer enqueued at, the
-        workers kept up and the rate is the producer's, a lower bound of theirs (``warm_rate_producer_bound``).
+        window, kept with the rate the producer enqueued the warm-up at (``warm_enqueue_rate``).
         """
         assert self.producer is not None and self.workers is not None
         prefix = self.prefix("warm")
@@ -507,9 +501,6 @@ class Session:
             self.warm_rate = len(done) * 1e9 / (done[-1] - starts[0])
             fill_ns = produced["last_ns"] - produced["first_ns"]
             self.warm_enqueue_rate = n * 1e9 / fill_ns if fill_ns > 0 else None
-            self.warm_rate_producer_bound = (
-                self.warm_enqueue_rate is None or self.warm_rate >= PRODUCER_BOUND_FRACTION * self.warm_enqueue_rate
-            )
 
 
 @contextlib.contextmanager

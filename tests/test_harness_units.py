@@ -283,7 +283,8 @@ def _simulated_drain(true_rate: float, lost_s: float, steady_min_s: float, calls
 @pytest.mark.parametrize(
     ("estimate", "margin", "true_rate", "lost_s", "expected_calls"),
     [
-        # The workers kept up with the producer in the warm-up (the Redis floor: 5,171/s, then 11,753 drained):
+        # The workers kept up with the producer in the warm-up (the Redis floor in a profiling run: 5,171/s, then
+        # 11,753 drained):
         # x 2.5 fills the window at once.
         (5171.0, 2.5, 11753.0, 0.5, [45_249]),
         # The same estimate at x 1.5 comes out short; the retry is sized from the short window's own rate x 1.5

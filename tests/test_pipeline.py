@@ -17,7 +17,7 @@ import pytest
 from bench.backends import load_backends
 from bench.faults.outcomes import OUTCOMES
 from bench.results import load_results
-from bench.runner import PRODUCER_BOUND_FRACTION
+from bench.scenarios.throughput import warm_rate_is_lower_bound
 from bench.services import postgres_available
 from tests.conftest import enqueue_only_results
 
@@ -65,7 +65,7 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
     assert warm > 0 and enqueued > 0
     if backlog.values["attempts"] == 1:
         assert backlog.values["sized_rate"] == warm
-        assert backlog.values["sized_margin"] == (2.5 if warm >= PRODUCER_BOUND_FRACTION * enqueued else 1.5)
+        assert backlog.values["sized_margin"] == (2.5 if warm_rate_is_lower_bound(warm, enqueued) else 1.5)
     resources = results.select(backend=name, scenario="resources")[0]
     assert resources.values["rss_idle_bytes"] > 10 * 2**20 and resources.values["cpu_s_per_1000"] > 0
     for latency in results.select(backend=name, scenario="latency"):

@@ -34,9 +34,7 @@ class ScenarioSession(FaultSession, Protocol):
     completion: str | None
     #: Tasks/s of the warm-up: the first estimate that sizes a throughput window.
     warm_rate: float | None
-    #: Whether the warm-up's rate was the producer's (the workers kept up with it): only a lower bound of theirs.
-    warm_rate_producer_bound: bool
-    #: Tasks/s the producer enqueued the warm-up at.
+    #: Tasks/s the producer enqueued the warm-up at (a warm-up rate close to it was the producer's).
     warm_enqueue_rate: float | None
 
     @property

@@ -26,11 +26,16 @@ from bench.services import usage
 #: A throughput window is sized to last warm-up + steady window x this, so that a low estimate still fills it; a
 #: retry (the window came out short) is sized the same way from the short window's own measured rate.
 WINDOW_MARGIN = 1.5
-#: The first window's margin when its estimate is only a lower bound: the workers kept up with the producer in the
-#: warm-up (``warm_rate_producer_bound``), and there the producer also took one of the machine's cores. The Redis
-#: floor, whose warm-up came within 0.74-1.15x of the producer's rate, then drained 2.3-2.4x faster than its warm-up
-#: (throughput-only quick runs, 2026-11-30), so x 1.5 came out short and cost a second, bigger window.
+#: The first window's margin when its estimate is only a lower bound (:func:`warm_rate_is_lower_bound`): the
+#: workers kept up with the producer in the warm-up, where the producer also took one of the machine's cores. The
+#: Redis floor then drained 1.6-2.4x faster than its warm-up (2026-11-30: two throughput-only profiling runs, not
+#: committed, and results/2026-11-30T04-02-30Z-fa4a211 and ...T04-15-46Z-dab98a1), so x 1.5 came out short and cost
+#: a second, bigger window.
 WINDOW_MARGIN_LOWER_BOUND = 2.5
+#: A warm-up whose done rate reached this fraction of the rate the producer enqueued it at was producer-bound. The
+#: batch is short (100-200 noops), so its first pickup and last task weigh: the Redis floor, whose workers keep up
+#: with any producer, measured 0.74-1.15 in the same runs.
+PRODUCER_BOUND_FRACTION = 0.7
 #: A retry has at least this many times the tasks of the short window (when its measured rate asks for fewer).
 RETRY_MIN_GROWTH = 1.25
 #: Windows measured at most per figure; only the last is recorded.
@@ -64,6 +69,12 @@ def wanted_tasks(session: ScenarioSession, rate: float, margin: float) -> int:
     """How many tasks last the warm-up plus the steady window x ``margin`` at ``rate``."""
     seconds = session.preset.throughput_warmup_s + session.preset.throughput_steady_s
     return max(math.ceil(rate * seconds * margin) + session.processes, MIN_WINDOW_TASKS)
+
+
+def warm_rate_is_lower_bound(warm_rate: float | None, enqueue_rate: float | None) -> bool:
+    """Whether the warm-up's rate was the producer's (within :data:`PRODUCER_BOUND_FRACTION` of the rate it enqueued
+    at): the workers kept up, so it says only that they are at least that fast."""
+    return warm_rate is not None and enqueue_rate is not None and warm_rate >= PRODUCER_BOUND_FRACTION * enqueue_rate
 
 
 def overall_rate(values: dict[str, Any], done: list[int]) -> float | None:
@@ -116,8 +127,7 @@ def backlog_throughput(session: ScenarioSession) -> None:
     params = {"task": "noop", "processes": session.processes, "mode": "backlog"}
     measured = session.rates.get(rate_key(session, "noop", "backlog"))
     rate = measured or session.warm_rate or DEFAULT_RATE
-    # A warm-up rate that was the producer's is a lower bound of the drain rate: a wider first margin.
-    lower_bound = not measured and session.warm_rate is not None and session.warm_rate_producer_bound
+    lower_bound = not measured and warm_rate_is_lower_bound(session.warm_rate, session.warm_enqueue_rate)
     load: dict[str, Any] = {}
 
     def measure(n: int, attempt: int, capped: bool) -> tuple[dict[str, Any], list[int]]:
