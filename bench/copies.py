@@ -22,7 +22,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from bench.services import _set_parent_death_signal
+from bench.services import set_parent_death_signal
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 
@@ -61,7 +61,7 @@ def run_copies(count: int, argv: Sequence[str]) -> int:
         for _ in range(count):
             if stopping:
                 break  # asked to stop while starting: start no more
-            children.append(subprocess.Popen(argv, preexec_fn=_set_parent_death_signal))
+            children.append(subprocess.Popen(argv, preexec_fn=set_parent_death_signal))
     except OSError as exc:
         print(f"bench.copies: cannot start {argv[0]!r}: {exc}", file=sys.stderr)
         forward(signal.SIGTERM, None)

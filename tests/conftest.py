@@ -22,7 +22,7 @@ import pytest
 
 from bench.backends import Backend, load_backends
 from bench.results import load_results, write_results
-from bench.services import RedisServer, SmtpSink, _set_parent_death_signal
+from bench.services import RedisServer, SmtpSink, set_parent_death_signal
 from bench.verify import VerificationReport, verify_backend
 
 #: pytest-timeout's limit for tests marked ``slow`` (real workers of every backend on a shared 2-core machine).
@@ -73,7 +73,7 @@ def start_smoke_run(config: pytest.Config) -> SmokeRun:
             stdout=sink,
             stderr=subprocess.STDOUT,
             # Should pytest itself die (a timeout's os._exit, a SIGKILL), the kernel sends the run SIGTERM.
-            preexec_fn=_set_parent_death_signal,
+            preexec_fn=set_parent_death_signal,
         )
     return SmokeRun(proc, out, log, time.monotonic())
 

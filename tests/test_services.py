@@ -262,7 +262,7 @@ def test_harness_interrupted_leaves_no_process(signum: int) -> None:
 def test_stop_all_drains_the_registry() -> None:
     # In a subprocess: stop_all() here would also stop this session's Redis and SMTP sink.
     script = (
-        "from bench import services\n"
+        "from bench.services import process as services\n"
         "p = services.ManagedProcess(['sleep', '300']).start()\n"
         "assert p in services._registry\n"
         "services.stop_all()\n"
