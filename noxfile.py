@@ -169,11 +169,14 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=[PYTHON])
 def lint(session: nox.Session) -> None:
-    """Check style: ruff check and ruff format --check (ruff's version from the lock)."""
+    """Check style (ruff, its version from the lock) and that generated files are what the committed runs give."""
+    install(session)  # the generated-file checks run the report code
     install(session, "ruff")
     session.run("ruff", "--version")
     session.run("ruff", "check", *session.posargs, ".")
     session.run("ruff", "format", "--check", ".")
+    # results/index.md, index.html and compare/*.md are written by code from every run's results.json.
+    session.run("python", "-m", "bench.report", "index", "--check")
 
 
 @nox.session(python=[PYTHON], default=False)
@@ -233,6 +236,6 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=[PYTHON], default=False)
 def report(session: nox.Session) -> None:
-    """Regenerate report.md/report.html of a results file, or compare two: nox -s report -- compare A.json B.json."""
+    """Regenerate a run's report, compare two (-- compare A B) or rewrite the results index (-- index)."""
     install(session)
     session.run("python", "-m", "bench.report", *session.posargs)

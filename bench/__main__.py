@@ -619,6 +619,11 @@ def run(options: argparse.Namespace) -> int:
 
         md_path, html_path = write_report(results_path, out_dir)
         console.print(f"report: {md_path}\n        {html_path}", highlight=False, soft_wrap=True)
+        if out_dir.resolve().parent == (REPO_ROOT / "results").resolve():
+            from bench.report import index  # results/index.md and .html list every run of the folder
+
+            index.write(out_dir.resolve().parent)
+            console.print(f"index: {out_dir.resolve().parent / 'index.html'}", highlight=False, soft_wrap=True)
     return 0
 
 

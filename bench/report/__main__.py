@@ -1,4 +1,5 @@
-"""Command line: ``python -m bench.report RESULTS.json [--out DIR]`` and ``python -m bench.report compare A B``.
+"""Command line: ``python -m bench.report RESULTS.json [--out DIR]``, ``python -m bench.report compare A B`` and
+``python -m bench.report index [RESULTS_DIR] [--check]`` (the results index).
 
 ``RESULTS.json`` may also be a run directory holding one. Bad input (missing or corrupt file, a directory without
 results.json, unknown schema version) prints one line on stderr and exits with status 2.
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(render_text(compare_runs(base, changed), str(ns.base), str(ns.changed)))
         return 0
 
+    if args and args[0] == "index":
+        return _index(args[1:])
+
     parser = argparse.ArgumentParser(
         prog="python -m bench.report",
         description="Write report.md (+ PNG charts) and a self-contained report.html from a results file. "
@@ -63,6 +67,36 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc))
     md_path, html_path = write_report(results, ns.out or path.parent)
     print(f"wrote {md_path} and {html_path}")
+    return 0
+
+
+def _index(args: list[str]) -> int:
+    """``index``: write results/index.md, index.html and the comparison pages, or ``--check`` that they are current."""
+    from bench.report import index
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report index",
+        description="Write the results index (index.md, index.html, compare/*.md) from every run's results.json.",
+    )
+    parser.add_argument("results_dir", type=Path, nargs="?", default=Path("results"), help="default: results")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 listing every file that is not what it would be"
+    )
+    ns = parser.parse_args(args)
+    if not ns.results_dir.is_dir():
+        return _fail(f"{ns.results_dir} is not a directory")
+    try:
+        if ns.check:
+            problems = index.stale(ns.results_dir)
+            for problem in problems:
+                print(f"bench.report index: out of date: {problem}", file=sys.stderr)
+            if problems:
+                print("bench.report index: run `nox -s report -- index` to rewrite them", file=sys.stderr)
+            return 1 if problems else 0
+        changed = index.write(ns.results_dir)
+    except ResultsError as exc:
+        return _fail(str(exc))
+    print(f"results index: {len(changed)} file(s) written or removed in {ns.results_dir}")
     return 0
 
 
