@@ -139,8 +139,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def override_preset(preset: Preset, processes: str | None, fault_profiles: str | None) -> Preset:
     """The preset with ``--processes`` / ``--fault-profiles`` applied, validated as a preset is when loaded.
 
-    The full preset measures at its default process count only and faults in ``shipped`` only, to fit its time
-    budget (issue 9); these flags bring back the 1- and 4-process backlogs and the ``safe`` fault sessions.
+    The full preset measures at its default process count only and faults in ``shipped`` only, to fit its 30-min
+    budget on 2 cores; these flags bring back the 1- and 4-process backlogs and the ``safe`` fault sessions.
     """
     overrides: dict[str, Any] = {}
     if processes is not None:
@@ -168,7 +168,7 @@ def choose_database(requested: str | None, url: str | None) -> tuple[str, str | 
     """The engine of the run and, when the default PostgreSQL cannot be had, why the run falls back to SQLite.
 
     PostgreSQL is the default: it is what a Django deployment runs, and the DB-writing integrations (Celery's
-    django-db results, django-q2's monitor, django_dramatiq's admin rows) rank differently on SQLite (issue 9).
+    django-db results, django-q2's monitor, django_dramatiq's admin rows) rank differently on SQLite.
     An explicit ``--database postgres`` without the binaries is an error, not a fallback.
     """
     if url:

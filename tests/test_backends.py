@@ -14,7 +14,7 @@ from bench.backends import APIS, BROKERS, PROFILES, Backend, get_backend, get_ba
 from bench.errors import AgentError, BackendError, BackendUnavailable, UsageError
 from bench.services import RedisServer
 
-#: The four backends issue 2 asks for; more may be added, none may be missing.
+#: The four backends the suite was built around; more may be added, none may be missing.
 REQUIRED = {"celery", "djangoq", "dramatiq", "huey"}
 
 

@@ -147,8 +147,9 @@ def _summary(locations: dict[str, dict[str, Any]]) -> str:
 def test_locate_follows_tasks_through_the_gate(
     backend: Backend, ending: str, redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    """The gate on every backend (issue 8): what ``locate`` says before and while 2 processes are held, then after
-    the gate opens (everything finishes) or after the whole worker is SIGKILLed (nothing moves any more)."""
+    """The gate on every backend (the fault scenarios rely on it): what ``locate`` says before and while 2 processes
+    are held, then after the gate opens (everything finishes) or after the whole worker is SIGKILLed (nothing moves
+    any more)."""
     redis_server.flushall()
     env = _environment(backend, redis_server, tmp_path)
     channel_dir, var_dir = tmp_path / "channel", tmp_path / "var"
@@ -253,7 +254,8 @@ def test_locate_follows_tasks_through_the_gate(
             # What each library reported, for `pytest -s` (the README's "Where a task can be" sections quote it).
             print(f"\n{backend.name}: no worker: {idle}\n  held: {state}\n  after stop: {after}")
         if not premise:
-            # Not hidden: the run shows it as an expected failure with what was observed (issue 8's premise).
+            # Not hidden: the run shows it as an expected failure with what was observed (the fault premise
+            # is not met, so its figures would not be ranked).
             pytest.xfail(f"{backend.name}: {PROCESSES} gated tasks did not hold {PROCESSES} processes: {state}")
     finally:
         if worker is not None:

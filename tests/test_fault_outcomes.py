@@ -1,4 +1,4 @@
-"""Fault outcome classification and premise checks on synthetic channel logs and broker states (issue 8).
+"""Fault outcome classification and premise checks on synthetic channel logs and broker states.
 
 The real backends are exercised by tests/test_contract.py (gate, ``locate``) and tests/test_pipeline.py (the fault
 scenarios end to end); these tests pin down the arithmetic: every task in exactly one outcome, a task held where

@@ -476,7 +476,7 @@ def test_channel_overhead_relative_to_the_noop_task(report_dir: Path, fixture_re
 def test_method_and_settings_follow_the_run(report_dir: Path) -> None:
     md = (report_dir / "report.md").read_text()
     method = md[md.index("## Method") :]
-    # Preset values of the run, and the steady-window definition the figures really use (issue 9).
+    # Preset values of the run, and the steady-window definition the figures really use.
     assert "noop tasks are enqueued while no worker runs" in method and "steady window" in method
     assert "SIGKILL of the whole worker process tree" in method and "SIGTERM to the worker's main process" in method
     assert "All variants are observed for 8 s" in method
@@ -674,7 +674,7 @@ def _ranked_run(rates: dict[str, float]) -> RunResults:
 
 
 def test_compare_says_whether_the_ranking_is_the_same() -> None:
-    """Quick and full must rank backends alike (issue 9): compare names every pair whose order flipped."""
+    """Quick and full must rank backends alike (quick previews full): compare names every pair whose order flipped."""
     quick = _ranked_run({"celery": 300.0, "djangoq": 1400.0, "huey": 8000.0})
     full = _ranked_run({"celery": 320.0, "djangoq": 250.0, "huey": 7500.0})
     text = render_text(compare_runs(quick, full), "quick.json", "full.json")

@@ -187,7 +187,7 @@ def test_environment_capture_and_comparison() -> None:
 
 
 def test_version_1_reference_run_loads_with_its_retry_buckets_renamed() -> None:
-    # The committed reference run of issue 3/4 is a version-1 file: it must stay readable.
+    # The first committed reference run is a version-1 file: it must stay readable.
     path = Path(__file__).resolve().parent.parent / "results" / "2026-11-25T13-29-31Z-38ce592" / "results.json"
     assert json.loads(path.read_text())["schema_version"] == 1
     loaded = load_results(path)

@@ -48,7 +48,7 @@ def test_backend_does_the_real_work(name: str, verification: Callable[[str], Ver
     print(report.format())
     assert report.passed, report.format()
     names = {c.name for c in report.checks}
-    # The checks issue 2 asks for are all there (a silently skipped check must fail this test).
+    # Every check of the verification contract is there (a silently skipped check must fail this test).
     for required in (
         "workers ready",
         "invoice email received once",

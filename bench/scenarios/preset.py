@@ -24,7 +24,7 @@ MEASURED_TASKS = ("noop", "send_invoice_email", "import_products", "build_sales_
 #: library's documented at-least-once settings with timeouts shortened by configuration.
 FAULT_PROFILES = ("shipped", "safe")
 
-#: Fewest idle-pickup samples per idle period: one sample of a polling consumer is a coin toss (issue 9).
+#: Fewest idle-pickup samples per idle period: one sample of a polling consumer is a coin toss.
 MIN_IDLE_PICKUP_SAMPLES = 20
 
 

@@ -435,7 +435,8 @@ def sleep(seconds: float, gate: str | None = None) -> None:
     the gate (creates :func:`gate_path`), and after ``seconds`` at the latest.
 
     The gate makes "this worker process is inside a long task" a state the harness controls instead of a timing
-    it hopes for: the task runs until the harness says so (issue 8).
+    it hopes for: the task runs until the harness says so, so a fault hits a task that
+    is certainly running.
     """
     if gate is None:
         time.sleep(seconds)
