@@ -217,7 +217,7 @@ def test_celery_shop_shows_its_tasks_in_flower_and_stops_everything(profile: str
 @pytest.mark.parametrize("profile", ["bare", "shipped", "tuned"])
 @pytest.mark.parametrize("name", ["djangoq", "dramatiq"])
 def test_dashboards_are_filled_except_in_the_profiles_that_empty_them(name: str, profile: str, tmp_path: Path) -> None:
-    """What README's dashboard table says, measured: a task shows in each profile-dependent page, or not."""
+    """What docs/RUNNING.md's dashboard table says, measured: a task shows in each profile-dependent page, or not."""
     extras = load_shop_extras(get_backend(name))
     depends = [d for d in extras.dashboards if d.empty_in]
     assert depends, f"{name} lists no profile-dependent dashboard"

@@ -1,5 +1,6 @@
 """Command line: ``python -m bench.report RESULTS.json [--out DIR]``, ``python -m bench.report compare A B`` and
-``python -m bench.report index [RESULTS_DIR] [--check]`` (the results index).
+``python -m bench.report index [RESULTS_DIR] [--check]`` (the results index) and ``python -m bench.report readme
+[--check]`` (README.md's generated findings).
 
 ``RESULTS.json`` may also be a run directory holding one. Bad input (missing or corrupt file, a directory without
 results.json, unknown schema version) prints one line on stderr and exits with status 2.
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args and args[0] == "index":
         return _index(args[1:])
+    if args and args[0] == "readme":
+        return _readme(args[1:])
 
     parser = argparse.ArgumentParser(
         prog="python -m bench.report",
@@ -97,6 +100,34 @@ def _index(args: list[str]) -> int:
     except ResultsError as exc:
         return _fail(str(exc))
     print(f"results index: {len(changed)} file(s) written or removed in {ns.results_dir}")
+    return 0
+
+
+def _readme(args: list[str]) -> int:
+    """``readme``: rewrite README.md's generated regions from the runs they name, or ``--check`` them."""
+    from bench.report import readme
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report readme",
+        description="Rewrite the generated regions of README.md (<!-- generated: KIND from results/RUN -->) from "
+        "the runs they name.",
+    )
+    parser.add_argument("--readme", type=Path, default=Path("README.md"), help="default: README.md")
+    parser.add_argument("--results", type=Path, default=Path("results"), help="the runs' folder (default: results)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if README.md is not current")
+    ns = parser.parse_args(args)
+    try:
+        current = readme.write(ns.readme, ns.results, check=ns.check)
+    except (readme.ReadmeError, OSError) as exc:
+        return _fail(str(exc))
+    if ns.check and not current:
+        print(
+            f"bench.report readme: {ns.readme}'s generated findings differ from what the runs they name give "
+            "(edited by hand?); run `nox -s report -- readme` to rewrite them",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{ns.readme}: {'already current' if current else 'generated regions rewritten'}")
     return 0
 
 

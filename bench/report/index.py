@@ -46,6 +46,7 @@ class RunRow:
     database: str
     records: int
     ok: int
+    notes: bool = False  # the run's folder has a NOTES.md (lab notes written at the time)
     previous: str | None = None  # the run id of the previous run with the same preset
 
     @property
@@ -101,6 +102,7 @@ def run_row(run_dir: Path, results: RunResults) -> RunRow:
         database=str(database.get("engine", "sqlite" if not database else "?")),
         records=len(results.records),
         ok=sum(1 for r in results.records if r.status == "ok"),
+        notes=(run_dir / "NOTES.md").is_file(),
     )
 
 
@@ -171,7 +173,9 @@ def render_markdown(rows: Sequence[RunRow]) -> str:
     ]
     for row in reversed(rows):
         cells = [c.replace("|", "\\|") for c in _cells(row)]
-        cells[1] = f"[{row.run_id}]({row.run_id}/report.md)"
+        cells[1] = f"[{row.run_id}]({row.run_id}/report.md)" + (
+            f" ([notes]({row.run_id}/NOTES.md))" if row.notes else ""
+        )
         compare = (
             f"[vs {row.previous}]({COMPARE_DIR}/{row.compare_name})" if row.compare_name else "first of its preset"
         )
@@ -194,7 +198,8 @@ def render_html(rows: Sequence[RunRow]) -> str:
     for row in reversed(rows):
         cells = [html.escape(c) for c in _cells(row)]
         run = html.escape(row.run_id)
-        cells[1] = f'<a href="{run}/report.html">{run}</a> (<a href="{run}/report.md">md</a>)'
+        cells[1] = f'<a href="{run}/report.html">{run}</a> (<a href="{run}/report.md">md</a>'
+        cells[1] += f', <a href="{run}/NOTES.md">notes</a>)' if row.notes else ")"
         if row.compare_name:
             target = html.escape(f"{COMPARE_DIR}/{row.compare_name}")
             cells.append(f'<a href="{target}">vs {html.escape(row.previous or "")}</a>')

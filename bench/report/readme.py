@@ -1,0 +1,265 @@
+"""The README's findings, written by code from the runs it names: ``python -m bench.report readme [--check]``.
+
+README.md carries generated regions between two HTML comments::
+
+    <!-- generated: answer from results/2026-11-30T06-08-41Z-c9c044b -->
+    …written by this module…
+    <!-- end generated: answer -->
+
+The opening comment names the region's kind and the run(s) it is written from; everything between the two comments
+is replaced by what :data:`REGIONS` renders from those runs. ``--check`` writes nothing and exits 1 when README.md is
+not what it would write, so a hand edit of a generated figure fails ``nox -s lint``. To move the README to a newer
+run, edit the run id in the opening comment and run ``nox -s report -- readme``.
+
+Every statement a region makes comes from the run's scorecard (``bench.report.answers.scorecard``), the same figures
+report.md shows, and links the run's report.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.report.model import Cell, ScoreRow
+from bench.results import ResultsError, RunResults, load_results
+
+#: ``<!-- generated: KIND from results/RUN[, results/RUN…] -->`` … ``<!-- end generated: KIND -->``
+_REGION = re.compile(
+    r"(?P<open><!-- generated: (?P<kind>[a-z-]+) from (?P<runs>[^>]*?) -->\n)(?P<body>.*?)"
+    r"(?P<close><!-- end generated: (?P=kind) -->)",
+    re.DOTALL,
+)
+_RUN_PATH = re.compile(r"results/([0-9A-Za-z-]+)")
+
+#: What a reader who needs what a scorecard column measures is looking for, by the column's title. A column not
+#: listed is introduced by its title.
+NEEDS = {
+    "Enqueue": "The fastest enqueue call (`.delay()`, `.send()`, `async_task()`)",
+    "Throughput": "The most tasks per second",
+    "Latency under load": "The shortest wait under a steady load",
+    "SIGKILL": "Nothing lost when a worker is killed (SIGKILL, the OOM killer)",
+    "SIGTERM": "Nothing lost when a worker is stopped (SIGTERM: a deploy, `docker stop`)",
+    "Redis restart": "Nothing lost when Redis restarts without persistence",
+    "Redis restart, AOF": "Nothing lost when Redis restarts with AOF",
+    "Redis crash, AOF": "Nothing lost when Redis crashes (SIGKILL) with AOF everysec",
+    "Retries": "Retries as configured (3 retries, 1 s apart)",
+    "Redis down": "A clean error at enqueue while Redis is down, and workers that resume by themselves",
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run a region is written from: its id, its results and its report's path relative to the README."""
+
+    run_id: str
+    results: RunResults
+
+    @property
+    def link(self) -> str:
+        """A Markdown link to the run's report."""
+        return f"[`{self.run_id}`](results/{self.run_id}/report.md)"
+
+
+#: Scorecard columns whose title carries a parameter ("Scheduled 15 s ahead"): the need, by the title's start.
+NEEDS_BY_PREFIX = {"Scheduled": "A task scheduled past the redelivery timeout runs once"}
+#: Columns the README states in its own words (the scorecard's tone answers another question there).
+OWN_LINES = ("In a transaction",)
+
+
+def _context(results: RunResults):  # -> bench.report.context.Context
+    from bench.report.context import _context as context
+
+    return context(results)
+
+
+def _scorecard(results: RunResults):  # -> bench.report.model.Scorecard | None
+    """The run's scorecard, as its report draws it."""
+    from bench.report import answers
+
+    return answers.scorecard(_context(results))
+
+
+def _need(title: str) -> str:
+    for prefix, need in NEEDS_BY_PREFIX.items():
+        if title.startswith(prefix):
+            return need
+    return NEEDS.get(title, title)
+
+
+def transaction_line(run: Run) -> str | None:
+    """Which backends run a task enqueued inside a transaction only after its commit and never after a rollback, by
+    themselves; and whether ``transaction.on_commit`` made every other backend do so."""
+    from bench.report import answers
+    from bench.report.facts import on_commit_fixed
+
+    ctx = _context(run.results)
+    profile = next(iter(ctx.scenario_profiles("faults")), None)
+    if profile is None:
+        return None
+    facts = answers.transactions_by_backend(ctx, profile)
+    if not facts:
+        return None
+    by_itself = [
+        ctx.label(b)
+        for b, modes in facts.items()
+        if "commit_late" in modes
+        and "rollback" in modes
+        and modes["commit_late"].started_before_end is False
+        and not modes["rollback"].attempts
+    ]
+    fixed = [ctx.label(b) for b, modes in facts.items() if on_commit_fixed(modes)]
+    others = [ctx.label(b) for b in facts if ctx.label(b) not in by_itself]
+    line = (
+        f"- **A task enqueued inside a transaction runs after the commit, never after a rollback** ({profile}) — by "
+        f"itself: {', '.join(by_itself) or 'no backend'}"
+    )
+    if others:
+        all_fixed = set(others) <= set(fixed)
+        line += f"; the others ({', '.join(others)}) ran it before the commit or after a rollback, and " + (
+            "`transaction.on_commit` fixed that for every one of them"
+            if all_fixed
+            else f"`transaction.on_commit` fixed it for {', '.join(o for o in others if o in fixed) or 'none'}"
+        )
+    return line + f" ({database_text(ctx)})."
+
+
+def database_text(ctx) -> str:
+    """'on PostgreSQL 15.20 (private cluster)': the database the transactions ran on."""
+    from bench.report.context import database_label
+
+    return "on " + database_label(ctx.results.environment)
+
+
+def describe(run: Run) -> str:
+    """One sentence: where and how the run was measured (preset, date, machine, versions, database, commit)."""
+    results = run.results
+    env = results.environment
+    packages = env.get("packages") or {}
+    database = env.get("database") or {}
+    engine = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}.get(database.get("engine"), "SQLite")
+    db_version = str(database.get("version") or "").split(" ")[0]
+    profiles = ", ".join(f"`{p}`" for p in results.run.get("profiles") or ())
+    reps = results.run.get("repetitions", 1)
+    return (
+        f"Measured in {run.link}: {results.run.get('preset', '?')} preset, "
+        f"{str(results.run.get('started_at', '?'))[:10]}, {env.get('cpu_model', '?')} with {env.get('cpu_count', '?')} "
+        f"cores, Python {env.get('python', '?')}, Django {packages.get('django', '?')}, {engine} {db_version}, "
+        f"Redis {env.get('redis_version', '?')}, commit `{str(env.get('git_commit', '?'))[:7]}`; profile {profiles}, "
+        f"{reps} repetition{'s' if reps != 1 else ''}."
+    )
+
+
+def _cell_text(cell: Cell) -> str:
+    return f"{cell.text} ({cell.detail})" if cell.detail and cell.detail != "floor" else cell.text
+
+
+def pick_by_need(run: Run) -> list[str]:
+    """One line per scorecard column: the backends the scorecard marks best (green) with their figures, or, when
+    none is, the best it has and that none is green."""
+    card = _scorecard(run.results)
+    if card is None:
+        return []
+    rows: list[ScoreRow] = [r for r in card.rows if not r.floor]
+    lines = []
+    for i, (title, _note) in enumerate(card.columns):
+        if title in OWN_LINES:
+            if title == "In a transaction" and (line := transaction_line(run)):
+                lines.append(line)
+            continue
+        cells = [(row.label, row.cells[i]) for row in rows if i < len(row.cells)]
+        good = [(label, cell) for label, cell in cells if cell.tone == "good"]
+        need = _need(title)
+        measured = [c for c in cells if c[1].tone != "na"]
+        if good and len(good) == len(measured) > 2:
+            lines.append(f"- **{need}** — every backend measured (each one's figure: the scorecard).")
+            continue
+        if good:
+            chosen = "; ".join(f"{label}: {_cell_text(cell)}" for label, cell in good)
+            lines.append(f"- **{need}** — {chosen}.")
+            continue
+        middling = [(label, cell) for label, cell in cells if cell.tone == "mid"]
+        if middling:
+            chosen = "; ".join(f"{label}: {_cell_text(cell)}" for label, cell in middling)
+            lines.append(f"- **{need}** — no backend without a caveat; closest: {chosen}.")
+        elif any(cell.tone == "bad" for _, cell in cells):
+            lines.append(f"- **{need}** — none of the backends measured.")
+    no_redis = [
+        str(info.get("label") or name)
+        for name, info in run.results.backends.items()
+        if info.get("broker") == "database" and info.get("role") != "floor"
+    ]
+    if no_redis:
+        lines.append(
+            f"- **No Redis to run** — {', '.join(no_redis)}: the queue is a table of Django's own database "
+            "(its row above shows what that costs)."
+        )
+    return lines
+
+
+def render_answer(runs: Sequence[Run]) -> str:
+    """The README's answer: where it was measured, the scorecard image, and a line per need."""
+    run = runs[0]
+    lines = [
+        describe(run),
+        "",
+        f"![Scorecard: backends as rows, questions as columns, green = best or within 1.25× of it]"
+        f"(results/{run.run_id}/scorecard.png)",
+        "",
+        "**Pick by what you need** (each line from the scorecard above; figures are ratios to the raw broker loop "
+        "measured in the same run, the absolute value beside it; green = best or within 1.25× of the best — the "
+        f"report's legend; every caveat is in {run.link}):",
+        "",
+        *pick_by_need(run),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+#: Region kind → renderer of its text from its runs.
+REGIONS: dict[str, Callable[[Sequence[Run]], str]] = {"answer": render_answer}
+
+
+class ReadmeError(Exception):
+    """README.md's generated regions cannot be written; the message is one line."""
+
+
+def _runs(spec: str, results_dir: Path) -> list[Run]:
+    ids = _RUN_PATH.findall(spec)
+    if not ids:
+        raise ReadmeError(f"a generated region names no run (results/<run-id>): {spec!r}")
+    runs = []
+    for run_id in ids:
+        path = results_dir / run_id / "results.json"
+        try:
+            runs.append(Run(run_id, load_results(path)))
+        except ResultsError as exc:
+            raise ReadmeError(str(exc)) from None
+    return runs
+
+
+def render(text: str, results_dir: Path) -> str:
+    """README text with every generated region rewritten from its runs."""
+    found = list(_REGION.finditer(text))
+    if not found:
+        raise ReadmeError("README.md has no generated region (<!-- generated: KIND from results/RUN -->)")
+
+    def replace(match: re.Match[str]) -> str:
+        kind = match["kind"]
+        if kind not in REGIONS:
+            raise ReadmeError(f"unknown generated region {kind!r}; known: {', '.join(REGIONS)}")
+        body = REGIONS[kind](_runs(match["runs"], results_dir))
+        return match["open"] + body + match["close"]
+
+    return _REGION.sub(replace, text)
+
+
+def write(readme: Path, results_dir: Path, *, check: bool = False) -> bool:
+    """Rewrite the generated regions of ``readme``; with ``check``, write nothing. Whether it was (or is) current."""
+    text = readme.read_text(encoding="utf-8")
+    new = render(text, results_dir)
+    if new == text:
+        return True
+    if not check:
+        readme.write_text(new, encoding="utf-8")
+    return False
