@@ -167,6 +167,13 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
+@nox.session(python=[PYTHON], default=False)
+def unit(session: nox.Session) -> None:
+    """Run the fast tier while editing (< 1 min): the tests needing no worker, broker, database or SMTP server."""
+    install(session)
+    session.run("pytest", "-m", "unit", *session.posargs)
+
+
 @nox.session(python=[PYTHON])
 def lint(session: nox.Session) -> None:
     """Check style (ruff, its version from the lock) and that generated files are what the committed runs give."""

@@ -2,6 +2,10 @@
 
 Everything is started once per session and stopped at the end; nothing touches the machine's own Redis.
 
+Tests marked ``unit`` form the fast tier (``nox -s unit``): they need no worker, broker, database server or SMTP
+sink. The tier stays honest by construction: a ``unit`` test that requests a service fixture is a collection error,
+and one that starts a service program itself fails (see :func:`_forbid_services_in_unit_tests`).
+
 The smoke run of tests/test_pipeline.py (``python -m bench --preset smoke`` over every backend, ~8 min on a 2-core
 machine) is started as soon as collection ends, when a collected test uses ``smoke_run``: it runs beside the other
 tests (they mostly wait on workers and windows) and is done, or nearly, when test_pipeline.py reads its results.
@@ -30,6 +34,10 @@ SLOW_TIMEOUT_S = 900
 REPO = Path(__file__).resolve().parent.parent
 #: The longest the smoke run may take from its start (beside the rest of the suite) before it counts as hung.
 SMOKE_TIMEOUT_S = 1800
+#: Fixtures that start (or need) a real service: a ``unit`` test may not request them, even indirectly.
+SERVICE_FIXTURES = frozenset({"redis_server", "smtp_sink", "verification", "smoke_run", "postgres"})
+#: Programs a ``unit`` test may not start: the services' servers (the fixtures above start them too).
+SERVICE_PROGRAMS = frozenset({"redis-server", "postgres", "pg_ctl", "initdb", "rabbitmq-server"})
 
 
 @dataclass
@@ -98,18 +106,62 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     The tests reading the smoke run go last: every other test runs while the smoke run (started in the background
     when collection ends) is still going, instead of the suite waiting for it in the middle.
+
+    A ``unit`` test requesting a service fixture stops the session here, in every run (not only with ``-m unit``).
     """
+    mislabelled = [
+        f"{item.nodeid} uses {', '.join(sorted(uses))}"
+        for item in items
+        if item.get_closest_marker("unit") and (uses := SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())))
+    ]
+    if mislabelled:
+        raise pytest.UsageError("tests marked unit must not need a service: " + "; ".join(mislabelled))
     for item in items:
         if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
     items.sort(key=lambda item: "smoke_run" in getattr(item, "fixturenames", ()))  # stable: keeps the order else
 
 
-def enqueue_only_results(path: Path) -> Path:
-    """The fixture with its enqueue records only, written to ``path``: a report of it takes ~1 s instead of ~10 s
-    (for tests of the command line, not of the report's content: test_report.py checks that on the whole fixture)."""
+#: Whether a ``unit`` test is being set up or run right now (read by the audit hook below).
+_IN_UNIT_TEST = False
+
+
+def _forbid_services_in_unit_tests(event: str, args: tuple[object, ...]) -> None:
+    """Audit hook: starting a service program (:data:`SERVICE_PROGRAMS`) inside a ``unit`` test raises."""
+    if _IN_UNIT_TEST and event == "subprocess.Popen" and Path(str(args[0])).name in SERVICE_PROGRAMS:
+        raise RuntimeError(f"a unit test may not start {args[0]}: remove its `unit` mark")
+
+
+sys.addaudithook(_forbid_services_in_unit_tests)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """Arm the audit hook while a ``unit`` test's own fixtures are set up (teardowns of others' may stop servers)."""
+    return (yield from _armed_for(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Arm the audit hook while a ``unit`` test runs."""
+    return (yield from _armed_for(item))
+
+
+def _armed_for(item: pytest.Item) -> Iterator[None]:
+    global _IN_UNIT_TEST  # the audit hook cannot be given the item: it reads this flag
+    _IN_UNIT_TEST = item.get_closest_marker("unit") is not None
+    try:
+        return (yield)
+    finally:
+        _IN_UNIT_TEST = False
+
+
+def empty_run_results(path: Path) -> Path:
+    """The fixture's run, environment and backends without a single record, written to ``path``: its report has no
+    chart and takes ~1 s instead of ~10 s (for tests of the command line, not of the report's content:
+    test_report.py checks that on the whole fixture)."""
     full = load_results(REPO / "tests" / "fixtures" / "results-small.json")
-    write_results(path, replace(full, records=tuple(full.select(scenario="enqueue"))))
+    write_results(path, replace(full, records=()))
     return path
 
 

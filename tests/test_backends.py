@@ -48,6 +48,7 @@ reason = "nothing to leave out"
 """
 
 
+@pytest.mark.unit
 def test_all_required_backends_are_described() -> None:
     backends = load_backends()
     assert set(backends) >= REQUIRED
@@ -59,6 +60,7 @@ def test_all_required_backends_are_described() -> None:
         assert backend.settings_module == f"{backend.django_package}.settings"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", sorted(load_backends()))
 def test_backend_is_installed_and_worker_argv_resolves(name: str) -> None:
     backend = get_backend(name)
@@ -74,6 +76,7 @@ def test_backend_is_installed_and_worker_argv_resolves(name: str) -> None:
         assert reaches, f"{name}: the process count reaches neither the worker argv nor its env: {argv}"
 
 
+@pytest.mark.unit
 def test_unknown_backend_is_a_usage_error_listing_valid_names() -> None:
     with pytest.raises(UsageError) as info:
         get_backends(["celery", "beanstalk"])
@@ -83,11 +86,13 @@ def test_unknown_backend_is_a_usage_error_listing_valid_names() -> None:
         assert name in message
 
 
+@pytest.mark.unit
 def test_get_backends_keeps_order_and_defaults_to_all() -> None:
     assert [b.name for b in get_backends(["huey", "celery", "huey"])] == ["huey", "celery"]
     assert [b.name for b in get_backends(None)] == sorted(load_backends())
 
 
+@pytest.mark.unit
 def test_worker_argv_substitutes_and_appends_profile(tmp_path: Path) -> None:
     backend = load_backend(write_toml(tmp_path / "fake", MINIMAL))
     assert backend.worker_argv(4) == [sys.executable, "-c", "pass", "4", "WARNING"]
@@ -99,6 +104,7 @@ def test_worker_argv_substitutes_and_appends_profile(tmp_path: Path) -> None:
         backend.worker_argv(0)
 
 
+@pytest.mark.unit
 def test_same_profile_declaration(tmp_path: Path) -> None:
     backend = load_backend(write_toml(tmp_path / "fake", MINIMAL + SAME))
     same = backend.same_as("bare")
@@ -110,6 +116,7 @@ def test_same_profile_declaration(tmp_path: Path) -> None:
         assert all(s.reason and s.same_as != s.profile for s in real.same_profiles.values())
 
 
+@pytest.mark.unit
 def test_backend_is_immutable(tmp_path: Path) -> None:
     backend = load_backend(write_toml(tmp_path / "fake", MINIMAL))
     with pytest.raises(AttributeError):
@@ -118,6 +125,7 @@ def test_backend_is_immutable(tmp_path: Path) -> None:
         backend.worker_profiles["safe"] = ()  # type: ignore[index]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -144,6 +152,7 @@ def test_malformed_toml_names_the_file(tmp_path: Path, text: str, message: str) 
     assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.unit
 def test_missing_library_and_worker_command_are_clear_errors(tmp_path: Path) -> None:
     lib = load_backend(write_toml(tmp_path / "a", MINIMAL.replace('["psutil"]', '["no-such-distribution-xyz"]')))
     with pytest.raises(BackendError, match="'no-such-distribution-xyz' is not installed"):
@@ -153,12 +162,14 @@ def test_missing_library_and_worker_command_are_clear_errors(tmp_path: Path) -> 
         cmd.worker_argv(1)
 
 
+@pytest.mark.unit
 def test_api_and_broker_are_exposed() -> None:
     for backend in load_backends().values():
         assert backend.api in APIS and backend.broker in BROKERS, backend.name
     assert (get_backend("rq").api, get_backend("rq").broker) == ("native", "redis")
 
 
+@pytest.mark.unit
 def test_unmet_requirement_makes_a_backend_unavailable_in_one_line(tmp_path: Path) -> None:
     import django
 
@@ -175,6 +186,7 @@ def test_unmet_requirement_makes_a_backend_unavailable_in_one_line(tmp_path: Pat
     assert isinstance(info.value, BackendError)  # callers that only know BackendError still stop cleanly
 
 
+@pytest.mark.unit
 def test_duplicate_names_are_rejected(tmp_path: Path) -> None:
     write_toml(tmp_path / "a", MINIMAL)
     write_toml(tmp_path / "b", MINIMAL)
@@ -182,6 +194,7 @@ def test_duplicate_names_are_rejected(tmp_path: Path) -> None:
         load_backends(tmp_path)
 
 
+@pytest.mark.unit
 def test_environment_is_complete_and_isolated_from_the_shell(tmp_path: Path) -> None:
     backend = get_backend("celery")
     base = {"PATH": "/usr/bin", "SHOP_DEBUG": "1", "SHOP_PROFILE": "tuned", "HOME": "/root", "PYTHONPATH": "/x"}
@@ -229,6 +242,7 @@ def test_agent_runs_inside_each_backend(name: str, redis_server: RedisServer, tm
         run_agent(backend, env, "nope")
 
 
+@pytest.mark.unit
 def test_requires_unmet_is_a_one_line_unavailable_error(tmp_path: Path) -> None:
     needs = MINIMAL.replace("[worker]", 'requires = ["django>=99"]\n[worker]')
     backend = load_backend(write_toml(tmp_path / "a", needs))
@@ -247,6 +261,7 @@ def test_requires_unmet_is_a_one_line_unavailable_error(tmp_path: Path) -> None:
         load_backend(write_toml(tmp_path / "c", missing)).check_installed()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("line", "message"),
     [
@@ -261,6 +276,7 @@ def test_bad_kind_keys_name_the_file(tmp_path: Path, line: str, message: str) ->
         load_backend(path)
 
 
+@pytest.mark.unit
 def test_floors_are_loaded_and_every_named_floor_exists() -> None:
     floors = {b.name: b for b in get_backends(with_baseline=True) if b.role == "floor"}
     assert {"redis-baseline", "db-baseline"} <= set(floors)
@@ -274,6 +290,7 @@ def test_floors_are_loaded_and_every_named_floor_exists() -> None:
     assert get_backend("tasks_huey").worker_argv_template == get_backend("huey").worker_argv_template
 
 
+@pytest.mark.unit
 def test_command_line_skips_an_unavailable_backend_in_one_line(tmp_path: Path) -> None:
     from bench.__main__ import available_backends
 
@@ -286,6 +303,7 @@ def test_command_line_skips_an_unavailable_backend_in_one_line(tmp_path: Path) -
         available_backends([gone], said.append)
 
 
+@pytest.mark.unit
 def test_a_declared_same_profile_is_measured_once_when_its_twin_is_in_the_run() -> None:
     from bench.__main__ import same_profile_skips
 

@@ -11,6 +11,8 @@ import pytest
 from bench import completion
 from bench.channel_wait import ProbeLog
 
+pytestmark = pytest.mark.unit
+
 S = 1_000_000_000  # ns per second
 
 

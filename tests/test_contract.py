@@ -51,6 +51,7 @@ GATE_SECONDS = 30.0
 # --------------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_check_location_rejects_malformed_answers() -> None:
     good = {"where": "reserved", "detail": "x", "returns_in_s": 1.5, "rule": "visibility_timeout=1 s"}
     assert check_location(good) is good
@@ -65,6 +66,7 @@ def test_check_location_rejects_malformed_answers() -> None:
             check_location(bad)
 
 
+@pytest.mark.unit
 def test_a_module_without_locate_is_not_a_queue_module() -> None:
     def call(*args: Any, **kwargs: Any) -> Any:
         return None

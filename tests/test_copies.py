@@ -12,6 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+pytestmark = pytest.mark.unit
+
 REPO = Path(__file__).resolve().parent.parent
 #: A stand-in worker: prints its pid, stops gracefully on SIGTERM (exit 0) and says so. One os.write per line: the
 #: copies share one pipe, and a line written in one write (< PIPE_BUF) is never interleaved with another's.

@@ -26,6 +26,8 @@ from bench.environment import (
     read_lock,
 )
 
+pytestmark = pytest.mark.unit
+
 REPO = Path(__file__).resolve().parent.parent
 LOCKED_PYTHONS = ("3.11", "3.12", "3.13")
 REQUIREMENT_FILES = ("requirements.txt", "requirements-tools.txt")

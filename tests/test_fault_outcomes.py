@@ -11,6 +11,8 @@ import pytest
 
 from bench.faults.outcomes import OUTCOMES, check_premise, classify, outcome, state_at
 
+pytestmark = pytest.mark.unit
+
 
 def loc(where: str, returns_in_s: float | None = None, rule: str = "") -> dict[str, object]:
     return {"where": where, "detail": f"test {where}", "returns_in_s": returns_in_s, "rule": rule}

@@ -29,6 +29,8 @@ from bench.scenarios import (
 from bench.scenarios.session import ScenarioSession
 from shop.channel import ChannelWriter
 
+pytestmark = pytest.mark.unit
+
 REPO = Path(__file__).resolve().parent.parent
 
 

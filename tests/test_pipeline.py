@@ -19,7 +19,7 @@ from bench.faults.outcomes import OUTCOMES
 from bench.results import load_results
 from bench.scenarios.throughput import warm_rate_is_lower_bound
 from bench.services import postgres_available
-from tests.conftest import enqueue_only_results
+from tests.conftest import empty_run_results
 
 REPO = Path(__file__).resolve().parent.parent
 PERFORMANCE = ("enqueue", "throughput", "latency", "idle_pickup", "resources", "channel_overhead")
@@ -134,6 +134,7 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
     assert report.index("## Answers") < report.index("## Details")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -160,6 +161,7 @@ def test_bad_input_is_one_line_and_nonzero(args: list[str], message: str, tmp_pa
     assert not (tmp_path / "results.json").exists()
 
 
+@pytest.mark.unit
 def test_redis_url_help_says_what_is_flushed() -> None:
     done = run_bench("--help", timeout=120)
     assert done.returncode == 0
@@ -175,6 +177,7 @@ def run_report(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.unit
 def test_report_of_a_directory(tmp_path: Path) -> None:
     """A run directory stands for its results.json; a directory without one is a one-line error."""
     empty = tmp_path / "empty"
@@ -186,12 +189,13 @@ def test_report_of_a_directory(tmp_path: Path) -> None:
         assert done.stderr == f"bench.report: error: {message}\n"
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    enqueue_only_results(run_dir / "results.json")  # the fixture, trimmed: this is about the argument, not content
+    empty_run_results(run_dir / "results.json")  # this is about the argument, not the content
     done = run_report(str(run_dir))
     assert done.returncode == 0, done.stderr
     assert (run_dir / "report.md").is_file() and (run_dir / "report.html").is_file()
 
 
+@pytest.mark.unit
 def test_corrupt_results_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"schema_version": 1, "run": {}})[:-5])

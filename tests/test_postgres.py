@@ -161,6 +161,7 @@ def test_harness_killed_leaves_no_postgres(signum: int) -> None:
         harness.wait()
 
 
+@pytest.mark.unit
 def test_missing_binaries_are_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ServiceError) as caught:
@@ -171,6 +172,7 @@ def test_missing_binaries_are_one_line_error(tmp_path: Path, monkeypatch: pytest
 # ---------------------------------------------------------------------------------------------------- the run's choice
 
 
+@pytest.mark.unit
 def test_database_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose_database("sqlite", None) == ("sqlite", None)
     assert choose_database(None, "postgres://u@127.0.0.1/x") == ("postgres", None)
@@ -182,11 +184,13 @@ def test_database_choice(monkeypatch: pytest.MonkeyPatch) -> None:
         choose_database("postgres", None)  # an explicit request does not
 
 
+@pytest.mark.unit
 def test_non_postgres_url_is_refused() -> None:
     with pytest.raises(ServiceError, match="PostgreSQL URL"):
         ExternalPostgres("mysql://u@127.0.0.1/x")
 
 
+@pytest.mark.unit
 def test_unreachable_database_url_fails_fast_with_one_line(tmp_path: Path) -> None:
     url = f"postgres://nobody@{LOOPBACK}:{free_port()}/nothing"
     t0 = time.monotonic()
@@ -233,6 +237,7 @@ def test_agent_reports_sqlite_when_no_url(redis_server: RedisServer, backends: d
     assert used["vendor"] == "sqlite" and used["name"] == str(tmp_path.resolve() / "db.sqlite3")
 
 
+@pytest.mark.unit
 def test_shop_checks_its_database_url_first(tmp_path: Path) -> None:
     url = f"postgres://nobody@{LOOPBACK}:{free_port()}/nothing"
     done = subprocess.run(
@@ -243,6 +248,7 @@ def test_shop_checks_its_database_url_first(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [f"error: PostgreSQL at {url} is unreachable: Connection refused"]
 
 
+@pytest.mark.unit
 def test_statement_count_parses_the_server_log() -> None:
     from bench.db_statements import count
 
@@ -285,6 +291,7 @@ def test_external_postgres_creates_its_databases_next_to_the_given_one_and_drops
     assert "bench_celery_shipped_perf" not in names and "bench" in names  # the given database stays
 
 
+@pytest.mark.unit
 def test_compare_warns_when_the_database_differs() -> None:
     from bench.environment import compare_environments
 

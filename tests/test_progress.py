@@ -45,6 +45,7 @@ def plain(sessions: list[SessionSpec], clock: Clock) -> tuple[RunProgress, io.St
     return tracker, out
 
 
+@pytest.mark.unit
 def test_plain_lines_for_each_session_and_scenario_start_and_end() -> None:
     clock = Clock()
     a, b = spec("huey", scenarios=("enqueue", "latency")), spec("redis-baseline")
@@ -79,6 +80,7 @@ def test_plain_lines_for_each_session_and_scenario_start_and_end() -> None:
     ]
 
 
+@pytest.mark.unit
 def test_eta_follows_the_estimates_and_corrects_itself_by_backend() -> None:
     clock = Clock()
     h1, h2 = (spec("huey", processes=p) for p in (1, 2))
@@ -103,6 +105,7 @@ def test_eta_follows_the_estimates_and_corrects_itself_by_backend() -> None:
     assert tracker.eta_s() == pytest.approx(est[h2.label] + est[b2.label])
 
 
+@pytest.mark.unit
 def test_fault_sessions_of_different_backends_count_side_by_side() -> None:
     faults = ("retries", "faults")
     sessions = [spec("huey", scenarios=faults), spec("celery", scenarios=faults)]
@@ -113,6 +116,7 @@ def test_fault_sessions_of_different_backends_count_side_by_side() -> None:
     assert serial.eta_s() == pytest.approx(sum(estimates.values()))
 
 
+@pytest.mark.unit
 def test_only_the_first_session_of_a_backend_verifies() -> None:
     first, second = spec("huey", processes=1), spec("huey", processes=2)
     estimates = plan_estimates([first, second], SMOKE)
@@ -120,6 +124,7 @@ def test_only_the_first_session_of_a_backend_verifies() -> None:
     assert again[second.label] > estimates[second.label]  # alone it verifies and prepares; second in line it does not
 
 
+@pytest.mark.unit
 def test_terminal_draws_the_bar_with_eta_and_prints_session_lines_above_it() -> None:
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, width=200)

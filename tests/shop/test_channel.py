@@ -9,6 +9,8 @@ import pytest
 
 from shop import channel
 
+pytestmark = pytest.mark.unit
+
 
 def test_line_format_and_parse(tmp_path: Path) -> None:
     w = channel.ChannelWriter(tmp_path)

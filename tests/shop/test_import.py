@@ -11,7 +11,7 @@ import pytest
 from shop import demo, jobs
 from shop.models import Product, ProductImport
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.unit]
 
 
 def _run(data: bytes) -> ProductImport:

@@ -54,6 +54,7 @@ def test_delivered_twice_sends_once(smtp_sink: CollectingHandler, customer, prod
     assert InvoiceEmail.objects.filter(order=order).count() == 1
 
 
+@pytest.mark.unit
 def test_smtp_down_raises_and_records_nothing(smtp_down: int, customer, products) -> None:  # type: ignore[no-untyped-def]
     order = _order(customer, products)
     with pytest.raises(jobs.RETRYABLE_EMAIL_ERRORS):

@@ -13,7 +13,7 @@ from django.conf import settings
 from shop import demo, jobs
 from shop.models import Customer, Order, Product, SalesReport
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.unit]
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from django.core.management import call_command
 
 from shop.models import Order
 
+pytestmark = pytest.mark.unit
+
 REPO = Path(__file__).resolve().parents[2]
 
 PROBE = """

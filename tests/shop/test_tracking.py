@@ -11,6 +11,8 @@ from shop.models import TaskRun
 from shop.queue import inline
 from shop.tracking import tracked
 
+pytestmark = pytest.mark.unit
+
 
 def test_flaky_counts_attempts(settings) -> None:  # type: ignore[no-untyped-def]
     for expected in (1, 2):

@@ -32,6 +32,7 @@ def _order_post(customer_pk: int, items: list[tuple[str, str]]) -> dict[str, str
     return data
 
 
+@pytest.mark.unit
 def test_pages_render(client: Client, seeded: dict[str, int]) -> None:
     for name in ["catalogue", "order_create", "order_list", "import_create", "report_list", "task_runs"]:
         response = client.get(reverse(f"shop:{name}"))
@@ -63,6 +64,7 @@ def test_order_form_sends_invoice(client: Client, smtp_sink: CollectingHandler, 
     assert Product.objects.get(sku="MUG-1").stock == 98
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("items", "message"),
     [
@@ -80,6 +82,7 @@ def test_invalid_order_shows_errors(client: Client, customer, products, items, m
     assert not Order.objects.exists() and not TaskRun.objects.exists()
 
 
+@pytest.mark.unit
 def test_csrf_is_enforced(customer, products) -> None:  # type: ignore[no-untyped-def]
     client = Client(enforce_csrf_checks=True)
     response = client.post(reverse("shop:order_create"), _order_post(customer.pk, [("MUG-1", "1")]))
@@ -87,6 +90,7 @@ def test_csrf_is_enforced(customer, products) -> None:  # type: ignore[no-untype
     assert not Order.objects.exists()
 
 
+@pytest.mark.unit
 def test_broker_down_is_a_message_not_a_500(client: Client, settings, customer, products) -> None:  # type: ignore[no-untyped-def]
     settings.SHOP_QUEUE = "tests.shop.test_views.broken_enqueue"
     response = client.post(reverse("shop:order_create"), _order_post(customer.pk, [("MUG-1", "1")]), follow=True)
@@ -96,6 +100,7 @@ def test_broker_down_is_a_message_not_a_500(client: Client, settings, customer, 
     assert run.state == "failed" and "ConnectionRefusedError" in run.error
 
 
+@pytest.mark.unit
 def test_csv_upload_imports_products(client: Client) -> None:
     upload = SimpleUploadedFile("p.csv", demo.make_products_csv(30, seed=5), content_type="text/csv")
     response = client.post(reverse("shop:import_create"), {"file": upload}, follow=True)
@@ -106,6 +111,7 @@ def test_csv_upload_imports_products(client: Client) -> None:
     assert "30 products created" in response.content.decode()
 
 
+@pytest.mark.unit
 def test_rejected_csv_shows_row_errors(client: Client) -> None:
     upload = SimpleUploadedFile("bad.csv", b"sku,name,price,stock\nA,Apple,1.999,1\n", content_type="text/csv")
     page = client.post(reverse("shop:import_create"), {"file": upload}, follow=True).content.decode()
@@ -114,12 +120,14 @@ def test_rejected_csv_shows_row_errors(client: Client) -> None:
     assert TaskRun.objects.get().state == "failed"
 
 
+@pytest.mark.unit
 def test_upload_form_validation(client: Client) -> None:
     response = client.post(reverse("shop:import_create"), {"file": SimpleUploadedFile("p.txt", b"x")})
     assert response.status_code == 200 and "not allowed" in response.content.decode()
     assert not ProductImport.objects.exists()
 
 
+@pytest.mark.unit
 def test_report_request_writes_file(client: Client, seeded: dict[str, int]) -> None:
     response = client.post(reverse("shop:report_list"), {"start": "2024-01-01", "end": "2024-01-31"}, follow=True)
     assert response.status_code == 200
@@ -131,6 +139,7 @@ def test_report_request_writes_file(client: Client, seeded: dict[str, int]) -> N
     assert client.get(reverse("shop:report_download", args=[report.pk, "pdf"])).status_code == 404
 
 
+@pytest.mark.unit
 def test_report_form_validation(client: Client) -> None:
     response = client.post(reverse("shop:report_list"), {"start": "2024-02-01", "end": "2024-01-01"})
     assert "The end must not be before the start." in response.content.decode()
