@@ -10,30 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
-import signal
 
 import redis
 
 from bench.baseline.client import QUEUE_KEY
+from bench.floor_worker import run_consumers, stop_requested
 from shop import channel
 from shop.tracking import tracked
-
-_stopping = False
-
-
-def _stop(_signum: int, _frame: object) -> None:
-    global _stopping
-    _stopping = True
 
 
 def consume() -> None:
     """One worker process: pop, run (noop), record start/finish on the channel."""
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     client = redis.Redis.from_url(os.environ["SHOP_REDIS_URL"])
-    while not _stopping:
+    while not stop_requested():
         item = client.brpop([QUEUE_KEY], timeout=1)
         if item is None:
             continue
@@ -49,19 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--processes", type=int, default=1)
     options = parser.parse_args()
-    children = [multiprocessing.Process(target=consume, daemon=True) for _ in range(options.processes)]
-    for child in children:
-        child.start()
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.pid is not None:
-                os.kill(child.pid, signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for child in children:
-        child.join()
+    run_consumers(options.processes, consume)
 
 
 if __name__ == "__main__":

@@ -12,33 +12,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
-import os
-import signal
 import time
 
 from bench.baseline_db.db import TABLE, connect, is_postgres, placeholder
+from bench.floor_worker import run_consumers, stop_requested
 from shop import channel
 from shop.tracking import tracked
-
-_stopping = False
-
-
-def _stop(_signum: int, _frame: object) -> None:
-    global _stopping
-    _stopping = True
 
 
 def consume(interval_s: float) -> None:
     """One worker process: take, run (noop), delete, commit; record start/finish/confirmed on the channel."""
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     conn = connect()
     lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
     select = f"SELECT id, payload FROM {TABLE} ORDER BY id LIMIT 1{lock}"
     delete = f"DELETE FROM {TABLE} WHERE id = {placeholder()}"
     begin = "BEGIN" if is_postgres() else "BEGIN IMMEDIATE"
-    while not _stopping:
+    while not stop_requested():
         conn.execute(begin)
         try:
             row = conn.execute(select).fetchone()
@@ -65,21 +54,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.01, help="idle poll interval in seconds")
     options = parser.parse_args()
     connect().close()  # the table exists before the workers race to create it
-    children = [
-        multiprocessing.Process(target=consume, args=(options.interval,), daemon=True) for _ in range(options.processes)
-    ]
-    for child in children:
-        child.start()
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.pid is not None:
-                os.kill(child.pid, signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for child in children:
-        child.join()
+    run_consumers(options.processes, consume, options.interval)
 
 
 if __name__ == "__main__":

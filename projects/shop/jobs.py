@@ -493,3 +493,6 @@ TASKS = {
     "flaky_default": flaky,
     "flaky_retry": flaky,
 }
+#: The task names every backend's queue module enqueues (its ``ENQUEUE``): ``flaky`` only runs as one of the two
+#: retry policies.
+ENQUEUED = tuple(name for name in TASKS if name != "flaky")

@@ -20,19 +20,11 @@ from django_q.models import Schedule, Task
 from django_q.signing import SignedPackage
 from django_q.tasks import async_task, schedule
 
-TASK_NAMES = (
-    "send_invoice_email",
-    "import_products",
-    "build_sales_report",
-    "noop",
-    "sleep",
-    "flaky_default",
-    "flaky_retry",
-)
+from shop import jobs
 
 #: Task name → django-q2's own enqueue call.
 ENQUEUE: dict[str, Callable[..., object]] = {
-    name: partial(async_task, f"shop_djangoq.tasks.{name}") for name in TASK_NAMES
+    name: partial(async_task, f"shop_djangoq.tasks.{name}") for name in jobs.ENQUEUED
 }
 
 

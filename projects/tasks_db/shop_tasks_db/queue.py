@@ -1,6 +1,8 @@
-"""How the shop enqueues work with Django's Tasks framework on django-tasks-db: ``task.enqueue(...)`` (now) and
-``task.using(run_after=...).enqueue(...)`` (later). Each enqueue INSERTs one ``DBTaskResult`` row (status READY);
-its UUID is the task id.
+"""How the shop enqueues work with Django's Tasks framework on django-tasks-db: the shared ``shop.dtasks`` tasks,
+``Task.enqueue(...)`` now and ``Task.using(run_after=...).enqueue(...)`` later (``shop.dtasks.queue``). Each enqueue
+INSERTs one ``DBTaskResult`` row (status READY); its UUID is the task id. A delayed row is READY at once: db_worker's
+``ready()`` query only selects it when ``run_after <= now``, at the next poll of an idle worker (every ``--interval``
+= 1 s) or right after a busy worker's current task.
 
 Everything the harness asks about a task is read from that row (the library's own record): ``locate`` maps its
 status to a place, ``describe_failures`` counts FAILED rows. ``purge`` deletes every row: the queue lives in the
@@ -10,49 +12,20 @@ shop's database, so the harness's between-scenario Redis flush does not empty it
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult, get_date_max
 
 from bench.contract import Location
-from shop_tasks_db import tasks
-from shop_tasks_db.compat import TaskResultStatus
+from shop.dtasks.compat import TaskResultStatus
+from shop.dtasks.queue import ENQUEUE, enqueue, enqueue_delayed
 
-TASK_NAMES = (
-    "send_invoice_email",
-    "import_products",
-    "build_sales_report",
-    "noop",
-    "sleep",
-    "flaky_default",
-    "flaky_retry",
-)
-#: Task name → the Django Task object.
-TASKS = {name: getattr(tasks, name) for name in TASK_NAMES}
-#: Task name → the framework's own enqueue call (``Task.enqueue``, which returns a ``TaskResult``).
-ENQUEUE: dict[str, Callable[..., object]] = {name: task.enqueue for name, task in TASKS.items()}
+__all__ = ["ENQUEUE", "describe_failures", "enqueue", "enqueue_delayed", "locate", "purge"]
 
 TABLE = DBTaskResult._meta.db_table
 #: db_worker's ``--interval`` default: how long an idle worker sleeps before it polls the table again.
 POLL_INTERVAL_S = 1.0
-
-
-def enqueue(name: str, *args: object, **kwargs: object) -> str:
-    """Enqueue task ``name`` (one INSERT) and return the row's id."""
-    return str(ENQUEUE[name](*args, **kwargs).id)  # type: ignore[attr-defined]
-
-
-def enqueue_delayed(name: str, delay_s: float, *args: object, **kwargs: object) -> str:
-    """Run task ``name`` ``delay_s`` seconds from now: ``Task.using(run_after=now + delay)``; the row's id.
-
-    The row is READY at once; db_worker's ``ready()`` query only selects it when ``run_after <= now``, at the next
-    poll of an idle worker (every ``--interval`` = 1 s) or right after a busy worker's current task.
-    """
-    delayed = TASKS[name].using(run_after=timezone.now() + timedelta(seconds=delay_s))
-    return str(delayed.enqueue(*args, **kwargs).id)
 
 
 def _rows(task_ids: list[str]) -> dict[str, DBTaskResult]:

@@ -10,24 +10,20 @@ for throughput. ``safe``: there is no at-least-once setting (README.md). ``BENCH
 that differs from the library default.
 """
 
-from importlib.util import find_spec
-
 from shop.conf import NonDefaultSettings
+from shop.dtasks import FRAMEWORK_APPS, tasks_setting
 from shop.settings_base import *  # noqa: F403
 from shop.settings_base import INSTALLED_APPS, LOGGING, SHOP_LOG_LEVEL
 
 ROOT_URLCONF = "shop_tasks_db.urls"
 WSGI_APPLICATION = "shop_tasks_db.wsgi.application"
-_BACKPORT = find_spec("django.tasks") is None
-INSTALLED_APPS = [
-    *INSTALLED_APPS,
-    *(["django_tasks"] if _BACKPORT else []),
-    "django_tasks_db",
-    "shop_tasks_db.apps.ShopTasksDbConfig",
-]
+INSTALLED_APPS = [*INSTALLED_APPS, *FRAMEWORK_APPS, "django_tasks_db", "shop_tasks_db"]
 SHOP_QUEUE = "shop_tasks_db.queue.enqueue"
 
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+#: One entry per setting that differs from django-tasks-db's default in the active profile (docs/ARCHITECTURE.md).
+BENCH_SETTINGS = NonDefaultSettings()
+_differs = BENCH_SETTINGS.differs
+TASKS = tasks_setting(BENCH_SETTINGS, "django_tasks_db.DatabaseBackend")
 
 # db_worker sets the framework's and its own logger to INFO at the default --verbosity 1 (configure_logging), which
 # would log two lines per task; the handler's level keeps the suite's one log level without hiding warnings (as
@@ -37,15 +33,6 @@ LOGGING = {
     "handlers": {"console": {**LOGGING["handlers"]["console"], "level": SHOP_LOG_LEVEL}},
 }
 
-#: One entry per setting that differs from django-tasks-db's default in the active profile (docs/ARCHITECTURE.md).
-BENCH_SETTINGS = NonDefaultSettings()
-_differs = BENCH_SETTINGS.differs
-_differs(
-    "TASKS['default']['BACKEND']",
-    "django_tasks_db.DatabaseBackend",
-    "ImmediateBackend (runs tasks in the caller)",
-    "the backend under test",
-)
 _differs(
     "db_worker processes",
     "{processes} copies of `manage.py db_worker` (python -m bench.copies)",

@@ -1,6 +1,7 @@
-"""How the shop enqueues work with Django's Tasks framework on Huey's backend: ``task.enqueue(...)`` (now) and
-``task.using(run_after=...).enqueue(...)`` (later: a Huey task with an ETA). The framework's task id is the Huey
-task's id.
+"""How the shop enqueues work with Django's Tasks framework on Huey's backend: the shared ``shop.dtasks`` tasks,
+``Task.enqueue(...)`` now and ``Task.using(run_after=...).enqueue(...)`` later (``shop.dtasks.queue``). The
+framework's task id is the Huey task's id. A delayed task is a Huey task with an ETA: the worker that pops it puts it
+on Huey's schedule, and the consumer's scheduler (every ``scheduler_interval`` = 1 s) enqueues it again once due.
 
 Huey's backend enqueues a Huey message (``djtasks.run`` with the function's path and arguments) and keeps the
 framework's result record, a pickled dict, in Huey's result store under ``djt.<id>``: READY at enqueue, RUNNING when a
@@ -10,50 +11,20 @@ that record second; ``describe_failures`` reads the records.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
-from django.utils import timezone
 from huey.contrib.djhuey import HUEY
 from huey.contrib.djhuey.tasks_backend import KEY
 from huey.utils import utcnow
 
 from bench.contract import Location
-from shop_tasks_huey import tasks
-from shop_tasks_huey.compat import TaskResultStatus
+from shop.dtasks.compat import TaskResultStatus
+from shop.dtasks.queue import ENQUEUE, enqueue, enqueue_delayed
 
-TASK_NAMES = (
-    "send_invoice_email",
-    "import_products",
-    "build_sales_report",
-    "noop",
-    "sleep",
-    "flaky_default",
-    "flaky_retry",
-)
-#: Task name → the Django Task object.
-TASKS = {name: getattr(tasks, name) for name in TASK_NAMES}
-#: Task name → the framework's own enqueue call (``Task.enqueue``, which returns a ``TaskResult``).
-ENQUEUE: dict[str, Callable[..., object]] = {name: task.enqueue for name, task in TASKS.items()}
+__all__ = ["ENQUEUE", "describe_failures", "enqueue", "enqueue_delayed", "locate"]
 
 #: run_huey's default ``scheduler_interval``: how often the consumer moves due tasks from the schedule to the queue.
 SCHEDULER_INTERVAL_S = 1.0
-
-
-def enqueue(name: str, *args: object, **kwargs: object) -> str:
-    """Enqueue task ``name`` and return its id (the framework's and Huey's)."""
-    return str(ENQUEUE[name](*args, **kwargs).id)  # type: ignore[attr-defined]
-
-
-def enqueue_delayed(name: str, delay_s: float, *args: object, **kwargs: object) -> str:
-    """Run task ``name`` ``delay_s`` seconds from now: ``Task.using(run_after=now + delay)``; its id.
-
-    Huey's backend passes ``run_after`` as the Huey task's ``eta``: the worker that pops it puts it on Huey's
-    schedule, and the consumer's scheduler (every ``scheduler_interval`` = 1 s) enqueues it again once due.
-    """
-    delayed = TASKS[name].using(run_after=timezone.now() + timedelta(seconds=delay_s))
-    return str(delayed.enqueue(*args, **kwargs).id)
 
 
 def _record(task_id: str) -> dict[str, Any] | None:

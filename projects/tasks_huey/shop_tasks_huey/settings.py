@@ -9,9 +9,8 @@ Profiles (``SHOP_PROFILE``): as the native Huey project (``tuned``: ``results=Fa
 at-least-once setting on Redis). ``BENCH_SETTINGS`` lists every setting that differs from the library default.
 """
 
-from importlib.util import find_spec
-
 from shop.conf import NonDefaultSettings
+from shop.dtasks import FRAMEWORK_APPS, tasks_setting
 from shop.settings_base import *  # noqa: F403
 from shop.settings_base import INSTALLED_APPS, LOGGING, SHOP_ENV, SHOP_LOG_LEVEL, SHOP_PROFILE
 
@@ -19,16 +18,13 @@ SHOP_ENV.require_redis_url()  # a one-line ImproperlyConfigured when it is missi
 
 ROOT_URLCONF = "shop_tasks_huey.urls"
 WSGI_APPLICATION = "shop_tasks_huey.wsgi.application"
-_BACKPORT = find_spec("django.tasks") is None
-INSTALLED_APPS = [
-    *INSTALLED_APPS,
-    *(["django_tasks"] if _BACKPORT else []),
-    "huey.contrib.djhuey",
-    "shop_tasks_huey.apps.ShopTasksHueyConfig",
-]
+INSTALLED_APPS = [*INSTALLED_APPS, *FRAMEWORK_APPS, "huey.contrib.djhuey", "shop_tasks_huey"]
 SHOP_QUEUE = "shop_tasks_huey.queue.enqueue"
 
-TASKS = {"default": {"BACKEND": "huey.contrib.djhuey.tasks_backend.HueyBackend"}}
+#: One entry per setting that differs from the libraries' defaults in the active profile (docs/ARCHITECTURE.md).
+BENCH_SETTINGS = NonDefaultSettings()
+_differs = BENCH_SETTINGS.differs
+TASKS = tasks_setting(BENCH_SETTINGS, "huey.contrib.djhuey.tasks_backend.HueyBackend")
 
 # As in the Huey project: run_huey only installs its own handler (and an INFO level) on the "huey" logger when that
 # logger has none.
@@ -40,9 +36,6 @@ LOGGING = {
     },
 }
 
-#: One entry per setting that differs from the libraries' defaults in the active profile (docs/ARCHITECTURE.md).
-BENCH_SETTINGS = NonDefaultSettings()
-_differs = BENCH_SETTINGS.differs
 
 HUEY: dict[str, object] = {
     "name": "shop_tasks_huey",
@@ -50,12 +43,6 @@ HUEY: dict[str, object] = {
     # djhuey defaults `immediate` to settings.DEBUG (tasks would run inside the caller): never let DEBUG decide.
     "immediate": False,
 }
-_differs(
-    "TASKS['default']['BACKEND']",
-    "huey.contrib.djhuey.tasks_backend.HueyBackend",
-    "ImmediateBackend (runs tasks in the caller)",
-    "the backend under test",
-)
 _differs("HUEY.name", "shop_tasks_huey", "the database NAME (a file path for SQLite)", "a readable Redis key prefix")
 _differs("HUEY.connection", {"url": "$SHOP_REDIS_URL"}, "localhost:6379", "the suite's private Redis")
 _differs("HUEY.immediate", False, "settings.DEBUG", "explicit, so that DEBUG never makes tasks run in the caller")

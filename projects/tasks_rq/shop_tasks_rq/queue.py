@@ -1,5 +1,7 @@
-"""How the shop enqueues work through Django's Tasks framework: ``task.enqueue(...)`` now and
-``task.using(run_after=...).enqueue(...)`` later; django-tasks-rq turns both into RQ jobs.
+"""How the shop enqueues work through Django's Tasks framework on django-tasks-rq: the shared ``shop.dtasks`` tasks,
+``Task.enqueue(...)`` now and ``Task.using(run_after=...).enqueue(...)`` later (``shop.dtasks.queue``);
+django-tasks-rq turns both into RQ jobs (the TaskResult id is the RQ job id) and schedules a delayed one with
+``queue.schedule_job``: RQ's ScheduledJobRegistry, moved to the queue by a worker's scheduler when due.
 
 ``describe_failures`` and ``locate`` read RQ's own registries of the ``default`` queue (``shop.rqinspect``): the
 backend stores nothing of its own, its ``get_result()`` reads the same RQ job.
@@ -7,50 +9,20 @@ backend stores nothing of its own, its ``get_result()`` reads the same RQ job.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import django_rq
-from django.utils import timezone
 from rq import Queue
 
 from shop import rqinspect
-from shop_tasks_rq import tasks
+from shop.dtasks.queue import ENQUEUE, enqueue, enqueue_delayed
 
-#: Task name → Django Task.
-TASKS: dict[str, Any] = {
-    "send_invoice_email": tasks.send_invoice_email,
-    "import_products": tasks.import_products,
-    "build_sales_report": tasks.build_sales_report,
-    "noop": tasks.noop,
-    "sleep": tasks.sleep,
-    "flaky_default": tasks.flaky_default,
-    "flaky_retry": tasks.flaky_retry,
-}
-
-#: Task name → the framework's enqueue call (``Task.enqueue``).
-ENQUEUE: dict[str, Callable[..., object]] = {name: task.enqueue for name, task in TASKS.items()}
+__all__ = ["ENQUEUE", "describe_failures", "enqueue", "enqueue_delayed", "locate", "queue"]
 
 
 def queue() -> Queue:
     """The RQ queue behind the ``default`` task queue (``RQ_QUEUES['default']``)."""
     return django_rq.get_queue("default")
-
-
-def enqueue(name: str, *args: object, **kwargs: object) -> str:
-    """Enqueue task ``name`` and return the TaskResult id (django-tasks-rq uses it as the RQ job id)."""
-    return ENQUEUE[name](*args, **kwargs).id  # type: ignore[attr-defined]
-
-
-def enqueue_delayed(name: str, delay_s: float, *args: object, **kwargs: object) -> str:
-    """Enqueue task ``name`` to run ``delay_s`` seconds from now (``Task.using(run_after=...)``); its id.
-
-    django-tasks-rq schedules the job with ``queue.schedule_job``: RQ's ScheduledJobRegistry, moved to the queue by a
-    worker's scheduler when due.
-    """
-    run_after = timezone.now() + timedelta(seconds=delay_s)
-    return TASKS[name].using(run_after=run_after).enqueue(*args, **kwargs).id
 
 
 def describe_failures(task_ids: list[str]) -> dict[str, Any]:

@@ -8,18 +8,17 @@ every setting that differs from the default in the active profile.
 """
 
 from shop.conf import NonDefaultSettings
+from shop.dtasks import FRAMEWORK_APPS, tasks_setting
 from shop.settings_base import *  # noqa: F403
 from shop.settings_base import INSTALLED_APPS, LOGGING, SHOP_ENV, SHOP_LOG_LEVEL, SHOP_PROFILE
-from shop_tasks_rq.compat import TASKS_API
 
 SHOP_ENV.require_redis_url()  # a one-line ImproperlyConfigured when it is missing
 
 ROOT_URLCONF = "shop_tasks_rq.urls"
 WSGI_APPLICATION = "shop_tasks_rq.wsgi.application"
 # django-tasks-rq's README: "django_tasks_rq" in INSTALLED_APPS, and django-rq's app for its queues. The backport's
-# own app ("django_tasks": system checks, log receivers) only where it is the API; Django 6 has django.tasks built in.
-_backport = ["django_tasks"] if TASKS_API == "django_tasks" else []
-INSTALLED_APPS = [*INSTALLED_APPS, *_backport, "django_rq", "django_tasks_rq", "shop_tasks_rq"]
+# own app only where it is the API (FRAMEWORK_APPS); Django 6 has django.tasks built in.
+INSTALLED_APPS = [*INSTALLED_APPS, *FRAMEWORK_APPS, "django_rq", "django_tasks_rq", "shop_tasks_rq"]
 SHOP_QUEUE = "shop_tasks_rq.queue.enqueue"
 
 #: One entry per setting that differs from the libraries' defaults in the active profile (docs/ARCHITECTURE.md).
@@ -40,9 +39,7 @@ LOGGING = {
     },
 }
 
-TASKS: dict[str, dict[str, object]] = {
-    "default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]},
-}
+TASKS = tasks_setting(BENCH_SETTINGS, "django_tasks_rq.RQBackend", QUEUES=["default"])
 RQ_QUEUES: dict[str, dict[str, object]] = {
     "default": {
         "URL": SHOP_ENV.redis_url,
@@ -51,12 +48,6 @@ RQ_QUEUES: dict[str, dict[str, object]] = {
         "SERIALIZER": "rq.serializers.JSONSerializer",
     },
 }
-_differs(
-    "TASKS['default']['BACKEND']",
-    "django_tasks_rq.RQBackend",
-    "django.tasks.backends.immediate.ImmediateBackend",
-    "the backend under test (django-tasks-rq's README)",
-)
 _differs("RQ_QUEUES['default']['URL']", "$SHOP_REDIS_URL", "redis://localhost:6379/0", "the suite's private Redis")
 _differs(
     "RQ_QUEUES['default']['SERIALIZER'] / rqworker-pool --serializer",

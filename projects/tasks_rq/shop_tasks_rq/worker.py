@@ -15,8 +15,8 @@ from rq import Worker
 
 
 class PreloadingWorker(Worker):
-    """``rq.Worker`` that imports ``shop_tasks_rq.tasks`` once, in the worker, before any work horse is forked."""
+    """``rq.Worker`` that imports ``shop.dtasks.tasks`` once, in the worker, before any work horse is forked."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        importlib.import_module("shop_tasks_rq.tasks")
+        importlib.import_module("shop.dtasks.tasks")
         super().__init__(*args, **kwargs)

@@ -1,23 +1,24 @@
-"""The shop's task bodies as Django Tasks (``@task``), each run inside ``shop.tracking.tracked``.
+"""The shop's task bodies as Django Tasks (``@task``), each run inside ``shop.tracking.tracked``: the same module,
+and so the same task paths (``shop.dtasks.tasks.<name>``), on every ``django.tasks`` backend.
 
-Run by django-tasks-db's ``db_worker``. Django's Tasks framework has no retries (a failed task's row is FAILED, and
-nothing runs it again), so ``flaky_retry`` behaves exactly like ``flaky_default`` and ``send_invoice_email`` is not
-retried on SMTP errors: the shop's retry policy has no equivalent here (README.md). That is measured and reported,
-not worked around.
+Django's Tasks framework has no retries, and none of the backends adds any: ``flaky_retry`` behaves exactly like
+``flaky_default`` and ``send_invoice_email`` is not retried on SMTP errors. The shop's retry policy has no
+equivalent here; that is measured and reported, not worked around.
 
-Done, as the backend counts it: ``db_worker`` saves the result row (``set_successful``) and only then sends
-``task_finished``; the receiver below writes the confirmed event (``C``) for the task's probe at that moment.
+Done, as a backend counts it: each backend sends the framework's ``task_finished`` once it has recorded the result;
+:func:`confirm_done` then writes the confirmed event (``C``) for the task's probe. Each project's app connects it to
+the signal its backend sends (:func:`connect_confirmation`), in every process, before the first task finishes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.dispatch import receiver
+from django.dispatch import Signal
 
 from shop import channel, jobs
+from shop.dtasks.compat import TaskResultStatus, task
 from shop.tracking import tracked
-from shop_tasks_db.compat import TaskResultStatus, task, task_finished
 
 
 @task()
@@ -69,9 +70,17 @@ def flaky_retry(key: str, fail_times: int, probe: str | None = None) -> int:
         return jobs.flaky(key, fail_times)
 
 
-@receiver(task_finished, dispatch_uid="shop_tasks_db.confirm_done")
 def confirm_done(sender: object, task_result: Any, **kwargs: object) -> None:
-    """Write ``C`` for a successful task's probe: sent by db_worker after the SUCCESSFUL row was saved."""
-    probe = task_result.kwargs.get("probe")
-    if probe and task_result.status == TaskResultStatus.SUCCESSFUL:
+    """``task_finished`` receiver: write ``C <probe>`` for a task the backend reports SUCCESSFUL.
+
+    The status is compared by value: a backend written against the backport (django-tasks-rq) reports the backport's
+    ``TaskResultStatus`` also where the framework is Django's own.
+    """
+    probe = (task_result.kwargs or {}).get("probe")
+    if isinstance(probe, str) and task_result.status == TaskResultStatus.SUCCESSFUL:
         channel.write_event(channel.CONFIRMED, probe)
+
+
+def connect_confirmation(task_finished: Signal) -> None:
+    """Connect :func:`confirm_done` to the ``task_finished`` signal the project's backend sends (once per process)."""
+    task_finished.connect(confirm_done, dispatch_uid="shop.dtasks.confirm_done")
