@@ -77,7 +77,7 @@ class Record:
     values: Mapping[str, float] = field(default_factory=dict)  # scalar measurements
     # name → list of numbers, or name → {task id → list of numbers} (e.g. retries' attempt_times_ns)
     samples: Mapping[str, Any] = field(default_factory=dict)
-    accounting: Mapping[str, list[str]] | None = None  # faults: completed / duplicated / lost task ids
+    accounting: Mapping[str, list[str]] | None = None  # task ids per outcome (faults, retries; docs/RESULTS-SCHEMA.md)
     notes: Mapping[str, Any] = field(default_factory=dict)  # textual observations (exception names, …)
     started_at: str | None = None
     duration_s: float | None = None

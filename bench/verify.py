@@ -25,7 +25,6 @@ import json
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -557,11 +556,6 @@ def _check_mail(check: Any, smtp: SmtpSink, invoice: dict[str, Any]) -> None:
         f"subject {subject!r}; total {total} {'in' if total in body else 'NOT in'} the text body; "
         f"{'with' if html is not None else 'without'} an HTML part",
     )
-
-
-def verify_many(backends: Iterable[Backend], **kwargs: Any) -> list[VerificationReport]:
-    """:func:`verify_backend` for each backend in turn (same services)."""
-    return [verify_backend(b, **kwargs) for b in backends]
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -43,11 +43,6 @@ class Gate:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.touch()
 
-    @property
-    def is_open(self) -> bool:
-        """Whether :meth:`open` was called."""
-        return self.path.exists()
-
 
 @dataclass
 class Armed:
