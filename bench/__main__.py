@@ -505,8 +505,10 @@ def run(options: argparse.Namespace) -> int:
     """The whole pipeline: plan → services → sessions (results rewritten after each) → summary → report."""
     preset = options.preset_obj
     sessions = plan_sessions(options.backend_list, options.profiles, options.scenario_list, preset, options.seed)
-    # A profile declared the same configuration as another one of the run is measured once, as that one.
-    skips = same_profile_skips(options.backend_list, options.profiles)
+    # A profile declared the same configuration as another one of the run is measured once, as that one (the fault
+    # profiles count: Huey's `bare` faults are its `shipped` faults).
+    every_profile = list(dict.fromkeys([*options.profiles, *preset.fault_profiles]))
+    skips = same_profile_skips(options.backend_list, every_profile)
     sessions = [s for s in sessions if (s.backend.name, s.profile) not in skips]
     environment = capture_environment(REPO_ROOT)
     rid = run_id(environment.get("git_commit"))
