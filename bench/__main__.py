@@ -612,6 +612,11 @@ def run(options: argparse.Namespace) -> int:
     )
     write_results(results_path, results)
     console.print(summary_table(results))
+    from bench.report.terminal import scorecard_table  # local: the report package loads matplotlib
+
+    card = scorecard_table(results)
+    if card is not None:
+        console.print(card)
     failed = [r for r in results.records if r.status != "ok"]
     for r in failed:
         console.print(f"[yellow]failed[/yellow] {r.backend}/{r.profile} {r.scenario} {r.params}: {r.error}")
