@@ -12,10 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.faults.outcomes import OUTCOMES as FAULT_OUTCOMES
 from bench.report.metrics import value
 from bench.report.numbers import due_text, duration_s, seconds_text
-from bench.results import Record
+from bench.results import FAULT_OUTCOMES, Record
 
 #: The task states a fault meets, in the order the report lists them, with what each means.
 CATEGORIES: dict[str, str] = {
