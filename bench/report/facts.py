@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.report.metrics import value
+from bench.report.figures import value
 from bench.report.numbers import due_text, duration_s, seconds_text
 from bench.results import FAULT_OUTCOMES, Record
 
