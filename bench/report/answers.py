@@ -380,7 +380,7 @@ def fault_rule_notes(ctx: Context) -> RuleNotes:
 
 
 def answer_faults(ctx: Context) -> Answer:
-    """Per fault and profile, each backend's outcome in issue 8's words; premise once, rules as footnotes."""
+    """Per fault and profile, each backend's outcome in the classification's words; premise once, rules as footnotes."""
     question = "Which backend keeps my tasks when workers die or Redis restarts?"
     kinds = fault_kinds(ctx)
     if not kinds:
