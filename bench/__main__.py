@@ -23,7 +23,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import REPO_ROOT, stats
+from bench import REPO_ROOT
 from bench.agent import run_agent
 from bench.backends import PROFILES, Backend, get_backends
 from bench.environment import capture_environment, finish_environment
@@ -263,13 +263,15 @@ def _database_label(ctx: RunContext) -> str:
 
 
 def summary_table(results: RunResults) -> Table:
-    """The end-of-run table: one row per backend and profile; every derived figure from ``bench.report.derived``.
+    """The end-of-run table: one row per backend and profile; every figure from ``bench.report.figures.FIGURES``
+    with its ratio to the floor from ``bench.report.derived``.
 
-    The same functions compute the report's figures (ratio to the floor, sustainable rate), so the terminal and the
+    The same definitions compute the report's figures (ratio to the floor, sustainable rate), so the terminal and the
     report never disagree.
     """
     from bench.report import derived  # local: the report package loads matplotlib
-    from bench.report.numbers import bytes_text, duration_ns, rate_text, ratio_text
+    from bench.report.figures import FIGURES
+    from bench.report.numbers import duration_ns, rate_text, ratio_text
 
     cores = results.environment.get("cpu_count")
     preset = results.run.get("preset_params", {})
@@ -307,26 +309,15 @@ def summary_table(results: RunResults) -> Table:
             if not records or all(r.scenario in FAULT_SCENARIOS for r in records):
                 continue  # fault-only profiles are summarised in the report's fault tables
             failed = [r for r in records if r.scenario in ("verification", "session") and r.status != "ok"]
-            ok = [r for r in records if r.ok]
 
-            def pct(scenario: str, hist: str, q: float, _ok: list[Record] = ok, **params: Any) -> str:
-                chosen = [r.histograms[hist] for r in _ok if r.scenario == scenario and _match(r, params)]
-                return duration_ns(stats.merge(chosen).get_value_at_percentile(q)) if chosen else "–"
+            def measured(name: str, params: dict[str, Any], _b: str = backend, _p: str = profile) -> derived.Measured:
+                return derived.figure(results, _b, _p, FIGURES[name], params)
 
-            def med(scenario: str, value: str, _ok: list[Record] = ok, **params: Any) -> float | None:
-                chosen = [
-                    r.values[value]
-                    for r in _ok
-                    if r.scenario == scenario and _match(r, params) and r.values.get(value) is not None
-                ]
-                return stats.summarize(chosen).median if chosen else None
-
-            enqueue = derived.figure(results, backend, profile, "enqueue", {"task": "noop"}, derived.enqueue_p50)
-            tput_params = {"task": "noop", "mode": "backlog", "processes": processes}
-            tput = derived.figure(results, backend, profile, "throughput", tput_params, derived.tasks_per_s)
             noop = {"task": "noop"}
-            statements = derived.figure(results, backend, profile, "db_statements", noop, derived.db_statements)
-            commits = derived.figure(results, backend, profile, "db_statements", noop, derived.db_write_commits)
+            enqueue = measured("enqueue_p50", noop)
+            p99 = measured("enqueue_p99", noop)
+            tput = measured("tasks_per_s", {"task": "noop", "mode": "backlog", "processes": processes})
+            statements, commits = measured("db_statements", noop), measured("db_write_commits", noop)
             db_text = "–"
             if statements.values:
                 db_text = (
@@ -334,8 +325,10 @@ def summary_table(results: RunResults) -> Table:
                 )
             states = derived.rate_states([r for r in records if r.scenario == "latency"], bound_ns)
             failure = derived.first_failure(states)
-            pickup = [v for r in ok if r.scenario == "idle_pickup" for v in r.samples.get("pickup_ns", [])]
-            rss = med("resources", "rss_idle_bytes", processes=preset.get("default_processes"))
+            idle = [r.params for r in records if r.scenario == "idle_pickup"][:1]
+            pickup = measured("idle_pickup", idle[0]) if idle else None
+            default = preset.get("default_processes")
+            rss = measured("rss_idle", {"processes": default} if default is not None else {})
             enqueue_text = duration_ns(enqueue.median) if enqueue.values else "–"
             if enqueue.ratio is not None:
                 enqueue_text += f" ({ratio_text(enqueue.ratio)})"
@@ -347,21 +340,17 @@ def summary_table(results: RunResults) -> Table:
                 profile,
                 "FAILED" if failed else "yes",
                 enqueue_text,
-                pct("enqueue", "latency_ns", 99, task="noop"),
+                FIGURES["enqueue_p99"].text(p99.median) if p99.values else "–",
                 tput_text,
                 derived.sustainable_text(states) if states else "–",
                 f"{failure.rate:g}/s: {failure.state}" if failure else "–",
-                duration_ns(stats.summarize(pickup).median) if pickup else "–",
-                bytes_text(rss) if rss else "–",
+                FIGURES["idle_pickup"].text(pickup.median) if pickup and pickup.values else "–",
+                FIGURES["rss_idle"].text(rss.median) if rss.median else "–",
                 db_text,
             )
     if isinstance(cores, int) and processes != cores:
         table.caption = f"throughput at {processes} processes: the run has no throughput at the {cores} cores"
     return table
-
-
-def _match(record: Record, params: dict[str, Any]) -> bool:
-    return all(record.params.get(k) == v for k, v in params.items() if v is not None)
 
 
 def count_db_statements(

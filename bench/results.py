@@ -32,6 +32,9 @@ SCHEMA_VERSION = 2
 #: ``premise_not_met``: a fault whose arranged state did not hold at the fault instant (never ranked); ``too_short``:
 #: a time-based window shorter than the preset's minimum (measured, shown, not ranked).
 STATUSES = ("ok", "failed", "unverified", "premise_not_met", "too_short")
+#: The outcome of each task of a fault record (its ``accounting`` keys), in reading order; ``bench.faults.outcomes``
+#: classifies, the report reads them.
+FAULT_OUTCOMES = ("completed", "duplicated", "stranded", "failed", "gone")
 
 
 def _upgrade_1_to_2(document: dict[str, Any]) -> dict[str, Any]:

@@ -20,8 +20,6 @@ from bench.runner import RunContext, Session, SessionSpec, plan_sessions
 from bench.scenarios import (
     PRESETS_FILE,
     REGISTRY,
-    SESSION_PRESET_KEYS,
-    Preset,
     load_presets,
     parse_preset,
     select_scenarios,
@@ -142,22 +140,25 @@ def test_run_order_is_shuffled_complete_and_reproducible() -> None:
 
 
 def test_every_scenario_is_one_unit_whose_pointers_resolve() -> None:
-    """Each registry entry names real preset keys, a report section with a title and details, and real functions;
-    together with the session's own keys they read every preset key (none is dead)."""
-    fields = set(Preset.__dataclass_fields__) - {"name"}
-    read: set[str] = set(SESSION_PRESET_KEYS)
+    """Each registry entry declares its own keys (each key once), reads only declared keys, names a report section
+    with a title and details and real functions, and its method text names only declared keys."""
+    import string
+
+    from bench.scenarios.preset import preset_keys
+
+    keys = {key.name for key in preset_keys()}
+    assert set(load_presets()["quick"].as_dict()) - {"name"} == keys
     for name, unit in REGISTRY.items():
         assert unit.name == name
-        assert set(unit.preset_keys) <= fields, (name, set(unit.preset_keys) - fields)
-        read |= set(unit.preset_keys)
+        assert set(unit.reads) <= keys, (name, set(unit.reads) - keys)
         section = unit.section_module()
-        assert isinstance(section.TITLE, str) and callable(section.details), name
-        assert all(callable(f) for f in unit.derived_functions()), name
+        assert section is not None and isinstance(section.TITLE, str) and callable(section.details), name
         # resources is recorded by the throughput drain; a unit outside the sessions by the command line
         assert unit.run is not None or name == "resources" or not unit.in_session
         assert unit.method, f"{name}: no method text for the report"
+        placeholders = {field for _, field, _, _ in string.Formatter().parse(unit.method) if field}
+        assert {p.split(":")[0] for p in placeholders} <= keys, name
         assert unit.estimate is not None or unit.run is None, f"{name}: no duration estimate for the ETA"
-    assert read == fields, f"preset keys no scenario reads: {fields - read}"
 
 
 def _protocol_members(protocol: type) -> set[str]:

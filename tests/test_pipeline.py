@@ -149,7 +149,7 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
         (["--quick", "--preset", "smoke"], "--quick is the preset 'quick': give --quick or --preset smoke, not both"),
         (["--log-level", "loud"], "unknown log level 'LOUD'; valid: DEBUG, INFO, WARNING, ERROR, CRITICAL"),
         (["--processes", "1,two"], "--processes takes comma-separated worker counts, e.g. 1,2,4; got '1,two'"),
-        (["--processes", "0"], "--processes: preset key 'processes' must be an integer >= 1, got 0"),
+        (["--processes", "0"], "--processes: preset 'full': 'processes' must be an integer >= 1, got 0"),
         (
             ["--fault-profiles", "tuned"],
             "--fault-profiles: preset 'full': 'fault_profiles' must list some of bare, shipped, safe",

@@ -34,6 +34,7 @@ from bench.report.facts import (
     fault_outcome,
     premise_not_met,
 )
+from bench.report.figures import FIGURES
 from bench.report.numbers import due_text, duration_ns, ratio_text, seconds_text
 from bench.results import Record, RunResults, load_results, write_results
 from tests.conftest import empty_run_results
@@ -351,7 +352,7 @@ def test_transactions_answer_and_table(report_dir: Path) -> None:
 
 def test_database_named_from_the_environment(fixture_results: RunResults) -> None:
     env = {**fixture_results.environment, "database": {"vendor": "postgresql", "version": "16.4"}}
-    ctx = content._context(replace(fixture_results, environment=env))
+    ctx = content.make_context(replace(fixture_results, environment=env))
     assert answers_module.database_text(ctx) == "postgresql 16.4"
     assert "SQLite" not in answers_module.transaction_caveat(ctx)
 
@@ -364,14 +365,14 @@ def test_throughput_caveat_says_what_this_run_left_out(fixture_results: RunResul
     noop = next(r for r in records if r.scenario == "throughput" and r.params.get("processes") == 2)
     shop = replace(noop, params={**noop.params, "task": "send_invoice_email", "mode": "concurrent"})
     with_shop = replace(fixture_results, records=[*records, shop])
-    full = answers_module.answer_throughput(content._context(with_shop)).caveat
+    full = answers_module.answer_throughput(content.make_context(with_shop)).caveat
     assert "real shop tasks (details)" in full and "other counts in the details" in full
     trimmed = [
         r
         for r in records
         if r.scenario != "throughput" or (r.params.get("task"), r.params.get("processes")) == ("noop", 2)
     ]
-    quick = answers_module.answer_throughput(content._context(replace(fixture_results, records=trimmed))).caveat
+    quick = answers_module.answer_throughput(content.make_context(replace(fixture_results, records=trimmed))).caveat
     assert "real shop tasks (the full preset measures them)" in quick
     assert "other counts not measured (--processes 1,2,4)" in quick
 
@@ -379,10 +380,10 @@ def test_throughput_caveat_says_what_this_run_left_out(fixture_results: RunResul
 def test_enqueue_caveat_names_the_microbench_only_when_it_ran(fixture_results: RunResults) -> None:
     records = fixture_results.records
     assert any(r.scenario == "enqueue_microbench" for r in records)
-    with_it = answers_module.answer_enqueue(content._context(fixture_results)).caveat
+    with_it = answers_module.answer_enqueue(content.make_context(fixture_results)).caveat
     assert "p99 and a pytest-benchmark cross-check are in the details" in with_it
     without = [r for r in records if r.scenario != "enqueue_microbench"]  # the quick preset
-    caveat = answers_module.answer_enqueue(content._context(replace(fixture_results, records=without))).caveat
+    caveat = answers_module.answer_enqueue(content.make_context(replace(fixture_results, records=without))).caveat
     assert "Other task types and p99 are in the details" in caveat and "pytest-benchmark" not in caveat
 
 
@@ -569,7 +570,7 @@ def test_older_field_names_still_read() -> None:
     assert facts is not None
     assert facts.call_text() == "raised `kombu.exceptions.OperationalError` after 608 ms"
     old = RunResults({"id": "old", "scenario_params": {"latency_bound_ms": 5.0}}, {}, {}, ())
-    assert content._context(old).bound_ns == 5e6
+    assert content.make_context(old).bound_ns == 5e6
 
 
 def test_charts_written_beside_the_markdown(report_dir: Path) -> None:
@@ -901,7 +902,7 @@ def test_terminal_summary_uses_the_report_figures(fixture_results: RunResults) -
     djangoq = next(line for line in text.splitlines() if line.startswith("│ djangoq"))
     assert "200 tasks/s" in djangoq and "800/s: saturated" in djangoq
     huey = next(line for line in text.splitlines() if line.startswith("│ huey") and "│ shipped" in line)
-    enqueue = derived.figure(fixture_results, "huey", "shipped", "enqueue", {"task": "noop"}, derived.enqueue_p50)
+    enqueue = derived.figure(fixture_results, "huey", "shipped", FIGURES["enqueue_p50"], {"task": "noop"})
     assert f"({ratio_text(enqueue.ratio)})" in huey and "≥ 800 tasks/s" in huey and huey.endswith("0.0 / 0.0 │")
     # A profile declared the same configuration as another has a row that says so, and no figures.
     huey_bare = next(line for line in text.splitlines() if line.startswith("│ huey") and "│ bare" in line)

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.contract import HELD
+from bench.results import FAULT_OUTCOMES
 
 #: The outcome classes, in reading order.
-OUTCOMES = ("completed", "duplicated", "stranded", "failed", "gone")
+OUTCOMES = FAULT_OUTCOMES
 #: Task categories of the mixed fault workload (what the harness arranged), in reading order.
 CATEGORIES = ("running", "waiting", "delayed", "retrying")
 

@@ -1,9 +1,9 @@
 """The report's opening: the scorecard (backends × questions) and the Answers that lead with ratios to the floor.
 
-Every figure comes from :mod:`bench.report.derived` (the one module that derives numbers from records), so the
-scorecard, the Answers and the terminal summary say the same thing. Backends are ranked by their absolute figure
-(one run, one machine); each figure is given as a ratio to the backend's own floor (the raw broker loop measured in
-the same run), with the absolute value beside it and the machine named.
+Every figure is a :data:`bench.report.figures.FIGURES` entry, with its ratio to the floor from
+:mod:`bench.report.derived`, so the scorecard, the Answers and the terminal summary say the same thing. Backends are
+ranked by their absolute figure (one run, one machine); each figure is given as a ratio to the backend's own floor (the
+raw broker loop measured in the same run), with the absolute value beside it and the machine named.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from bench.report.context import (
     FAULT_ORDER,
     NOT_MEASURED,
     Context,
-    _fault_sort_key,
-    _merge_profiles,
-    _param_values,
+    fault_sort_key,
+    merge_profiles,
+    param_values,
 )
 from bench.report.facts import (
     FaultOutcome,
@@ -38,11 +38,11 @@ from bench.report.facts import (
     retry_variants,
     transaction_facts,
 )
+from bench.report.figures import BAD, FIGURES, GOOD, MID, NA, thresholds_legend, tone_by_factor
 from bench.report.model import Answer, Cell, Scorecard, ScoreRow
 from bench.report.numbers import duration_ns, duration_s, rate_text, ratio_text, seconds_text
 from bench.results import Record
 
-GOOD, MID, BAD, NA = derived.GOOD, derived.MID, derived.BAD, derived.NA
 _API_LABELS = {"native": "native API", "django.tasks": "django.tasks"}
 _BROKER_LABELS = {"redis": "Redis broker", "database": "database broker"}
 # --------------------------------------------------------------------------------------------------------------------
@@ -56,7 +56,7 @@ def headline_profile(ctx: Context, scenario: str) -> str | None:
 
 
 def _noop_or_first(records: Sequence[Record]) -> str | None:
-    tasks = _param_values(records, "task")
+    tasks = param_values(records, "task")
     return "noop" if "noop" in tasks else (tasks[0] if tasks else None)
 
 
@@ -67,30 +67,30 @@ class Ranked:
     what: str  # e.g. "p50 of one `noop` enqueue call"
     unit: str
     higher_is_better: bool
-    ranked: list[tuple[str, derived.Figure]]
-    floors: dict[str, derived.Figure]
+    ranked: list[tuple[str, derived.Measured]]
+    floors: dict[str, derived.Measured]
     excluded: list[str]
 
-    def best(self) -> derived.Figure | None:
+    def best(self) -> derived.Measured | None:
         """The best backend's figure."""
         return self.ranked[0][1] if self.ranked else None
 
-    def factor(self, fig: derived.Figure) -> float | None:
+    def factor(self, fig: derived.Measured) -> float | None:
         """How far a figure is from the best one (≥ 1)."""
         best = self.best()
         if best is None or best.median is None or fig.median is None or not best.median or not fig.median:
             return None
         return fig.median / best.median if not self.higher_is_better else best.median / fig.median
 
-    def tone(self, fig: derived.Figure) -> str:
-        """Good when within 1.25× of the best or not significantly worse; middling within 2×; else bad."""
+    def tone(self, fig: derived.Measured) -> str:
+        """Good when near the best or not significantly worse; middling or bad by the factor (``tone_by_factor``)."""
         best = self.best()
         if best is None:
             return NA
         worse = derived.significantly_worse(best.values, fig.values, higher_is_better=self.higher_is_better)
         if worse is False:
             return GOOD
-        return derived.tone_by_factor(self.factor(fig))
+        return tone_by_factor(self.factor(fig))
 
 
 def _rank(
@@ -99,7 +99,7 @@ def _rank(
     unit: str,
     higher_is_better: bool,
     backends: Sequence[str],
-    make: Callable[[str], derived.Figure],
+    make: Callable[[str], derived.Measured],
     reasons: Callable[[str], str],
 ) -> Ranked:
     ranked, floors, excluded = [], {}, []
@@ -138,7 +138,7 @@ def enqueue_ranking(ctx: Context) -> Ranked | None:
         "ns",
         False,
         backends,
-        lambda b: derived.figure(ctx.results, b, profile, "enqueue", params, derived.enqueue_p50),
+        lambda b: derived.figure(ctx.results, b, profile, FIGURES["enqueue_p50"], params),
         lambda b: _failed_reason(ctx, b, "enqueue"),
     )
 
@@ -151,11 +151,11 @@ def throughput_setting(ctx: Context) -> tuple[str, dict[str, object]] | None:
     records = ctx.results.select(scenario="throughput", profile=profile)
     task = _noop_or_first(records)
     mine = [r for r in records if r.params.get("task") == task]
-    modes = _param_values(mine, "mode")
+    modes = param_values(mine, "mode")
     mode = "backlog" if "backlog" in modes else (modes[0] if modes else None)
     mine = [r for r in mine if r.params.get("mode") == mode]
     measured = [r for r in mine if r.ok and not ctx.is_floor(r.backend)]
-    processes = derived.headline_processes(ctx.results, _param_values(measured or mine, "processes"))
+    processes = derived.headline_processes(ctx.results, param_values(measured or mine, "processes"))
     params: dict[str, object] = {"task": task, "processes": processes}
     if mode is not None:
         params["mode"] = mode
@@ -176,7 +176,7 @@ def throughput_ranking(ctx: Context) -> Ranked | None:
         "tasks/s",
         True,
         backends,
-        lambda b: derived.figure(ctx.results, b, profile, "throughput", params, derived.tasks_per_s),
+        lambda b: derived.figure(ctx.results, b, profile, FIGURES["tasks_per_s"], params),
         lambda b: _failed_reason(ctx, b, "throughput"),
     )
 
@@ -212,7 +212,7 @@ def _p99_ratio(ctx: Context, backend: str, profile: str, state: derived.RateStat
 # Wording shared by the scorecard and the answers
 
 
-def figure_text(ctx: Context, backend: str, fig: derived.Figure, unit: str) -> tuple[str, str]:
+def figure_text(ctx: Context, backend: str, fig: derived.Measured, unit: str) -> tuple[str, str]:
     """('1.6× floor', '40 µs') or, for throughput, ('8 % of floor', '2,600 tasks/s'); no floor: (absolute, '')."""
     absolute = _absolute(fig.median, unit)
     ratio = fig.ratio
@@ -228,10 +228,6 @@ def _absolute(number: float | None, unit: str) -> str:
     if unit == "ns":
         return duration_ns(number)
     return rate_text(number)
-
-
-def _floor_name(ctx: Context, floor: str | None) -> str:
-    return ctx.label(floor) if floor else "no floor"
 
 
 def _ranking_line(ctx: Context, ranking: Ranked) -> str:
@@ -313,7 +309,7 @@ def _fault_records(ctx: Context, kind: str, persistence: str | None, profile: st
             for r in ctx.results.select(scenario="faults", profile=profile)
             if r.params.get("kind") == kind and r.params.get("persistence") == persistence
         ),
-        key=_fault_sort_key,
+        key=fault_sort_key,
     )
 
 
@@ -384,7 +380,7 @@ def fault_rule_notes(ctx: Context) -> RuleNotes:
 
 
 def answer_faults(ctx: Context) -> Answer:
-    """Per fault and profile, each backend's outcome in issue 8's words; premise once, rules as footnotes."""
+    """Per fault and profile, each backend's outcome in the classification's words; premise once, rules as footnotes."""
     question = "Which backend keeps my tasks when workers die or Redis restarts?"
     kinds = fault_kinds(ctx)
     if not kinds:
@@ -531,7 +527,7 @@ def answer_transactions(ctx: Context) -> Answer | None:
             ]
             if parts:
                 texts[profile] = "; ".join(parts)
-        lines += _merge_profiles(ctx, texts, backend)
+        lines += merge_profiles(ctx, texts, backend)
     return Answer(question, lines or [NOT_MEASURED], transaction_caveat(ctx))
 
 
@@ -653,10 +649,12 @@ def answer_latency(ctx: Context) -> Answer:
     )
 
 
-def _statements_text(fig_statements: derived.Figure, fig_commits: derived.Figure, fig_conns: derived.Figure) -> str:
+def _statements_text(
+    fig_statements: derived.Measured, fig_commits: derived.Measured, fig_conns: derived.Measured
+) -> str:
     """'5.0 statements (1.0 write commit, 1.0 new connection)': medians per noop task."""
 
-    def count(fig: derived.Figure, noun: str) -> str:
+    def count(fig: derived.Measured, noun: str) -> str:
         number = derived.per_task_count(fig.median)
         return f"{number:.1f} {noun}{'' if round(number, 1) == 1.0 else 's'}"
 
@@ -684,11 +682,11 @@ def answer_profiles(ctx: Context) -> Answer | None:
     setting = throughput_setting(ctx)
     run_profiles = [p for p in ctx.profiles() if p in (ctx.results.run.get("profiles") or ctx.results.profiles)]
     metrics = [
-        ("enqueue p50", "enqueue", {"task": "noop"}, derived.enqueue_p50, "ns", False),
+        ("enqueue p50", {"task": "noop"}, FIGURES["enqueue_p50"]),
     ]
     if setting is not None:
         task = setting[1]["task"]
-        metrics.append((f"`{task}` tasks/s", "throughput", setting[1], derived.tasks_per_s, "tasks/s", True))
+        metrics.append((f"`{task}` tasks/s", setting[1], FIGURES["tasks_per_s"]))
     lines = []
     counted_on = ""
     for backend in ctx.backends(ctx.results.records):
@@ -698,10 +696,11 @@ def answer_profiles(ctx: Context) -> Answer | None:
         same = {p: s for p, s in same.items() if not ctx.results.select(backend=backend, profile=p)}
         measured = [p for p in run_profiles if p not in same and ctx.results.select(backend=backend, profile=p)]
         parts = [f"{p}: same as {target} — {reason}" for p, (target, reason) in same.items()]
-        figures: dict[str, dict[str, derived.Figure]] = {}
-        for what, scenario, params, extract, unit, higher in metrics:
+        figures: dict[str, dict[str, derived.Measured]] = {}
+        for what, params, of in metrics:
+            scenario, unit, higher = of.scenario, of.unit, of.higher_is_better
             profiles = [p for p in measured if ctx.results.select(backend=backend, profile=p, scenario=scenario)]
-            found = {p: derived.figure(ctx.results, backend, p, scenario, params, extract) for p in profiles}
+            found = {p: derived.figure(ctx.results, backend, p, of, params) for p in profiles}
             found = {p: f for p, f in found.items() if f.values}
             figures[scenario] = found
             if len(found) + len(same) < 2 or not found:
@@ -715,15 +714,15 @@ def answer_profiles(ctx: Context) -> Answer | None:
                     text += f" [vs shipped: {derived.test_text(base.values, fig.values, higher_is_better=higher)}]"
                 texts.append(text)
             parts.append(f"{what}: " + ", ".join(texts))
-        counts: dict[str, tuple[derived.Figure, derived.Figure]] = {}
+        counts: dict[str, tuple[derived.Measured, derived.Measured]] = {}
         db_texts = []
         for profile in measured:
             noop = {"task": "noop"}
-            statements = derived.figure(ctx.results, backend, profile, "db_statements", noop, derived.db_statements)
+            statements = derived.figure(ctx.results, backend, profile, FIGURES["db_statements"], noop)
             if not statements.values:
                 continue
-            commits = derived.figure(ctx.results, backend, profile, "db_statements", noop, derived.db_write_commits)
-            conns = derived.figure(ctx.results, backend, profile, "db_statements", noop, derived.db_connections)
+            commits = derived.figure(ctx.results, backend, profile, FIGURES["db_write_commits"], noop)
+            conns = derived.figure(ctx.results, backend, profile, FIGURES["db_connections"], noop)
             counts[profile] = (statements, commits)
             db_texts.append(f"{profile} {_statements_text(statements, commits, conns)}")
             record = ctx.results.select(backend=backend, profile=profile, scenario="db_statements", status="ok")
@@ -738,8 +737,8 @@ def answer_profiles(ctx: Context) -> Answer | None:
         bare_as = same["bare"][0] if "bare" in same else "bare"
         added = []
         if bare_as != "shipped":
-            for what, scenario, _params, _extract, unit, _higher in metrics:
-                found = figures.get(scenario, {})
+            for what, _params, of in metrics:
+                found, unit = figures.get(of.scenario, {}), of.unit
                 if bare_as in found and "shipped" in found:
                     ratio = derived.median_ratio(found[bare_as], found["shipped"])
                     text = f"{what} {_factor_text(ratio, unit)}"
@@ -1042,13 +1041,12 @@ def scorecard(ctx: Context) -> Scorecard | None:
     # Stable: backends keep their order within a group; floors, then backends without a group (failed), last.
     rows.sort(key=lambda r: (r.floor, r.group == "other backends", _group_order(r.group)))
     legend = (
-        "Green: best or within 1.25× of the best backend (or not significantly worse); amber: within 2×; red: "
-        "beyond 2×, a task gone (older results files: not finished within the window, not classified), a blocking "
-        "enqueue, retries not as configured, a task scheduled past the redelivery timeout run twice. Faults: amber "
-        "when tasks are only stranded, failed (recorded by the library) or duplicated; in a transaction: green when "
-        "on_commit enqueued nothing for a rollback and the late commit's task succeeded; retries: amber when gaps "
-        "are more than 20 % off or the exhausted failure is not visible. Grey: floor, not measured, "
-        "or premise not met (never ranked)."
+        f"{thresholds_legend()}, a task gone (older results files: not finished within the window, not classified), a "
+        "blocking enqueue, retries not as configured, a task scheduled past the redelivery timeout run twice. Faults: "
+        "amber when tasks are only stranded, failed (recorded by the library) or duplicated; in a transaction: green "
+        "when on_commit enqueued nothing for a rollback and the late commit's task succeeded; retries: amber when gaps "
+        "are more than 20 % off or the exhausted failure is not visible. Grey: floor, not measured, or premise not met "
+        "(never ranked)."
     )
     card = Scorecard(columns, rows, legend)
     card.figure = charts.scorecard([c[0] for c in columns], rows, ctx.caption)
@@ -1084,7 +1082,7 @@ def _latency_cell(
     ]
     top = max((t.rate for t in tops if t is not None), default=None)
     factor = (top / best.rate) if best is not None and top else None
-    return Cell(text, detail, derived.tone_by_factor(factor) if best is not None else BAD)
+    return Cell(text, detail, tone_by_factor(factor) if best is not None else BAD)
 
 
 def _fault_cell(

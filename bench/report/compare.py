@@ -1,21 +1,22 @@
-"""Compare two runs metric by metric, in the manner of pyperf's ``compare_to``.
+"""Compare two runs figure by figure, in the manner of pyperf's ``compare_to``.
 
 For every measurement present in both runs (same backend, profile, scenario and parameters) and every registered
-metric of its scenario, the per-repetition values are compared with ``bench.stats.compare_samples``: "1.30x slower",
-"1.10x faster" or "not significant". Environment differences that change numbers are printed first as warnings; when
-there are any, the time and rate metrics are compared as ratios to each backend's floor measured in the same run
-(absolute numbers move 3x between machines, ratios to the floor about 10 %), named "… ÷ floor".
+figure of its scenario (:data:`bench.report.figures.FIGURES`), the per-repetition values are compared with
+``bench.stats.compare_samples``: "1.30x slower", "1.10x faster" or "not significant". Environment differences that
+change numbers are printed first as warnings; when there are any, the time and rate figures are compared as ratios
+to each backend's floor measured in the same run (absolute numbers move 3x between machines, ratios to the floor
+about 10 %), named "… ÷ floor".
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bench import stats
 from bench.environment import compare_environments
 from bench.report import derived
-from bench.report.metrics import Metric, format_value, metrics_for
+from bench.report.figures import FIGURES, NEAR_BEST, Figure, figures_for, format_value
 from bench.results import RunResults
 
 
@@ -59,13 +60,13 @@ class RankingComparison:
         """Whether ``a`` and ``b`` are within the scorecard's "near the best" factor of each other in both runs (a
         swap between them is within what the report itself calls equal)."""
         return all(
-            min(x, y) > 0 and max(x, y) / min(x, y) <= derived.NEAR_BEST
+            min(x, y) > 0 and max(x, y) / min(x, y) <= NEAR_BEST
             for x, y in zip(self.values[a], self.values[b], strict=True)
         )
 
 
-#: The metrics whose ranking ``compare`` checks: the ones the report's Answers rank backends by.
-RANKED_METRICS = ("enqueue p50", "tasks/s")
+#: The figures whose ranking ``compare`` checks: the ones the report's Answers rank backends by.
+RANKED_LABELS = tuple(f.label for f in FIGURES.values() if f.ranked)
 
 
 @dataclass(frozen=True)
@@ -91,12 +92,12 @@ class RunComparison:
 RATIO_UNITS = ("ns", "tasks/s")
 
 
-def _ratios(results: RunResults, key: tuple[str, str, str, str], metric: Metric) -> list[float] | None:
+def _ratios(results: RunResults, key: tuple[str, str, str, str], metric: Figure) -> list[float] | None:
     """The metric's per-repetition ratios to the backend's floor in ``results``; None without a floor."""
-    backend, profile, scenario, params = key
+    backend, profile, _, params = key
     if derived.is_floor(results, backend):
         return None
-    fig = derived.figure(results, backend, profile, scenario, json.loads(params), metric.extract)
+    fig = derived.figure(results, backend, profile, metric, json.loads(params))
     return fig.ratios or None
 
 
@@ -115,16 +116,14 @@ def compare_runs(base: RunResults, changed: RunResults, *, ratios: bool | None =
     rows = []
     for key in sorted(set(a) & set(b)):
         backend, profile, scenario, params = key
-        for metric in metrics_for(scenario, a[key] + b[key]):
+        for metric in (f for f in figures_for(scenario, a[key] + b[key]) if f.compared):
             va, vb = metric.per_repetition(a[key]), metric.per_repetition(b[key])
             if use_ratios and metric.unit in RATIO_UNITS and not derived.is_floor(base, backend):
                 ra, rb = _ratios(base, key, metric), _ratios(changed, key, metric)
                 if ra is None or rb is None:
                     continue  # no floor in one of the runs: absolute numbers from different machines say nothing
                 va, vb = ra, rb
-                metric = Metric(
-                    metric.scenario, f"{metric.name} ÷ floor", "ratio", metric.higher_is_better, metric.extract
-                )
+                metric = replace(metric, label=f"{metric.label} ÷ floor", unit="ratio")
             if not va or not vb:
                 continue
             if not any(va) and not any(vb):
@@ -138,7 +137,7 @@ def compare_runs(base: RunResults, changed: RunResults, *, ratios: bool | None =
                     profile,
                     scenario,
                     _params(params),
-                    metric.name,
+                    metric.label,
                     metric.unit,
                     metric.higher_is_better,
                     comparison,
@@ -152,7 +151,7 @@ def _rankings(base: RunResults, rows: list[MetricComparison]) -> list[RankingCom
     backends measured in both; floors are left out (never ranked), as are groups of fewer than two backends."""
     groups: dict[tuple[str, str, str, str], list[MetricComparison]] = {}
     for row in rows:
-        if row.metric.removesuffix(" ÷ floor") in RANKED_METRICS and not derived.is_floor(base, row.backend):
+        if row.metric.removesuffix(" ÷ floor") in RANKED_LABELS and not derived.is_floor(base, row.backend):
             groups.setdefault((row.profile, row.scenario, row.params, row.metric), []).append(row)
     rankings = []
     for (profile, scenario, params, metric), members in sorted(groups.items()):
@@ -224,7 +223,7 @@ def render_text(result: RunComparison, base_name: str, changed_name: str) -> str
                 lines.append(
                     f"      {a} vs {b}: {format_value(va[0], ranking.unit)} vs {format_value(vb[0], ranking.unit)}, "
                     f"then {format_value(va[1], ranking.unit)} vs {format_value(vb[1], ranking.unit)}"
-                    + (f" (within {derived.NEAR_BEST:g}x of each other in both runs: a tie)" if tie else "")
+                    + (f" (within {NEAR_BEST:g}x of each other in both runs: a tie)" if tie else "")
                 )
     if result.only_in_base or result.only_in_changed:
         lines.append(

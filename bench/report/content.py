@@ -23,9 +23,9 @@ from bench.report.context import (
     STATUS_SCENARIOS,
     SYNTHETIC_PRESET,
     Context,
-    _context,
-    _params_text,
     database_label,
+    make_context,
+    params_text,
 )
 from bench.report.method import METHOD, method_for
 from bench.report.model import Block, Contents, Heading, Paragraph, Table
@@ -112,7 +112,7 @@ def _verification(ctx: Context) -> list[Block]:
             else:
                 status = "nothing measured"
             if crashed:
-                status += "; " + "; ".join(f"session crashed ({_params_text(r.params)}): {r.error}" for r in crashed)
+                status += "; " + "; ".join(f"session crashed ({params_text(r.params)}): {r.error}" for r in crashed)
             rows.append(
                 [
                     ctx.label(backend),
@@ -194,7 +194,7 @@ def _method(ctx: Context) -> list[Block]:
 
 def build(results: RunResults) -> list[Block]:
     """The whole report as blocks, in reading order: scorecard, contents, answers, FAQ, details, settings, method."""
-    ctx = _context(results)
+    ctx = make_context(results)
     run = results.run
     blocks: list[Block] = [Heading(1, f"Django task queue benchmark — run {run.get('id', '?')}")]
     if run.get("preset") == SYNTHETIC_PRESET:

@@ -5,7 +5,6 @@ Shared by the scorecard, the answers and the details, so that they name, order a
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 from bench import stats
 from bench.environment import key_versions
 from bench.report import derived
-from bench.report.metrics import format_value, merged_percentiles
+from bench.report.figures import merged_percentiles
 from bench.report.model import Block, Bullets, Paragraph
 from bench.results import Record, RunResults
 from bench.scenarios import REGISTRY
@@ -124,7 +123,7 @@ def database_label(env: dict[str, Any]) -> str:
     return f"{engine} {version} ({where}{fallback})"
 
 
-def _context(results: RunResults) -> Context:
+def make_context(results: RunResults) -> Context:
     env = results.environment
     versions = ", ".join(f"{k} {v}" for k, v in key_versions(env).items())
     date = str(results.run.get("started_at") or env.get("date") or "unknown date")[:10]
@@ -149,45 +148,23 @@ def _context(results: RunResults) -> Context:
     return Context(results, caption, float(bound_ms or DEFAULT_BOUND_MS) * 1e6, unverified, params)
 
 
-def _summary_text(values: Sequence[float], unit: str) -> str:
-    """'12.3 µs (±4 %, n=3)': median, relative spread and repetitions."""
-    if not values:
-        return "–"
-    s = stats.summarize(values)
-    text = format_value(s.median, unit)
-    if s.n > 1:
-        text += f" (±{s.spread * 50:.0f} %, n={s.n})"
-    return text
-
-
-def _merged_percentiles(records: Sequence[Record], name: str) -> stats.Percentiles | None:
+def histogram_percentiles(records: Sequence[Record], name: str) -> stats.Percentiles | None:
     """Percentiles of the bucket-wise merge of one histogram over the ok repetitions."""
     encoded = tuple(r.histograms[name] for r in records if r.ok and r.histograms.get(name))
     return merged_percentiles(encoded) if encoded else None
 
 
-def _median(values: Sequence[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
-def _by_backend(records: Sequence[Record]) -> dict[str, list[Record]]:
-    grouped: dict[str, list[Record]] = {}
-    for r in records:
-        grouped.setdefault(r.backend, []).append(r)
-    return grouped
-
-
-def _param_values(records: Sequence[Record], name: str) -> list[Any]:
+def param_values(records: Sequence[Record], name: str) -> list[Any]:
     """Distinct values of one parameter, sorted (numbers numerically, others as text)."""
     found = {r.params.get(name) for r in records if name in r.params}
     return sorted(found, key=lambda v: (not isinstance(v, int | float), v if isinstance(v, int | float) else str(v)))
 
 
-def _profile_index(profile: str) -> int:
+def profile_index(profile: str) -> int:
     return _PROFILE_ORDER.index(profile) if profile in _PROFILE_ORDER else len(_PROFILE_ORDER)
 
 
-def _retry_sort_key(record: Record) -> tuple[int, str]:
+def retry_sort_key(record: Record) -> tuple[int, str]:
     """Policy before default, failing k times before forever, checks last."""
     p = record.params
     fail_times = p.get("fail_times")
@@ -196,40 +173,29 @@ def _retry_sort_key(record: Record) -> tuple[int, str]:
     return order, str(p.get("check", ""))
 
 
-def _fault_sort_key(record: Record) -> tuple[int, str, int]:
+def fault_sort_key(record: Record) -> tuple[int, str, int]:
     key = (record.params.get("kind"), record.params.get("persistence"))
     order = FAULT_ORDER.index(key) if key in FAULT_ORDER else len(FAULT_ORDER)
-    return order, _params_text(record.params), record.repetition
+    return order, params_text(record.params), record.repetition
 
 
-def _fault_columns(records: Sequence[Record]) -> list[tuple[str, str | None]]:
-    """The (kind, persistence) pairs with accounting, in reading order."""
-    found = {
-        (r.params.get("kind"), r.params.get("persistence"))
-        for r in records
-        if r.accounting is not None or r.params.get("kind") in ("sigkill", "sigterm", "redis_restart")
-    }
-    ordered = [k for k in FAULT_ORDER if k in found]
-    return ordered + sorted((k for k in found if k not in FAULT_ORDER), key=str)
-
-
-def _params_text(params: dict[str, Any], *, skip: Sequence[str] = ()) -> str:
+def params_text(params: dict[str, Any], *, skip: Sequence[str] = ()) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items() if k not in skip)
 
 
-def _failure_note(ctx: Context, records: Sequence[Record]) -> list[Block]:
+def failure_note(ctx: Context, records: Sequence[Record]) -> list[Block]:
     bad = [r for r in records if not r.ok]
     if not bad:
         return []
     items = [
-        f"{ctx.label(r.backend)} / {r.profile} / {_params_text(r.params) or 'no params'} / rep {r.repetition}: "
+        f"{ctx.label(r.backend)} / {r.profile} / {params_text(r.params) or 'no params'} / rep {r.repetition}: "
         f"{r.status} — {r.error or 'no reason recorded'}"
         for r in bad
     ]
     return [Paragraph("Not measured (failed or unverified):"), Bullets(items)]
 
 
-def _merge_profiles(ctx: Context, texts: dict[str, str], backend: str) -> list[str]:
+def merge_profiles(ctx: Context, texts: dict[str, str], backend: str) -> list[str]:
     """One line per backend when every profile says the same, else one line per profile."""
     if not texts:
         return []

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from bench import stats
-from bench.report.metrics import histogram_percentile, value
+from bench.report.figures import Figure, value
 from bench.results import Record, RunResults
 
 #: The Redis floor's backend name: the floor of every backend whose description names no other.
@@ -88,7 +88,7 @@ def broker_of(results: RunResults, name: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class Figure:
+class Measured:
     """One backend's figure over repetitions, and the same figure of its floor in the same run.
 
     ``ratios`` are per repetition where the floor has the same repetition (the same stretch of the run), else the
@@ -104,11 +104,6 @@ class Figure:
     def median(self) -> float | None:
         """Median of the backend's values."""
         return median(self.values)
-
-    @property
-    def floor_median(self) -> float | None:
-        """Median of the floor's values."""
-        return median(self.floor_values)
 
     @property
     def ratio(self) -> float | None:
@@ -144,22 +139,17 @@ def floor_records(
     return [r for r in found if r.profile == first]
 
 
-def figure(
-    results: RunResults,
-    backend: str,
-    profile: str,
-    scenario: str,
-    params: Mapping[str, Any],
-    extract: Callable[[Record], float | None],
-) -> Figure:
-    """A backend's figure (``extract`` per record) and its ratio to its floor for the same scenario and params."""
+def figure(results: RunResults, backend: str, profile: str, of: Figure, params: Mapping[str, Any]) -> Measured:
+    """A backend's figure ``of`` (a :data:`~bench.report.figures.FIGURES` entry) over repetitions, and its ratio to its
+    floor for the same scenario and params."""
+    scenario, extract = of.scenario, of.extract
     mine = per_repetition(
         results.select(backend=backend, profile=profile, scenario=scenario, params=dict(params)), extract
     )
     values = [mine[k] for k in sorted(mine)]
     floor = floor_of(results, backend)
     if floor is None:
-        return Figure(values, None, [], [])
+        return Measured(values, None, [], [])
     theirs = per_repetition(floor_records(results, floor, scenario, params, profile), extract)
     floor_values = [theirs[k] for k in sorted(theirs)]
     paired = [mine[k] / theirs[k] for k in sorted(mine) if theirs.get(k)]
@@ -169,32 +159,7 @@ def figure(
         ratios = [median(values) / median(floor_values)]  # type: ignore[operator]
     else:
         ratios = []
-    return Figure(values, floor if floor_values else None, floor_values, ratios)
-
-
-def enqueue_p50(record: Record) -> float | None:
-    """p50 of one record's enqueue latency histogram (ns)."""
-    return histogram_percentile(record, "latency_ns", "p50")
-
-
-def tasks_per_s(record: Record) -> float | None:
-    """The throughput record's tasks/s."""
-    return value(record, "tasks_per_s")
-
-
-def db_statements(record: Record) -> float | None:
-    """Statements per noop task, enqueue and worker side together (a ``db_statements`` record)."""
-    return value(record, "statements")
-
-
-def db_write_commits(record: Record) -> float | None:
-    """Committed writes (each a WAL flush) per noop task, both sides (a ``db_statements`` record)."""
-    return value(record, "write_commits")
-
-
-def db_connections(record: Record) -> float | None:
-    """New database connections per noop task, both sides (a ``db_statements`` record)."""
-    return value(record, "connections")
+    return Measured(values, floor if floor_values else None, floor_values, ratios)
 
 
 def per_task_count(number: float | None) -> float:
@@ -202,7 +167,7 @@ def per_task_count(number: float | None) -> float:
     return 0.0 if number is None or abs(number) < 0.05 else number
 
 
-def median_ratio(base: Figure, other: Figure) -> float | None:
+def median_ratio(base: Measured, other: Measured) -> float | None:
     """``other``'s median over ``base``'s (e.g. shipped over bare: what the integration multiplies); None if either
     is missing or the base is zero."""
     if base.median is None or other.median is None or not base.median:
@@ -210,7 +175,7 @@ def median_ratio(base: Figure, other: Figure) -> float | None:
     return other.median / base.median
 
 
-def floor_ratio_ratio(base: Figure, other: Figure) -> float | None:
+def floor_ratio_ratio(base: Measured, other: Measured) -> float | None:
     """``other``'s ratio to its floor over ``base``'s ratio to its floor: the same comparison as median_ratio, but
     with each profile's figure first divided by the floor measured in its own stretch of the run, so that drift of
     the machine between the two sessions cancels out. None without both ratios."""
@@ -419,18 +384,3 @@ def significantly_worse(base: Sequence[float], other: Sequence[float], *, higher
         return None
     worse = cmp.ratio < 1 if higher_is_better else cmp.ratio > 1
     return cmp.significant and worse
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Good / bad encoding of the scorecard
-
-GOOD, MID, BAD, NA = "good", "mid", "bad", "na"
-#: A figure within this factor of the best backend's is as good; within the next, middling; beyond, bad.
-NEAR_BEST, FAR_FROM_BEST = 1.25, 2.0
-
-
-def tone_by_factor(factor: float | None) -> str:
-    """GOOD within 1.25× of the best backend, MID within 2×, else BAD; NA when unknown."""
-    if factor is None or not math.isfinite(factor):
-        return NA
-    return GOOD if factor <= NEAR_BEST else MID if factor <= FAR_FROM_BEST else BAD

@@ -12,10 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.faults.outcomes import OUTCOMES as FAULT_OUTCOMES
-from bench.report.metrics import value
+from bench.report.figures import value
 from bench.report.numbers import due_text, duration_s, seconds_text
-from bench.results import Record
+from bench.results import FAULT_OUTCOMES, Record
 
 #: The task states a fault meets, in the order the report lists them, with what each means.
 CATEGORIES: dict[str, str] = {
@@ -120,7 +119,7 @@ def fault_short_label(kind: str, persistence: str | None, params: Mapping[str, A
     return short.replace("{delay}", _delay(params or {}))
 
 
-#: Outcomes of a task id after a fault (issue 8), as the harness classifies them, in the order it states them.
+#: Outcomes of a task id after a fault, as the harness classifies them, in the order it states them.
 OUTCOMES = FAULT_OUTCOMES
 #: How each outcome is said after its count ('2 failed (recorded by the library)').
 OUTCOME_WORDS = {
@@ -236,7 +235,7 @@ class FaultOutcome:
     reconnect_s: float | None  # Redis restart: Redis back → next new task completed
     manual_restart: bool | None
     window_s: float | None
-    classified: bool = False  # True: stranded/gone recorded (issue 8 schema); False: only "lost"
+    classified: bool = False  # True: stranded/gone recorded (newer files); False: only "lost"
     stranded: int = 0
     gone: int = 0
     failed: int = 0  # recorded as failed by the library itself (its admin or result store shows it)
@@ -336,7 +335,7 @@ class FaultOutcome:
 
     def verdict(self, notes: RuleNotes | None = None, *, short: bool = False) -> str:
         """'gone 2 of 12 at risk, 8 stranded (due in ~43 s, heartbeat timeout [a]), 2 failed (recorded by the library),
-        0 duplicated' (issue 8's wording).
+        0 duplicated' (the classification's wording).
 
         ``short`` (the Answers): without the categories and without the outcomes no task had (gone always said).
         ``notes``: the rule's short name with a footnote marker instead of its full text.

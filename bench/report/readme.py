@@ -68,8 +68,8 @@ NEEDS_BY_PREFIX = {"Scheduled": "A task scheduled past the redelivery timeout ru
 OWN_LINES = ("In a transaction",)
 
 
-def _context(results: RunResults):  # -> bench.report.context.Context
-    from bench.report.context import _context as context
+def make_context(results: RunResults):  # -> bench.report.context.Context
+    from bench.report.context import make_context as context
 
     return context(results)
 
@@ -78,7 +78,7 @@ def _scorecard(results: RunResults):  # -> bench.report.model.Scorecard | None
     """The run's scorecard, as its report draws it."""
     from bench.report import answers
 
-    return answers.scorecard(_context(results))
+    return answers.scorecard(make_context(results))
 
 
 def _need(title: str) -> str:
@@ -94,7 +94,7 @@ def transaction_line(run: Run) -> str | None:
     from bench.report import answers
     from bench.report.facts import on_commit_fixed
 
-    ctx = _context(run.results)
+    ctx = make_context(run.results)
     profile = answers.headline_profile(ctx, "faults")
     if profile is None:
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from bench.report import answers
-from bench.report.context import _context
+from bench.report.context import make_context
 from bench.results import RunResults
 
 #: Rich styles of the scorecard's tones (the report's green / amber / red / grey).
@@ -15,7 +15,7 @@ TONE_STYLES = {"good": "green", "mid": "yellow", "bad": "red", "na": "dim"}
 def scorecard_table(results: RunResults) -> Table | None:
     """The report's scorecard, row for row and cell for cell, coloured by tone; None when the run measured none of
     its questions."""
-    card = answers.scorecard(_context(results))
+    card = answers.scorecard(make_context(results))
     if card is None:
         return None
     table = Table(title=f"Scorecard ({results.run.get('preset')} preset; the report's footnotes say what each means)")

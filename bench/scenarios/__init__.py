@@ -1,11 +1,11 @@
 """Scenarios: what the harness measures, one module per scenario, and the presets that size them.
 
-A scenario is one unit (:class:`~bench.scenarios.unit.Scenario`), in ``bench/scenarios/<name>.py``: what it measures,
-the preset keys it reads, the tasks it needs, its ``run(session)`` against the small session interface
-(:class:`~bench.scenarios.session.ScenarioSession`), and the names of its derived figures and report section
-(``bench/report/sections/<name>.py``). :data:`REGISTRY` below lists them in the order a session runs them; adding a
-scenario is a module plus one line there (and a report section, which the report finds through the registry; without
-one the report shows its records generically). The runner keeps only the session lifecycle.
+A scenario is one unit: its declaration (:class:`~bench.scenarios.unit.Scenario` in
+:mod:`bench.scenarios.registry`: what it measures, the preset keys it owns, the tasks it needs, its method text, its
+figures and report section) and its run code in ``bench/scenarios/<name>.py`` (``run(session)`` against the small
+session interface :class:`~bench.scenarios.session.ScenarioSession`), imported only when a session runs it.
+:data:`REGISTRY` lists them in the order a session runs them. Importing this package imports no harness code. The
+runner keeps only the session lifecycle.
 
 The presets (``bench/presets.toml``) are loaded and validated by :mod:`bench.scenarios.preset`; its names are
 re-exported here.
@@ -14,17 +14,7 @@ re-exported here.
 from __future__ import annotations
 
 from bench.errors import UsageError
-from bench.scenarios import (
-    channel_overhead,
-    db_statements,
-    enqueue,
-    faults,
-    idle_pickup,
-    latency,
-    resources,
-    retries,
-    throughput,
-)
+from bench.scenarios.keys import SESSION_KEYS
 from bench.scenarios.preset import (
     FAULT_PROFILES,
     MEASURED_TASKS,
@@ -34,6 +24,7 @@ from bench.scenarios.preset import (
     load_presets,
     parse_preset,
 )
+from bench.scenarios.registry import REGISTRY
 from bench.scenarios.unit import NOOP_ONLY, Scenario
 
 __all__ = [
@@ -55,24 +46,8 @@ __all__ = [
     "select_scenarios",
 ]
 
-#: Every scenario, in the order a session runs them.
-REGISTRY: dict[str, Scenario] = {
-    unit.name: unit
-    for unit in (
-        enqueue.SCENARIO,
-        throughput.SCENARIO,
-        db_statements.SCENARIO,
-        latency.SCENARIO,
-        idle_pickup.SCENARIO,
-        resources.SCENARIO,
-        channel_overhead.SCENARIO,
-        retries.SCENARIO,
-        faults.SCENARIO,
-    )
-}
-
 #: Preset keys the session lifecycle itself reads (run order, warm-up, drains), beside each scenario's own.
-SESSION_PRESET_KEYS = ("repetitions", "processes", "default_processes", "warmup_tasks", "drain_timeout_s")
+SESSION_PRESET_KEYS = tuple(key.name for key in SESSION_KEYS)
 
 #: Every scenario a session runs, with what it measures (the ``--scenarios`` choices, shown by ``--help``).
 SCENARIOS: dict[str, str] = {name: unit.description for name, unit in REGISTRY.items() if unit.in_session}

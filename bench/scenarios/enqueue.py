@@ -16,7 +16,6 @@ from typing import Any
 from bench.scenarios.estimate import ENQUEUE_CALL_S, MICROBENCH_S, SETTLE_S
 from bench.scenarios.preset import Preset
 from bench.scenarios.session import ScenarioSession
-from bench.scenarios.unit import Scenario
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -71,30 +70,3 @@ def estimate_s(preset: Preset, processes: int, tasks: tuple[str, ...]) -> float:
     per_task = preset.enqueue_count * ENQUEUE_CALL_S + SETTLE_S
     enqueued = [t for t in preset.enqueue_tasks if t in tasks]
     return len(enqueued) * per_task + (MICROBENCH_S if preset.microbench and "noop" in tasks else 0.0)
-
-
-#: How it is measured, for the report's Method section (``{key}``: the run's preset value of that key).
-METHOD = (
-    "Producer-side cost of one enqueue call with the library's own API (`.delay()`, `.send()`, calling the Huey "
-    "task, `async_task`), in one warm producer process with the backend's Django settings, as a web process "
-    "would call it. No worker runs meanwhile, so nothing competes with the producer; the queue is flushed "
-    "afterwards. {enqueue_count} calls per task type ({enqueue_tasks}) with realistic arguments (an existing "
-    "order, a stored CSV import, a report period), after 100 untimed calls; each call timed alone with "
-    "perf_counter_ns into an HDR histogram. A pytest-benchmark run of the noop enqueue (GC disabled, at least "
-    "200 rounds, JSON kept beside the results) cross-checks the numbers. The redis-baseline row is one raw "
-    "LPUSH."
-)
-
-
-SCENARIO = Scenario(
-    name="enqueue",
-    description="producer-side cost of one enqueue call per task type (no workers running); HDR histogram + "
-    "pytest-benchmark",
-    run=run,
-    estimate=estimate_s,
-    preset_keys=("enqueue_tasks", "enqueue_count", "microbench"),
-    method=METHOD,
-    section="bench.report.sections.enqueue",
-    derived=("bench.report.derived.enqueue_p50",),
-    also_records=("enqueue_microbench",),
-)

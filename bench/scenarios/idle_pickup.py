@@ -7,7 +7,6 @@ import time
 from bench.scenarios.estimate import SETTLE_S
 from bench.scenarios.preset import Preset
 from bench.scenarios.session import ScenarioSession
-from bench.scenarios.unit import Scenario
 
 
 def run(session: ScenarioSession) -> None:
@@ -41,22 +40,3 @@ def run(session: ScenarioSession) -> None:
 def estimate_s(preset: Preset, processes: int, tasks: tuple[str, ...]) -> float:
     """Rough duration in one session, for the progress display's ETA."""
     return sum(preset.idle_pickup_s) * preset.idle_pickup_samples + SETTLE_S * len(preset.idle_pickup_s)
-
-
-#: How it is measured, for the report's Method section (``{key}``: the run's preset value of that key).
-METHOD = (
-    "With {default_processes} worker processes running and no task for {idle_pickup_s} s, one noop task is "
-    "enqueued; latency from just before the enqueue call to the task start. Shows polling intervals and "
-    "back-off of idle workers."
-)
-
-
-SCENARIO = Scenario(
-    name="idle_pickup",
-    description="latency of single tasks after the queue has been idle (a sample list per idle period)",
-    run=run,
-    estimate=estimate_s,
-    preset_keys=("idle_pickup_s", "idle_pickup_samples"),
-    method=METHOD,
-    section="bench.report.sections.idle_pickup",
-)

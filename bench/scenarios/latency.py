@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from bench import completion, stats
+from bench.report import derived
 from bench.results import Record
 from bench.scenarios.preset import Preset
 from bench.scenarios.session import ScenarioSession
-from bench.scenarios.unit import Scenario
 
 
 def run(session: ScenarioSession) -> None:
@@ -90,8 +90,6 @@ def ladder_stop(record: dict[str, Any], bound_ns: float) -> str | None:
     drain (a backend whose confirmations lag spent over half its session draining them). So does p99 to start above
     :data:`FAR_BEYOND_BOUND` x the bound.
     """
-    from bench.report import derived  # here: the report package imports the scenario registry
-
     states = derived.rate_states([Record.from_dict(record)], bound_ns)
     if not states or states[0].state == derived.LOST:
         return derived.LOST
@@ -105,38 +103,3 @@ def ladder_stop(record: dict[str, Any], bound_ns: float) -> str | None:
 def estimate_s(preset: Preset, processes: int, tasks: tuple[str, ...]) -> float:
     """Rough duration in one session, for the progress display's ETA."""
     return len(preset.latency_rates) * (preset.latency_duration_s + 1.0)
-
-
-#: How it is measured, for the report's Method section (``{key}``: the run's preset value of that key).
-METHOD = (
-    "An open-loop producer sends noop tasks at each fixed offered rate ({latency_rates} tasks/s) for "
-    "{latency_duration_s:g} s on a schedule fixed in advance, with {default_processes} worker processes "
-    "running. Latency is measured from each task's intended send time (not the actual send) to its start and "
-    "finish, so a backend that slows the producer cannot hide its queueing (coordinated omission corrected); "
-    "the producer's worst lateness is recorded too. Each rate has a state: sustained (sent/s at least 90 % of the "
-    "offered rate, completed/s at least 90 % of sent/s, p99 to start within {latency_bound_ms:g} ms, nothing "
-    "lost); over the latency bound (completions kept up, p99 above the bound); saturated (the producer could not "
-    "send on schedule, or completions fell behind the send rate); tasks lost. completed/s is the recorded "
-    "completion rate, or where a record has none a lower bound: completions ÷ (intended send span + spread of "
-    "the to-finish latencies). The maximum sustainable rate is the highest offered rate with every rate up to it "
-    "sustained. The headline compares p99 to start with the floor's at the same rate. Higher rates are "
-    "skipped after the first rate that is saturated, lost tasks or had p99 to start above 20 × the bound (none of "
-    "them can change the maximum sustainable rate); the record of that rate says which."
-)
-
-
-SCENARIO = Scenario(
-    name="latency",
-    description="open-loop noop producer at fixed offered rates; latency from the intended send time "
-    "(coordinated omission corrected) to task start, finish and confirmed completion",
-    run=run,
-    estimate=estimate_s,
-    preset_keys=("latency_rates", "latency_duration_s", "latency_bound_ms", "drain_timeout_s"),
-    method=METHOD,
-    section="bench.report.sections.latency",
-    derived=(
-        "bench.report.derived.rate_states",
-        "bench.report.derived.max_sustainable",
-        "bench.report.derived.sustainable_text",
-    ),
-)

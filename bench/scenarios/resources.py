@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 from bench.scenarios.session import ScenarioSession
-from bench.scenarios.unit import Scenario
 from bench.services import usage
 
 #: Idle memory readings after a drain (one every ``resource_interval_s``).
@@ -54,24 +53,3 @@ def record(session: ScenarioSession, load: dict[str, Any], done: int) -> None:
             "pss_idle_bytes": idle_pss,
         },
     )
-
-
-#: How it is measured, for the report's Method section (``{key}``: the run's preset value of that key).
-METHOD = (
-    "During the noop backlog drain: the peak RSS and PSS of the whole worker process tree (sampled every "
-    "{resource_interval_s:g} s on a fixed grid), the same 1 s after the drain (idle), and the tree's CPU seconds "
-    "(user + system) during the drain per 1,000 tasks. PSS divides pages shared by forked processes among them, so "
-    "it is the fairer number for prefork pools."
-)
-
-
-SCENARIO = Scenario(
-    name="resources",
-    description="RSS/PSS of all worker processes idle and under load (sampled on a fixed grid), CPU seconds per "
-    "1,000 tasks",
-    run=None,  # recorded by the throughput scenario's backlog drain
-    preset_keys=("resource_interval_s",),
-    method=METHOD,
-    section="bench.report.sections.resources",
-    per_process_count=True,
-)

@@ -20,7 +20,6 @@ from bench.scenarios import resources
 from bench.scenarios.estimate import SETTLE_S, START_S, task_s
 from bench.scenarios.preset import Preset
 from bench.scenarios.session import RateKey, ScenarioSession
-from bench.scenarios.unit import Scenario
 from bench.services import usage
 
 #: A throughput window is sized to last warm-up + steady window x this, so that a low estimate still fills it; a
@@ -289,51 +288,3 @@ def estimate_s(preset: Preset, processes: int, tasks: tuple[str, ...]) -> float:
         if t in shop and processes == preset.default_processes
     ]
     return START_S + window * 1.3 + sum(per_task)
-
-
-#: How it is measured, for the report's Method section (``{key}``: the run's preset value of that key).
-METHOD = (
-    "Tasks per second the backend confirmed done (its own completion hook: the `C` channel event; `F`, the body "
-    "returning, only for a backend that has none — the record's `completion` says which), over a steady window "
-    "measured in time: it starts {throughput_warmup_s:g} s after the first completion (warm-up left out) and ends "
-    "before the ragged tail where fewer tasks than worker processes remained; it must last at least "
-    "{throughput_steady_s:g} s, else the record is `too_short` and not ranked. The task count is sized per backend "
-    "from a rate measured earlier in the run (x 1.5; x 2.5 when that rate was the warm-up's and the workers kept "
-    "up with the producer, so it only bounds their rate from below; at most {max_window_tasks} tasks); a window "
-    "that still came out short is measured again, sized from its own rate (or the estimate, if higher) x 1.5 and "
-    "at least 1.25x bigger (at most 3 attempts, the last one recorded; each record keeps the rate and margin that "
-    "sized it). `backlog`: the "
-    "noop tasks are enqueued while no worker runs, then the workers start and drain the queue, at every worker "
-    "process count {processes}. `concurrent`: workers are running and the producer enqueues each shop task as "
-    "fast as it can while they consume, at {default_processes} processes (the shop tasks this preset measures, "
-    "with the calibration tasks that first estimate each one's rate: {concurrent_tasks}). Beside the confirmed "
-    "rate: the body-finish rate, the finish-to-confirmed lag, and the rates of the window's 10 equal parts (its "
-    "spread). A task not done within {drain_timeout_s:g} s fails the record. The floor rows are a raw loop on the "
-    "same broker (Redis LPUSH/BRPOP, or the database's INSERT / SELECT … FOR UPDATE SKIP LOCKED / DELETE) with the "
-    "same channel."
-)
-
-
-SCENARIO = Scenario(
-    name="throughput",
-    description="tasks/s the backend confirmed done over a steady window of fixed length (warm-up excluded): a "
-    "noop backlog sized to last it, drained at every worker process count, and each shop task produced while "
-    "workers consume; body-finish rate and the finish-to-confirmed lag beside it",
-    run=run,
-    estimate=estimate_s,
-    preset_keys=(
-        "processes",
-        "default_processes",
-        "throughput_warmup_s",
-        "throughput_steady_s",
-        "max_window_tasks",
-        "concurrent_tasks",
-        "import_rows",
-        "resource_interval_s",
-        "drain_timeout_s",
-    ),
-    method=METHOD,
-    section="bench.report.sections.throughput",
-    derived=("bench.report.derived.tasks_per_s", "bench.report.derived.headline_processes"),
-    per_process_count=True,
-)

@@ -1,10 +1,11 @@
-"""What a scenario is: one :class:`Scenario` per module of this package, listed once in ``bench/scenarios/__init__``.
+"""What a scenario is: one :class:`Scenario` declaration per scenario, all listed in :mod:`bench.scenarios.registry`.
 
-A scenario module holds everything the harness knows about its scenario except the report's rendering code: what
-it measures (``DESCRIPTION``, shown by ``--help``), which preset keys it reads, which tasks a backend needs for it,
-its ``run(session)`` and the names of its report section and derived figures. The report half stays in
-``bench/report`` (a report is a pure function of a results file and never imports the harness), reached from here
-by name; ``tests/test_harness_units.py`` checks that every name resolves.
+A declaration says everything the harness and the report know about a scenario: what it measures
+(``description``, shown by ``--help``), the preset keys it owns (:class:`~bench.scenarios.keys.Key`: type, default,
+check), which tasks a backend needs for it, how it is measured (``method``), which reported figures it provides
+(names of report figures) and its report section. Its run code is named by module path
+(``"bench.scenarios.enqueue:run"``) and imported only when a session runs it, so importing the declarations imports
+no harness code and the report (a pure function of a results file) can read them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from bench.scenarios.keys import Key
+
 if TYPE_CHECKING:
     from bench.scenarios.preset import Preset
     from bench.scenarios.session import ScenarioSession
@@ -22,30 +25,44 @@ if TYPE_CHECKING:
 #: Most scenarios need nothing but the noop task (the Redis floor has only that one).
 NOOP_ONLY = frozenset({"noop"})
 
+#: A check of a preset's values taken together (keys of several scenarios, or a key against another): the error
+#: text, or None when they fit.
+PresetCheck = Callable[[dict[str, Any]], str | None]
+
+
+def resolve(path: str) -> Any:
+    """The object a ``"package.module:name"`` path names, imported now."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Scenario:
-    """One scenario: its parameters, run, derived figures and report section, together."""
+    """One scenario: its parameters, run, method, figures and report section, declared together."""
 
     name: str
     #: What it measures, in one sentence (``--help`` and the report's scenario list).
     description: str
-    #: Runs the scenario in a session with warm workers; ``None``: recorded by another scenario's run
-    #: (``resources`` is sampled during the throughput drain).
-    run: Callable[[ScenarioSession], None] | None
-    #: The preset keys (``bench/presets.toml``, :class:`~bench.scenarios.preset.Preset`) it reads.
-    preset_keys: tuple[str, ...]
-    #: Its rough duration in one session (preset, worker processes, the backend's tasks), for the progress display's
-    #: ETA (:mod:`bench.progress`); ``None``: no time of its own.
-    estimate: Callable[[Preset, int, tuple[str, ...]], float] | None = None
+    #: ``"module:function"`` running it in a session with warm workers (``function(session)``); ``None``: recorded by
+    #: another scenario's run (``resources`` is sampled during the throughput drain) or outside the sessions.
+    run_at: str | None
+    #: The preset keys it owns (``bench/presets.toml`` holds their values).
+    keys: tuple[Key, ...] = ()
+    #: Other keys its run or method text reads (owned by the session or another scenario).
+    reads: tuple[str, ...] = ()
+    #: Checks of the preset's values together, run when a preset is loaded.
+    checks: tuple[PresetCheck, ...] = ()
+    #: ``"module:function"`` giving its rough duration in one session (preset, worker processes, the backend's
+    #: tasks), for the progress display's ETA (:mod:`bench.progress`); ``None``: no time of its own.
+    estimate_at: str | None = None
     #: How it is measured, for the report's Method section (``{preset_key}`` placeholders are filled with the
-    #: run's preset values); keep it true when ``run`` changes.
+    #: run's preset values); keep it true when its run changes.
     method: str = ""
-    #: The report section module (``TITLE`` and ``details(ctx, records)``) that renders its records.
-    section: str
-    #: Functions (``module.name``) that compute its figures from records, beside its entries in
-    #: :data:`bench.report.metrics.METRICS` (which are keyed by scenario name).
-    derived: tuple[str, ...] = ()
+    #: The report section module (``TITLE`` and ``details(ctx, records)``) that renders its records; ``None``: a
+    #: generic section with a table of its figures.
+    section: str | None = None
+    #: The reported figures it provides (names of report figures).
+    figures: tuple[str, ...] = ()
     #: Record scenario names it writes besides its own (``enqueue`` also writes ``enqueue_microbench``).
     also_records: tuple[str, ...] = ()
     #: Tasks a backend must implement for it to run there.
@@ -59,18 +76,25 @@ class Scenario:
     #: registry order like any other.
     in_session: bool = True
 
+    @property
+    def preset_keys(self) -> tuple[str, ...]:
+        """Names of the keys it owns."""
+        return tuple(key.name for key in self.keys)
+
+    @property
+    def run(self) -> Callable[[ScenarioSession], None] | None:
+        """Its run function, imported on demand; ``None`` without one."""
+        return resolve(self.run_at) if self.run_at else None
+
+    @property
+    def estimate(self) -> Callable[[Preset, int, tuple[str, ...]], float] | None:
+        """Its duration estimate, imported on demand; ``None`` without one."""
+        return resolve(self.estimate_at) if self.estimate_at else None
+
     def runs_on(self, tasks: tuple[str, ...]) -> bool:
         """Whether a backend implementing ``tasks`` can run it."""
         return self.required_tasks <= set(tasks)
 
-    def section_module(self) -> ModuleType:
+    def section_module(self) -> ModuleType | None:
         """Its report section, imported on demand (the harness does not load the report to run)."""
-        return importlib.import_module(self.section)
-
-    def derived_functions(self) -> list[Callable[..., Any]]:
-        """Its derived-figure functions, imported on demand."""
-        found = []
-        for dotted in self.derived:
-            module, _, name = dotted.rpartition(".")
-            found.append(getattr(importlib.import_module(module), name))
-        return found
+        return importlib.import_module(self.section) if self.section else None

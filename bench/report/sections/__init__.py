@@ -22,9 +22,9 @@ Details = Callable[[Context, Sequence[Record]], list[Block]]
 def section(scenario: str) -> tuple[str, Details]:
     """The heading and details renderer of a scenario; unknown scenarios get the generic table."""
     unit = REGISTRY.get(scenario)
-    if unit is None:
+    module = unit.section_module() if unit is not None else None
+    if module is None:
         return f"Scenario {scenario}", generic.details
-    module = unit.section_module()
     return module.TITLE, module.details
 
 

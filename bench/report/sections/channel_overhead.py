@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from bench.report.context import (
     Context,
-    _failure_note,
-    _median,
+    failure_note,
 )
-from bench.report.metrics import value
+from bench.report.derived import median
+from bench.report.figures import value
 from bench.report.model import Block, Table
 from bench.report.numbers import duration_ns
 from bench.results import Record
@@ -26,8 +26,8 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
             reps = [r for r in records if r.backend == backend and r.profile == profile and r.ok]
             if not reps:
                 continue
-            p50 = _median([v for v in (value(r, "write_ns_p50") for r in reps) if v is not None])
-            p99 = _median([v for v in (value(r, "write_ns_p99") for r in reps) if v is not None])
+            p50 = median([v for v in (value(r, "write_ns_p50") for r in reps) if v is not None])
+            p99 = median([v for v in (value(r, "write_ns_p99") for r in reps) if v is not None])
             per_task, share = _channel_share(ctx, backend, profile, p50)
             rows.append(
                 [
@@ -56,7 +56,7 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
             "environment. Every task writes two (start, finish). Noop task time per worker process = worker "
             "processes ÷ noop backlog throughput at that process count; the share is the two writes' p50 against it.",
         ),
-        *_failure_note(ctx, records),
+        *failure_note(ctx, records),
     ]
 
 
@@ -71,7 +71,7 @@ def _channel_share(ctx: Context, backend: str, profile: str, write_ns: float | N
     processes = ctx.default_processes
     at = [r for r in throughput if r.params.get("processes") == processes] or throughput
     p = at[0].params.get("processes") or 1
-    tps = _median([value(r, "tasks_per_s") or 0.0 for r in at]) or 0.0
+    tps = median([value(r, "tasks_per_s") or 0.0 for r in at]) or 0.0
     if not tps:
         return "–", "–"
     per_task_ns = float(p) / tps * 1e9

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bench.report import derived
-from bench.report.context import Context, _failure_note, _median
-from bench.report.metrics import value
+from bench.report.context import Context, failure_note
+from bench.report.derived import median
+from bench.report.figures import value
 from bench.report.model import Block, Table
 from bench.results import Record
 
@@ -19,7 +20,7 @@ TITLE = "Database statements per task"
 
 
 def _count(records: Sequence[Record], name: str) -> str:
-    found = _median([v for v in (value(r, name) for r in records) if v is not None])
+    found = median([v for v in (value(r, name) for r in records) if v is not None])
     if found is None:
         return "–"
     return f"{derived.per_task_count(found):.1f}"
@@ -75,5 +76,5 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
             + (f"; counted on {counted_on}" if counted_on else "")
             + ". A write commit waits for its WAL flush; a statement outside BEGIN … COMMIT commits on its own.",
         ),
-        *_failure_note(ctx, records),
+        *failure_note(ctx, records),
     ]

@@ -8,12 +8,12 @@ from bench import stats
 from bench.report import charts
 from bench.report.context import (
     Context,
-    _failure_note,
-    _median,
-    _merged_percentiles,
-    _param_values,
+    failure_note,
+    histogram_percentiles,
+    param_values,
 )
-from bench.report.metrics import format_value, histogram_percentile, value
+from bench.report.derived import median
+from bench.report.figures import format_value, histogram_percentile, value
 from bench.report.model import Block, Chart, Heading, Table
 from bench.report.numbers import duration_ns
 from bench.results import Record
@@ -36,7 +36,7 @@ def _microbench_table(ctx: Context, profile: str) -> list[Block]:
             continue
 
         def med(name: str, ok: list[Record] = ok) -> float | None:
-            return _median([v for v in (value(r, name) for r in ok) if v is not None])
+            return median([v for v in (value(r, name) for r in ok) if v is not None])
 
         files = ", ".join(f"`{f}`" for r in ok for f in r.samples.get("json", []))
         mean, std = med("mean_s"), med("stddev_s")
@@ -64,12 +64,12 @@ def _microbench_table(ctx: Context, profile: str) -> list[Block]:
 def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
     blocks: list[Block] = []
     for profile in ctx.scenario_profiles("enqueue"):
-        for task in _param_values([r for r in records if r.profile == profile and "task" in r.params], "task"):
+        for task in param_values([r for r in records if r.profile == profile and "task" in r.params], "task"):
             selected = [r for r in records if r.profile == profile and r.params.get("task") == task]
             rows, chart_data = [], {}
             for backend in ctx.backends(selected):
                 reps = [r for r in selected if r.backend == backend]
-                merged = _merged_percentiles(reps, "latency_ns")
+                merged = histogram_percentiles(reps, "latency_ns")
                 if merged is None:
                     state = "unverified" if backend in ctx.unverified else "failed"
                     rows.append([ctx.label(backend), *[state] * 7])
@@ -96,4 +96,4 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 fig = charts.enqueue_percentiles(task, chart_data, ctx.caption)
                 blocks.append(Chart(f"enqueue-{profile}-{task}", f"Enqueue latency of {task} ({profile})", fig))
         blocks += _microbench_table(ctx, profile)
-    return blocks + _failure_note(ctx, records)
+    return blocks + failure_note(ctx, records)

@@ -10,10 +10,10 @@ from bench.report import answers, charts, layers
 from bench.report.context import (
     NOT_MEASURED,
     Context,
-    _failure_note,
-    _fault_sort_key,
-    _merge_profiles,
-    _profile_index,
+    failure_note,
+    fault_sort_key,
+    merge_profiles,
+    profile_index,
 )
 from bench.report.facts import (
     CATEGORIES,
@@ -30,7 +30,7 @@ from bench.report.facts import (
     premise_seen,
     transaction_facts,
 )
-from bench.report.metrics import value
+from bench.report.figures import value
 from bench.report.model import Answer, Block, Bullets, Chart, Heading, Paragraph, Table
 from bench.report.numbers import seconds_text
 from bench.results import Record
@@ -71,7 +71,7 @@ def _down_enqueue_summary(facts: Sequence[Any]) -> list[str]:
 def _down_sentence(ctx: Context, reps: Sequence[Record], notes: RuleNotes) -> str:
     """Redis down at enqueue time and Redis restart outcomes for one backend and profile."""
     parts = []
-    for r in sorted(reps, key=lambda r: (r.params.get("kind") != "redis_down_enqueue", _fault_sort_key(r))):
+    for r in sorted(reps, key=lambda r: (r.params.get("kind") != "redis_down_enqueue", fault_sort_key(r))):
         kind = r.params.get("kind")
         if kind == "redis_down_enqueue":
             if not r.ok:
@@ -116,7 +116,7 @@ def redis_down_lines(ctx: Context, notes: RuleNotes) -> list[str]:
             reps = [r for r in records if r.backend == backend and r.profile == profile]
             if reps:
                 texts[profile] = _down_sentence(ctx, reps, notes)
-        lines += _merge_profiles(ctx, texts, backend)
+        lines += merge_profiles(ctx, texts, backend)
     return lines
 
 
@@ -134,7 +134,7 @@ def answer_redis_down(ctx: Context) -> Answer:
             continue
         mine = [r for r in records if r.backend == backend]
         parts = _down_enqueue_summary([d for r in mine if (d := down_enqueue(r)) is not None])
-        outcomes = [o for r in sorted(mine, key=_fault_sort_key) if (o := fault_outcome(r)) is not None]
+        outcomes = [o for r in sorted(mine, key=fault_sort_key) if (o := fault_outcome(r)) is not None]
         if outcomes:
             reconnect = [o.reconnect_s for o in outcomes if o.reconnect_s is not None]
             if any(o.manual_restart for o in outcomes):
@@ -168,7 +168,7 @@ def answer_redis_down(ctx: Context) -> Answer:
 def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
     notes = answers.fault_rule_notes(ctx)
     rows, down_rows, premise_rows = [], [], []
-    for r in sorted(records, key=lambda r: (r.backend, _profile_index(r.profile), *_fault_sort_key(r))):
+    for r in sorted(records, key=lambda r: (r.backend, profile_index(r.profile), *fault_sort_key(r))):
         why = premise_not_met(r)
         if why is not None:
             premise_rows.append([ctx.label(r.backend), r.profile, fault_label(r.params), why])
@@ -265,7 +265,7 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
     grid = _fault_grid(ctx)
     if grid is not None:
         blocks.append(grid)
-    return blocks + _failure_note(ctx, records)
+    return blocks + failure_note(ctx, records)
 
 
 def _count_cell(o: FaultOutcome, outcome: str, notes: RuleNotes) -> str:
@@ -289,7 +289,7 @@ def _transaction_table(ctx: Context, records: Sequence[Record]) -> list[Block]:
     facts.sort(
         key=lambda f: (
             f.record.backend,
-            _profile_index(f.record.profile),
+            profile_index(f.record.profile),
             order.index(f.mode) if f.mode in order else len(order),
         )
     )
@@ -382,7 +382,7 @@ def worker_fault_lines(ctx: Context, notes: RuleNotes) -> list[str]:
         texts = {}
         for profile in ctx.scenario_profiles("faults"):
             parts = []
-            for r in sorted((r for r in records if r.backend == backend and r.profile == profile), key=_fault_sort_key):
+            for r in sorted((r for r in records if r.backend == backend and r.profile == profile), key=fault_sort_key):
                 o = fault_outcome(r)
                 if o is None:
                     why = premise_not_met(r)
@@ -395,7 +395,7 @@ def worker_fault_lines(ctx: Context, notes: RuleNotes) -> list[str]:
                 parts.append(text)
             if parts:
                 texts[profile] = "; ".join(parts)
-        lines += _merge_profiles(ctx, texts, backend)
+        lines += merge_profiles(ctx, texts, backend)
     return lines
 
 

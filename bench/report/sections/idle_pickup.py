@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from bench.report.context import (
     Context,
-    _failure_note,
-    _param_values,
+    failure_note,
+    param_values,
 )
-from bench.report.metrics import flat_samples
+from bench.report.figures import flat_samples
 from bench.report.model import Block, Table
 from bench.report.numbers import duration_ns
 from bench.results import Record
@@ -23,7 +23,7 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
     rows = []
     for profile in ctx.scenario_profiles("idle_pickup"):
         mine = [r for r in records if r.profile == profile]
-        for idle in _param_values(mine, "idle_s"):
+        for idle in param_values(mine, "idle_s"):
             for backend in ctx.backends(mine):
                 reps = [r for r in mine if r.backend == backend and r.params.get("idle_s") == idle and r.ok]
                 samples = [v for r in reps for v in flat_samples(r.samples.get("pickup_ns"))]
@@ -46,5 +46,5 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
             rows,
             "Enqueue call → task start, after the workers had been idle.",
         ),
-        *_failure_note(ctx, records),
+        *failure_note(ctx, records),
     ]

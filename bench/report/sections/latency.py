@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from bench.report import answers, charts, derived
 from bench.report.context import (
     Context,
-    _failure_note,
-    _median,
-    _param_values,
+    failure_note,
+    param_values,
 )
-from bench.report.metrics import value
+from bench.report.derived import median
+from bench.report.figures import value
 from bench.report.model import Block, Chart, Heading, Table
 from bench.report.numbers import duration_ns, rate_text
 from bench.results import Record
@@ -24,14 +24,14 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
     blocks: list[Block] = []
     for profile in ctx.scenario_profiles("latency"):
         mine = [r for r in records if r.profile == profile]
-        for task in _param_values(mine, "task") or [None]:
+        for task in param_values(mine, "task") or [None]:
             selected = [r for r in mine if r.params.get("task") == task]
             rows, series, best_rows = [], {}, []
             for backend in ctx.backends(selected):
                 reps = [r for r in selected if r.backend == backend]
                 states = derived.rate_states(reps, ctx.bound_ns)
                 for p in states:
-                    lag = _median(
+                    lag = median(
                         [
                             v
                             for r in reps
@@ -103,4 +103,4 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
             if series:
                 fig = charts.latency_vs_rate(str(task), series, ctx.bound_ns / 1e6, ctx.caption)
                 blocks.append(Chart(f"latency-{profile}-{task}", title, fig))
-    return blocks + _failure_note(ctx, records)
+    return blocks + failure_note(ctx, records)

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from bench.report import charts
 from bench.report.context import (
     Context,
-    _failure_note,
-    _median,
-    _param_values,
+    failure_note,
+    param_values,
 )
-from bench.report.metrics import format_value, value
+from bench.report.derived import median
+from bench.report.figures import format_value, value
 from bench.report.model import Block, Chart, Heading, Table
 from bench.results import Record
 
@@ -26,13 +26,13 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
         rows, chart_rows = [], []
         has_pss = any(value(r, "pss_idle_bytes") is not None for r in mine)
         for backend in ctx.backends(mine):
-            for processes in _param_values([r for r in mine if r.backend == backend], "processes") or [None]:
+            for processes in param_values([r for r in mine if r.backend == backend], "processes") or [None]:
                 reps = [r for r in mine if r.backend == backend and r.params.get("processes") == processes and r.ok]
                 if not reps:
                     continue
 
                 def med(name: str, reps: list[Record] = reps) -> float | None:
-                    return _median([v for v in (value(r, name) for r in reps) if v is not None])
+                    return median([v for v in (value(r, name) for r in reps) if v is not None])
 
                 row = [ctx.label(backend), str(processes)]
                 if has_pss:
@@ -72,7 +72,7 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 charts.memory(chart_rows, ctx.caption, kind="PSS" if has_pss else "RSS"),
             )
         )
-    return blocks + _failure_note(ctx, records)
+    return blocks + failure_note(ctx, records)
 
 
 def _cpu_text(cpu: float | None) -> str:

@@ -9,11 +9,11 @@ from bench.report import charts
 from bench.report.context import (
     NOT_MEASURED,
     Context,
-    _failure_note,
-    _merge_profiles,
-    _params_text,
-    _profile_index,
-    _retry_sort_key,
+    failure_note,
+    merge_profiles,
+    params_text,
+    profile_index,
+    retry_sort_key,
 )
 from bench.report.facts import (
     RetryFacts,
@@ -59,7 +59,7 @@ def sentence(ctx: Context, reps: Sequence[Record]) -> str:
         else:
             parts.append(f"library default (no retry options): {most.summary()}")
     failed = [r for r in reps if not r.ok]
-    parts += [f"{_params_text(r.params)}: run failed ({r.error})" for r in failed]
+    parts += [f"{params_text(r.params)}: run failed ({r.error})" for r in failed]
     return "; ".join(parts) or NOT_MEASURED
 
 
@@ -95,7 +95,7 @@ def answer(ctx: Context) -> list[Block]:
             ]
             cells.append(visibility[0] if visibility else "–")
             rows.append([ctx.label(backend), profile, *cells])
-        lines += _merge_profiles(ctx, texts, backend)
+        lines += merge_profiles(ctx, texts, backend)
     window = ctx.preset.get("retry_window_s")
     caveat = (
         "The shop's policy is 3 retries 1 s apart (`flaky_retry`), written natively per backend; `flaky_default` is "
@@ -161,7 +161,7 @@ def _retry_summary(reps: Sequence[Record]) -> str:
             parts.append(f"library default: no retry within {most.window_text()}")
         else:
             parts.append(f"library default: {most.attempts_text()} attempts within {most.window_text()}")
-    parts += [f"{_params_text(r.params)} failed ({r.error})" for r in reps if not r.ok]
+    parts += [f"{params_text(r.params)} failed ({r.error})" for r in reps if not r.ok]
     return "; ".join(parts) or NOT_MEASURED
 
 
@@ -177,7 +177,7 @@ def _retry_cell(f: RetryFacts | None) -> str:
 
 def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
     rows, checks, timeline = [], [], []
-    for r in sorted(records, key=lambda r: (r.backend, _profile_index(r.profile), _retry_sort_key(r), r.repetition)):
+    for r in sorted(records, key=lambda r: (r.backend, profile_index(r.profile), retry_sort_key(r), r.repetition)):
         if not r.ok:
             continue
         if is_check(r):
@@ -249,7 +249,7 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
         )
     if timeline:
         blocks.append(Chart("retry-timelines", "Retry timelines", charts.retry_timelines(timeline, ctx.caption)))
-    return blocks + _failure_note(ctx, records)
+    return blocks + failure_note(ctx, records)
 
 
 def faq(ctx: Context) -> list[Block]:
@@ -266,6 +266,6 @@ def faq(ctx: Context) -> list[Block]:
             for profile in ctx.scenario_profiles("retries")
             if any(r.backend == backend and r.profile == profile for r in records)
         }
-        items += _merge_profiles(ctx, texts, backend)
+        items += merge_profiles(ctx, texts, backend)
     blocks.append(Bullets(items) if items else Paragraph(f"Retries: {NOT_MEASURED}."))
     return blocks

@@ -8,10 +8,10 @@ from bench import stats
 from bench.report import charts
 from bench.report.context import (
     Context,
-    _failure_note,
-    _param_values,
+    failure_note,
+    param_values,
 )
-from bench.report.metrics import format_value, value
+from bench.report.figures import format_value, value
 from bench.report.model import Block, Chart, Heading, Table
 from bench.results import Record
 
@@ -23,10 +23,10 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
     blocks: list[Block] = []
     for profile in ctx.scenario_profiles("throughput"):
         mine = [r for r in records if r.profile == profile]
-        for task in _param_values(mine, "task"):
-            for mode in _param_values([r for r in mine if r.params.get("task") == task], "mode") or [None]:
+        for task in param_values(mine, "task"):
+            for mode in param_values([r for r in mine if r.params.get("task") == task], "mode") or [None]:
                 selected = [r for r in mine if r.params.get("task") == task and r.params.get("mode") == mode]
-                processes = _param_values(selected, "processes")
+                processes = param_values(selected, "processes")
                 rows, series = [], {}
                 for backend in ctx.backends(selected):
                     row = [ctx.label(backend)]
@@ -60,4 +60,4 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 if series:
                     fig = charts.throughput_vs_processes(task, str(mode), series, ctx.caption)
                     blocks.append(Chart(f"throughput-{profile}-{task}-{mode}", title, fig))
-    return blocks + _failure_note(ctx, records)
+    return blocks + failure_note(ctx, records)
