@@ -23,6 +23,7 @@ from bench.scenarios import (
     latency,
     resources,
     retries,
+    round_trips,
     throughput,
 )
 from bench.scenarios.preset import (
@@ -43,6 +44,7 @@ __all__ = [
     "MIN_IDLE_PICKUP_SAMPLES",
     "PER_PROCESS_COUNT",
     "PRESETS_FILE",
+    "PROXIED_ONLY",
     "REGISTRY",
     "REQUIRED_TASKS",
     "SCENARIOS",
@@ -66,6 +68,7 @@ REGISTRY: dict[str, Scenario] = {
         idle_pickup.SCENARIO,
         resources.SCENARIO,
         channel_overhead.SCENARIO,
+        round_trips.SCENARIO,
         retries.SCENARIO,
         faults.SCENARIO,
     )
@@ -88,6 +91,9 @@ FAULT_SCENARIOS = tuple(name for name, unit in REGISTRY.items() if unit.fault)
 
 #: Scenarios that run at every worker process count of the preset (the others at its default count).
 PER_PROCESS_COUNT = frozenset(name for name, unit in REGISTRY.items() if unit.per_process_count)
+
+#: Scenarios that run only on a network through the delay proxy (they read its round-trip counters).
+PROXIED_ONLY = frozenset(name for name, unit in REGISTRY.items() if unit.proxied_only)
 
 
 def runs_on(scenario: str, tasks: tuple[str, ...]) -> bool:
