@@ -2,9 +2,10 @@
 
 An asyncio TCP proxy with one listening port per upstream (Redis, PostgreSQL, the SMTP sink). Each direction of
 each connection keeps its byte order and releases every chunk at its arrival time + the one-way delay (RTT / 2):
-a reader task stamps each chunk and queues it, one writer task per direction sleeps until each chunk's release
-time, so chunks never wait behind each other's delay. It also counts request→response turns per upstream (a
-turn: bytes from the client followed by bytes from the server), which say how many round trips a client makes.
+a reader callback stamps each chunk with the kernel's arrival time and queues it, one writer task per direction
+sleeps until each chunk's release time, so chunks never wait behind each other's delay. It also counts
+request→response turns per upstream (a turn: bytes from the client followed by bytes from the server), which say
+how many round trips a client makes.
 
 It runs as its own process so its CPU never sits in the harness's event loop. The harness
 (:class:`bench.services.proxy.DelayProxy`) reads the counters over the control port: one line ``stats`` in, one
@@ -25,6 +26,7 @@ import select
 import selectors
 import signal
 import socket
+import struct
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,12 +34,15 @@ from typing import Any
 
 #: Below this time to the next timer, the selector waits with ``select(2)`` instead of ``epoll_wait`` (1 ms steps).
 FINE_BELOW_S = 0.002
-#: The proxy's own forwarding time per chunk (wake-up, read, queue, write), taken out of a non-zero delay.
-#: Measured on a quiet 2-core VM (p50 of an echo loop against a direct one): 0.5 ms of RTT added 0.57 ms without
-#: it, 0.48 ms with 35 µs; 2 ms added 1.99 ms with 35 µs.
-FORWARD_COST_S = 30e-6
-#: The last stretch before a timer is spun, not slept (see :class:`FineSelector`).
-SPIN_S = 0.00005
+#: The proxy's own forwarding time per chunk (the write and the peer's wake-up, which the kernel arrival stamp and
+#: the learnt wake-up lead do not cover), taken out of a non-zero delay. Measured on a 2-core VM (p50 of an echo loop
+#: against a direct one, load ~3): 0.5 ms of RTT added 0.47–0.51 ms, 2 ms added 1.99–2.03 ms; 0 ms costs ~30 µs.
+FORWARD_COST_S = 15e-6
+#: How fast the wake-up lead follows the measured lateness of wake-ups (see :meth:`Connection._release`).
+LEAD_GAIN = 0.1
+#: How long before a release time a writer aims to wake (then spins), and the most it wakes early.
+SPIN_MARGIN_S = 0.00001
+MAX_LEAD_S = 0.0005
 #: Bytes read at a time from a socket.
 CHUNK = 256 * 1024
 LOOPBACK = "127.0.0.1"
@@ -48,17 +53,10 @@ class FineSelector(selectors.EpollSelector):
     epoll descriptor itself (readable when an event is ready), whose timeout has a microsecond resolution."""
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout is None or timeout <= 0 or timeout >= FINE_BELOW_S:
-            return super().select(timeout)
-        deadline = time.monotonic() + timeout
-        if timeout > SPIN_S:
-            ready, _, _ = select.select([self.fileno()], [], [], timeout - SPIN_S)
-            if ready:
-                return super().select(0)
-        # The last stretch is spun: waking from a sleep costs tens of µs on a VM, which would add to the delay.
-        while not (ready := super().select(0)) and time.monotonic() < deadline:
-            pass
-        return ready
+        if timeout is not None and 0 < timeout < FINE_BELOW_S:
+            select.select([self.fileno()], [], [], timeout)
+            timeout = 0
+        return super().select(timeout)
 
 
 def set_timer_slack_ns(slack: int) -> None:
@@ -89,6 +87,8 @@ class Route:
     client_chunks: int = 0
     server_chunks: int = 0
     per_connection: dict[int, int] = field(default_factory=dict)
+    #: How early a writer wakes before a release time, learnt from its wake-ups' lateness (shared by the route).
+    lead_s: float = 0.0
 
     def stats(self) -> dict[str, Any]:
         """The counters, as the control port reports them."""
@@ -105,6 +105,7 @@ class Route:
             "server_chunks": self.server_chunks,
             # Turns of each open connection: tells a busy client from idle ones' background chatter.
             "open_turns": sorted(self.per_connection.values(), reverse=True),
+            "wake_lead_us": round(self.lead_s * 1e6, 1),
         }
 
 
@@ -138,85 +139,136 @@ class Connection:
                 route.per_connection[self.ident] = route.per_connection.get(self.ident, 0) + 1
         self.last = side
 
-    async def pump(self, side: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Read from one side, release each chunk to the other at arrival + the one-way delay, in order."""
-        queue: asyncio.Queue[tuple[float, bytes | None]] = asyncio.Queue()
-        # The proxy's own forwarding time (see FORWARD_COST_S) is taken out of the delay, so a hop
-        # costs the delay asked for rather than the delay plus the proxy's work.
-        delay = max(0.0, self.route.one_way_s - FORWARD_COST_S)
+    def pump(self, side: str, source: socket.socket, target: socket.socket) -> asyncio.Task[None]:
+        """Forward ``source`` → ``target``: each chunk is stamped with its kernel arrival time (``SO_TIMESTAMPNS``,
+        so the proxy's own wake-up does not add to the delay) and released at arrival + the one-way delay, in
+        order, by one writer task; returns that task (done when the direction is closed)."""
         loop = asyncio.get_running_loop()
-        writing = asyncio.create_task(self._release(queue, writer))
-        try:
+        queue: asyncio.Queue[tuple[float, bytes | None]] = asyncio.Queue()
+        # The proxy's own forwarding time (see FORWARD_COST_S) is taken out of the delay, so a hop costs the
+        # delay asked for rather than the delay plus the proxy's work.
+        delay = max(0.0, self.route.one_way_s - FORWARD_COST_S) if self.route.one_way_s > 0 else 0.0
+
+        def readable() -> None:
             while True:
                 try:
-                    data = await reader.read(CHUNK)
-                except (ConnectionError, OSError):
-                    data = b""
+                    data, ancillary, _flags, _addr = source.recvmsg(CHUNK, ANCILLARY_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError:
+                    data, ancillary = b"", []
                 now = loop.time()
                 if not data:
+                    loop.remove_reader(source)
                     queue.put_nowait((now + delay, None))
-                    break
+                    return
                 self.arrived(side, len(data))
-                queue.put_nowait((now + delay, data))
-            await writing
-        finally:
-            writing.cancel()
+                queue.put_nowait((now - _queued_for(ancillary) + delay, data))
 
-    @staticmethod
-    async def _release(queue: asyncio.Queue[tuple[float, bytes | None]], writer: asyncio.StreamWriter) -> None:
+        loop.add_reader(source, readable)
+        return asyncio.create_task(self._release(queue, target))
+
+    async def _release(self, queue: asyncio.Queue[tuple[float, bytes | None]], target: socket.socket) -> None:
+        """Write each queued chunk at its release time.
+
+        Waking from a sleep is late by tens of µs (more when other processes hold the CPU), which would add to
+        the delay. So the writer wakes up ``route.lead_s`` early and spins to the release time; the lead follows
+        how early or late the wake-ups really were, and a chunk is never written before its time.
+        """
         loop = asyncio.get_running_loop()
+        route = self.route
         try:
             while True:
                 release, data = await queue.get()
-                wait = release - loop.time()
+                wait = release - route.lead_s - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
+                    # Aim at waking SPIN_MARGIN_S before the release time: later, and the lead grows.
+                    late = loop.time() - release + SPIN_MARGIN_S
+                    route.lead_s = min(max(0.0, route.lead_s + LEAD_GAIN * late), MAX_LEAD_S)
+                while loop.time() < release:
+                    pass
                 if data is None:
-                    if writer.can_write_eof():
-                        writer.write_eof()
+                    target.shutdown(socket.SHUT_WR)
                     return
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
+                await loop.sock_sendall(target, data)
+        except OSError:
             return
 
 
-async def serve_route(route: Route, counter: list[int]) -> asyncio.Server:
-    """Start listening for ``route``."""
+#: Room for one ``SCM_TIMESTAMPNS`` (a ``struct timespec``) in ``recvmsg``'s ancillary data.
+ANCILLARY_SIZE = socket.CMSG_SPACE(16)
 
-    async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+
+def _queued_for(ancillary: list[tuple[int, int, bytes]]) -> float:
+    """How long a chunk sat in the kernel before the proxy read it, from its ``SCM_TIMESTAMPNS`` (0 without one)."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", data[:16])
+            return max(0.0, time.time() - (seconds + nanoseconds / 1e9))
+    return 0.0
+
+
+#: Linux's values (the socket module does not export them).
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+
+
+def _prepare(sock: socket.socket) -> None:
+    sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+
+
+async def serve_route(route: Route, counter: list[int]) -> asyncio.Task[None]:
+    """Listen for ``route``; the returned task accepts connections until cancelled."""
+    loop = asyncio.get_running_loop()
+    listener = socket.create_server((LOOPBACK, route.listen_port), backlog=512)
+    listener.setblocking(False)
+
+    async def handle(client: socket.socket) -> None:
         counter[0] += 1
         ident = counter[0]
+        server = socket.socket(socket.AF_INET if ":" not in route.host else socket.AF_INET6, socket.SOCK_STREAM)
         try:
-            server_reader, server_writer = await asyncio.open_connection(route.host, route.port, limit=CHUNK)
+            _prepare(client)
+            server.setblocking(False)
+            await loop.sock_connect(server, (route.host, route.port))
+            _prepare(server)
         except OSError:
-            client_writer.close()
+            client.close()
+            server.close()
             return
-        for w in (client_writer, server_writer):
-            sock = w.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         route.connections += 1
         route.open += 1
         connection = Connection(route, ident)
         try:
-            await asyncio.gather(
-                connection.pump("client", client_reader, server_writer),
-                connection.pump("server", server_reader, client_writer),
-            )
+            await asyncio.gather(connection.pump("client", client, server), connection.pump("server", server, client))
         finally:
             route.open -= 1
             route.per_connection.pop(ident, None)
-            for w in (client_writer, server_writer):
-                w.close()
+            for sock in (client, server):
+                with contextlib.suppress(ValueError, OSError):
+                    loop.remove_reader(sock)
+                sock.close()
 
-    return await asyncio.start_server(handle, LOOPBACK, route.listen_port, limit=CHUNK, reuse_address=True)
+    async def accept() -> None:
+        handlers: set[asyncio.Task[None]] = set()
+        with listener:
+            while True:
+                client, _ = await loop.sock_accept(listener)
+                task = asyncio.create_task(handle(client))
+                handlers.add(task)
+                task.add_done_callback(handlers.discard)
+
+    return asyncio.create_task(accept())
 
 
 async def serve(routes: list[Route], control_port: int) -> None:
     """Serve every route and the control port until SIGTERM/SIGINT."""
     counter = [0]
-    servers = [await serve_route(route, counter) for route in routes]
+    accepting = [await serve_route(route, counter) for route in routes]
 
     async def control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -232,14 +284,15 @@ async def serve(routes: list[Route], control_port: int) -> None:
         finally:
             writer.close()
 
-    servers.append(await asyncio.start_server(control, LOOPBACK, control_port, reuse_address=True))
+    server = await asyncio.start_server(control, LOOPBACK, control_port, reuse_address=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
-    for server in servers:
-        server.close()
+    server.close()
+    for task in accepting:
+        task.cancel()
 
 
 def main(argv: list[str] | None = None) -> int:
