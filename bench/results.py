@@ -226,14 +226,19 @@ class RunResults:
 
     @property
     def networks(self) -> list[str]:
-        """Networks in the records, in the order the run asked for them (``run.networks``), else first-seen."""
-        seen = list(dict.fromkeys(r.network_name for r in self.records))
-        asked = [n for n in self.run.get("networks", []) if n in seen]
-        return asked + [n for n in seen if n not in asked]
+        """The networks of the run's sessions: ``run.networks`` (as asked), else those of the records, first-seen."""
+        asked = self.run.get("networks")
+        if asked:
+            return [str(n) for n in asked]
+        return list(dict.fromkeys(r.network_name for r in self.records))
 
     def at_network(self, network: str) -> RunResults:
-        """A copy holding only the records measured at ``network`` (the report's main part shows one network)."""
-        return replace(self, records=tuple(r for r in self.records if r.network_name == network))
+        """A copy holding the records measured at ``network`` (the report's main part shows one network), and those
+        measured outside the run's network axis (the statement counts, on a cluster of their own), which hold at
+        every network."""
+        axis = set(self.networks)
+        chosen = tuple(r for r in self.records if r.network_name == network or r.network_name not in axis)
+        return replace(self, records=chosen)
 
     @property
     def profiles(self) -> list[str]:

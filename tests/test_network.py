@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
 from bench.__main__ import main
@@ -74,3 +77,33 @@ def test_records_carry_their_network_and_old_files_read_as_loopback() -> None:
     assert both.networks == ["loopback", "az"]
     assert both.select(network="az") == [at_az] and both.at_network("loopback").records == results.records
     assert Record.from_dict(at_az.to_dict()) == at_az
+
+
+def test_a_run_at_two_networks_reports_the_first_and_compares_them(tmp_path: Path) -> None:
+    from bench.report import write_report
+    from bench.results import load_results
+
+    fixture = load_results(Path(__file__).parent / "fixtures" / "results-small.json")
+    az = {**NAMED["az"].as_dict(), "measured": {"redis": {"p50_us": 2050.0, "added_p50_us": 2010.0}}}
+    slower = [
+        replace(r, network=az, values={**r.values, "tasks_per_s": r.values["tasks_per_s"] / 4})
+        if "tasks_per_s" in r.values
+        else replace(r, network=az)
+        for r in fixture.records
+        if r.scenario in ("enqueue", "throughput")
+    ]
+    counted = Record(
+        "celery", "shipped", "round_trips", {"task": "noop", "processes": 2}, 0, network=az,
+        values={"enqueue_redis": 1.0, "enqueue_postgres": 0.0, "task_redis": 3.0, "task_postgres": 7.0},
+    )  # fmt: skip
+    results = replace(fixture.with_records([*slower, counted]), run={**fixture.run, "networks": ["loopback", "az"]})
+    md_path, _ = write_report(results, tmp_path)
+    text = md_path.read_text()
+    assert "## Sensitivity to the network" in text and "Redis +2.01 ms" in text
+    assert "Celery shipped: per enqueue 1 to Redis; per task 3 to Redis, 7 to PostgreSQL" in text
+    assert (tmp_path / "network-sensitivity.png").exists()
+    # The main part is the first network's: no az record in its figures (the summary of loopback alone is the same).
+    alone = tmp_path / "alone"
+    write_report(fixture, alone)
+    main_part = text[: text.index("## Sensitivity to the network")]
+    assert main_part.count("tasks/s") == (alone / "report.md").read_text().count("tasks/s")

@@ -19,10 +19,10 @@ from types import TracebackType
 from typing import Any, Self
 
 from bench.errors import ServiceError
-from bench.services.process import LOOPBACK, ManagedProcess, free_port, wait_for_port
+from bench.services.process import LOOPBACK, ManagedProcess, OneProcessService, free_port
 
 
-class DelayProxy:
+class DelayProxy(OneProcessService):
     """A proxy process with one route per upstream: ``upstreams`` maps a name to ``(host, port, rtt_ms)``.
 
     ``port(name)`` is where clients connect instead of the upstream; :meth:`url` rewrites a URL to go through it.
@@ -52,22 +52,9 @@ class DelayProxy:
             return self
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         root = Path(__file__).resolve().parent.parent.parent
-        self.process = ManagedProcess(self.argv(), cwd=root, log_path=self.log_path, name="delay-proxy").start()
-        try:
-            wait_for_port(LOOPBACK, self.control_port, timeout, process=self.process)
-        except ServiceError:
-            self.process.stop()
-            raise
+        process = ManagedProcess(self.argv(), cwd=root, log_path=self.log_path, name="delay-proxy")
+        self._start_listening(process, self.control_port, timeout)
         return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the proxy (its open connections are cut)."""
-        if self.process is not None:
-            self.process.stop(timeout)
-
-    def alive(self) -> bool:
-        """Whether the proxy process runs."""
-        return self.process is not None and self.process.alive()
 
     def port(self, name: str) -> int:
         """The port clients of upstream ``name`` connect to."""
