@@ -516,8 +516,10 @@ def run(options: argparse.Namespace) -> int:
     sessions = plan_sessions(
         options.backend_list, options.profiles, options.scenario_list, preset, options.seed, options.networks
     )
-    # A profile declared the same configuration as another one of the run is measured once, as that one.
-    skips = same_profile_skips(options.backend_list, options.profiles)
+    # A profile declared the same configuration as another one of the run is measured once, as that one (the fault
+    # profiles count: Huey's `bare` faults are its `shipped` faults).
+    every_profile = list(dict.fromkeys([*options.profiles, *preset.fault_profiles]))
+    skips = same_profile_skips(options.backend_list, every_profile)
     sessions = [s for s in sessions if (s.backend.name, s.profile) not in skips]
     environment = capture_environment(REPO_ROOT)
     rid = run_id(environment.get("git_commit"))
@@ -621,8 +623,14 @@ def run(options: argparse.Namespace) -> int:
         records=results.records,
     )
     write_results(results_path, results)
-    # Several networks: the summary (like the report's main part) shows the first one.
-    console.print(summary_table(results.at_network(results.networks[0]) if results.records else results))
+    # Several networks: the summary and the scorecard (like the report's main part) show the first one.
+    first = results.at_network(results.networks[0]) if results.networks else results
+    console.print(summary_table(first))
+    from bench.report.terminal import scorecard_table  # local: the report package loads matplotlib
+
+    card = scorecard_table(first)
+    if card is not None:
+        console.print(card)
     failed = [r for r in results.records if r.status != "ok"]
     for r in failed:
         console.print(f"[yellow]failed[/yellow] {r.backend}/{r.profile} {r.scenario} {r.params}: {r.error}")

@@ -79,8 +79,10 @@ def test_preset_overrides_bring_back_the_trimmed_sessions() -> None:
     for bad, message in (("", "at least one"), ("1;2", "comma-separated"), ("-1", ">= 1")):
         with pytest.raises(UsageError, match=message):
             override_preset(full, bad, None)
-    with pytest.raises(UsageError, match=r"--fault-profiles: .*must list some of shipped, safe"):
-        override_preset(full, None, "bare")
+    with pytest.raises(UsageError, match=r"--fault-profiles: .*must list some of bare, shipped, safe"):
+        override_preset(full, None, "tuned")
+    # The library alone: its fault outcomes say which layer (library or Django integration) causes a finding.
+    assert override_preset(full, None, "bare,shipped").fault_profiles == ("bare", "shipped")
 
 
 @pytest.mark.parametrize(

@@ -150,7 +150,10 @@ def test_smoke_run_measures_every_scenario(name: str, smoke_run: Path) -> None:
         (["--log-level", "loud"], "unknown log level 'LOUD'; valid: DEBUG, INFO, WARNING, ERROR, CRITICAL"),
         (["--processes", "1,two"], "--processes takes comma-separated worker counts, e.g. 1,2,4; got '1,two'"),
         (["--processes", "0"], "--processes: preset key 'processes' must be an integer >= 1, got 0"),
-        (["--fault-profiles", "tuned"], "--fault-profiles: preset 'full': 'fault_profiles' must list some of shipped"),
+        (
+            ["--fault-profiles", "tuned"],
+            "--fault-profiles: preset 'full': 'fault_profiles' must list some of bare, shipped, safe",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args: list[str], message: str, tmp_path: Path) -> None:

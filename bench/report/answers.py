@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bench.report import charts, derived
+from bench.report import charts, derived, layers
 from bench.report.context import (
     BASELINE,
     FAULT_ORDER,
@@ -49,7 +49,7 @@ _BROKER_LABELS = {"redis": "Redis broker", "database": "database broker"}
 # The performance figures every part of the opening uses
 
 
-def _first_profile(ctx: Context, scenario: str) -> str | None:
+def headline_profile(ctx: Context, scenario: str) -> str | None:
     """The headline profile of a scenario: ``shipped`` (as the Django integration's docs set it up) when measured."""
     profiles = ctx.scenario_profiles(scenario)
     return "shipped" if "shipped" in profiles else (profiles[0] if profiles else None)
@@ -125,7 +125,7 @@ def _failed_reason(ctx: Context, backend: str, scenario: str) -> str:
 
 def enqueue_ranking(ctx: Context) -> Ranked | None:
     """p50 enqueue latency of the noop task, first profile."""
-    profile = _first_profile(ctx, "enqueue")
+    profile = headline_profile(ctx, "enqueue")
     records = ctx.results.select(scenario="enqueue", profile=profile) if profile else []
     task = _noop_or_first(records)
     if task is None or profile is None:
@@ -145,7 +145,7 @@ def enqueue_ranking(ctx: Context) -> Ranked | None:
 
 def throughput_setting(ctx: Context) -> tuple[str, dict[str, object]] | None:
     """(profile, params) of the headline throughput: noop backlog at the machine's core count."""
-    profile = _first_profile(ctx, "throughput")
+    profile = headline_profile(ctx, "throughput")
     if profile is None:
         return None
     records = ctx.results.select(scenario="throughput", profile=profile)
@@ -429,6 +429,7 @@ def answer_faults(ctx: Context) -> Answer:
                 context.append("premise: " + "; ".join(dict.fromkeys(mine)))
             head = f"**{title}**, {profile}" + (f" ({'; '.join(context)})" if context else "")
             lines.append(head + ": " + "; ".join(parts))
+    lines += layers.layer_lines(ctx)
     premise = (
         f"Premise of every fault with tasks at risk, checked at the fault instant (a fault whose premise did not "
         f"hold says so; what was seen: Details): "
@@ -441,7 +442,8 @@ def answer_faults(ctx: Context) -> Answer:
         "tasks not finished when the fault hit; gone = held nowhere after the window; stranded = still held by the "
         "library, which would hand it back later (when, and by which setting, in parentheses); failed = recorded "
         "as failed by the library itself (visible in its admin or result store); older results files only say "
-        "'not finished within the window (not classified)'. `shipped` is the library defaults; `safe` is each "
+        "'not finished within the window (not classified)'. `shipped` is the library defaults; `bare` the library "
+        "alone, without its Django integration (where the two differ, the integration causes it); `safe` is each "
         "library's documented at-least-once setup, with the timeouts named in the sentence shortened so "
         "redelivery fits the window. Duplicates are harmless only for idempotent tasks; for tasks scheduled past "
         "the redelivery timeout they are the finding."
@@ -788,7 +790,7 @@ def answer_need_redis(ctx: Context) -> Answer | None:
         return None
     lines = []
     enqueue, throughput = enqueue_ranking(ctx), throughput_ranking(ctx)
-    latency_profile = _first_profile(ctx, "latency")
+    latency_profile = headline_profile(ctx, "latency")
     states = latency_states(ctx, latency_profile) if latency_profile else {}
     for backend in database:
         parts = []
@@ -868,7 +870,7 @@ def group_of(ctx: Context, backend: str) -> str:
 
 
 def _retry_cell(ctx: Context, backend: str) -> Cell:
-    profile = _first_profile(ctx, "retries")
+    profile = headline_profile(ctx, "retries")
     reps = ctx.results.select(scenario="retries", backend=backend, profile=profile) if profile else []
     if not reps:
         return Cell("–")
@@ -922,13 +924,14 @@ def _redis_down_cell(ctx: Context, backend: str) -> Cell:
 def scorecard(ctx: Context) -> Scorecard | None:
     """Backends as rows, the report's questions as columns; None when the run measured none of them."""
     enqueue, throughput = enqueue_ranking(ctx), throughput_ranking(ctx)
-    latency_profile = _first_profile(ctx, "latency")
+    latency_profile = headline_profile(ctx, "latency")
     states = latency_states(ctx, latency_profile) if latency_profile else {}
     kinds = fault_kinds(ctx)
-    fault_profiles = ctx.scenario_profiles("faults")
+    # The headline profile's outcome first in each fault cell (shipped, as people run it), the others below it.
+    fault_profiles = sorted(ctx.scenario_profiles("faults"), key=lambda p: p != headline_profile(ctx, "faults"))
     has_retries = bool(ctx.results.select(scenario="retries"))
     has_transactions = bool(transaction_records(ctx))
-    transaction_profile = _first_profile(ctx, "faults")
+    transaction_profile = headline_profile(ctx, "faults")
     has_down = any(str(r.params.get("kind", "")).startswith("redis_") for r in ctx.results.select(scenario="faults"))
     columns: list[tuple[str, str]] = []
     if enqueue is not None:

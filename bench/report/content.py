@@ -11,6 +11,7 @@ run"; a scenario without a section is still shown, generically.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bench.environment import key_versions
@@ -207,6 +208,15 @@ def build(results: RunResults) -> list[Block]:
             "broker loop) measured in the same run; absolute values hold for this machine only."
         )
     )
+    trimmed = left_out(ctx.preset)
+    if trimmed:
+        blocks.append(
+            Paragraph(
+                f"Left out by the {run.get('preset', '?')} preset (its time budget; the full preset measures them): "
+                + "; ".join(trimmed)
+                + "."
+            )
+        )
     card = answers.scorecard(ctx)
     if card is not None:
         blocks.append(card)
@@ -271,3 +281,29 @@ def build(results: RunResults) -> list[Block]:
 def _demote(blocks: list[Block]) -> list[Block]:
     """Sub-headings of a scenario sit one level below the scenario's own heading."""
     return [Heading(4, b.text) if isinstance(b, Heading) else b for b in blocks]
+
+
+def left_out(preset: Mapping[str, Any]) -> list[str]:
+    """What a preset, as recorded in the run, chose not to measure, in the reader's words (empty for the full one)."""
+    if not preset:
+        return []
+    trimmed = []
+    if preset.get("microbench") is False:
+        trimmed.append("the pytest-benchmark cross-check of the enqueue latency")
+    if preset.get("concurrent_tasks") == {}:
+        trimmed.append("shop-task throughput (noop backlog only)")
+    if preset.get("idle_pickup_s") == []:
+        trimmed.append("idle pickup latency")
+    if preset.get("long_delay_s") == 0:
+        trimmed.append("tasks scheduled past the redelivery timeout")
+    persistence = preset.get("redis_persistence")
+    if isinstance(persistence, list) and "aof" not in persistence:
+        trimmed.append("Redis restart with AOF")
+    if preset.get("redis_crash") is False:
+        trimmed.append("Redis crash (SIGKILL)")
+    profiles = preset.get("fault_profiles")
+    if isinstance(profiles, list) and profiles:
+        missing = [p for p in ("bare", "safe") if p not in profiles]
+        if missing:
+            trimmed.append(f"faults in the {' and '.join(missing)} profile(s) (--fault-profiles)")
+    return trimmed

@@ -95,7 +95,7 @@ def transaction_line(run: Run) -> str | None:
     from bench.report.facts import on_commit_fixed
 
     ctx = _context(run.results)
-    profile = next(iter(ctx.scenario_profiles("faults")), None)
+    profile = answers.headline_profile(ctx, "faults")
     if profile is None:
         return None
     facts = answers.transactions_by_backend(ctx, profile)

@@ -20,9 +20,10 @@ PRESETS_FILE = Path(__file__).resolve().parent.parent / "presets.toml"
 #: Shop tasks the harness can enqueue, with the arguments the producer builds for them.
 MEASURED_TASKS = ("noop", "send_invoice_email", "import_products", "build_sales_report")
 
-#: Profiles the fault scenarios may run in (a preset's ``fault_profiles`` picks): library defaults, and each
-#: library's documented at-least-once settings with timeouts shortened by configuration.
-FAULT_PROFILES = ("shipped", "safe")
+#: Profiles the fault scenarios may run in (a preset's ``fault_profiles`` picks): the library alone (``bare``, which
+#: says whether a finding is the library's or its Django integration's), library defaults as the integration ships
+#: them, and each library's documented at-least-once settings with timeouts shortened by configuration.
+FAULT_PROFILES = ("bare", "shipped", "safe")
 
 #: Fewest idle-pickup samples per idle period: one sample of a polling consumer is a coin toss.
 MIN_IDLE_PICKUP_SAMPLES = 20

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bench.report import answers, charts
+from bench.report import answers, charts, layers
 from bench.report.context import (
     NOT_MEASURED,
     Context,
@@ -252,6 +252,7 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
             )
         )
     blocks += _transaction_table(ctx, records)
+    blocks += layers.details(ctx)
     if down_rows:
         blocks.append(
             Table(
