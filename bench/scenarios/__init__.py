@@ -20,6 +20,7 @@ from bench.scenarios import (
     enqueue,
     faults,
     idle_pickup,
+    io_bound,
     latency,
     resources,
     retries,
@@ -69,6 +70,7 @@ REGISTRY: dict[str, Scenario] = {
         resources.SCENARIO,
         channel_overhead.SCENARIO,
         round_trips.SCENARIO,
+        io_bound.SCENARIO,
         retries.SCENARIO,
         faults.SCENARIO,
     )
