@@ -70,6 +70,10 @@ class SmtpSink(OneProcessService):
                     if entry.is_file() and not entry.name.startswith("."):
                         yield entry.stat().st_mtime, entry.name, Path(entry.path)
 
+    def delivery_times(self) -> list[float]:
+        """When each mail was delivered (its maildir file's mtime, written at the end of the SMTP DATA), sorted."""
+        return sorted(mtime for mtime, _, _ in self._keys())
+
     def messages(self) -> list[EmailMessage]:
         """Every mail received so far, oldest first, parsed with the modern email policy."""
         result = []
