@@ -68,6 +68,11 @@ def peak_in_flight(session: ScenarioSession, probes: list[str]) -> int:
     return peak
 
 
+def _p50(values: list[int]) -> int | None:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else None
+
+
 def run(session: ScenarioSession) -> None:
     """The SMTP hop's measured round trip, then :data:`TASK` produced while the workers consume, in a window sized
     from :data:`CALIBRATION_TASKS` to last the steady window; memory sampled, tasks in flight counted."""
@@ -89,13 +94,15 @@ def run(session: ScenarioSession) -> None:
         window = throughput.produce_task(session, TASK, n, "io-")
         load = throughput.drain_sampling(session, window)
         in_flight = peak_in_flight(session, window)
-        rss = sorted(load["rss"])
-        rss_p50 = rss[len(rss) // 2] if rss else None
+        rss_p50, pss_p50 = _p50(load["rss"]), _p50(load["pss"])
         extra = {
             "smtp_rtt": smtp_rtt,
             "peak_in_flight": in_flight,
             "rss_p50_bytes": rss_p50,
             "rss_per_task_in_flight_bytes": rss_p50 // in_flight if rss_p50 and in_flight else None,
+            # PSS shares the pages forked processes have in common among them: RSS counts them in every process.
+            "pss_p50_bytes": pss_p50,
+            "pss_per_task_in_flight_bytes": pss_p50 // in_flight if pss_p50 and in_flight else None,
             "cpu_s": round(load["cpu_s"], 3),
         }
         record = throughput.throughput_record(
@@ -125,7 +132,8 @@ METHOD = (
     "warm-up + {throughput_steady_s:g} s is produced while the workers consume, as the throughput scenario's shop "
     "tasks. The worker tree's RSS is sampled every {resource_interval_s:g} s meanwhile; the tasks in flight are "
     "counted from the channel (the most attempts between S and F at once), and RSS per task in flight is the RSS p50 "
-    "over that peak. The record carries the SMTP round trip measured in the session (a raw `NOOP` loop through the "
+    "over that peak (PSS likewise: RSS counts the pages forked workers share in each of them). The record "
+    "carries the SMTP round trip measured in the session (a raw `NOOP` loop through the "
     f"proxy and direct); an added round trip off the nominal one by more than {RTT_TOLERANCE:.0%} is "
     "`premise_not_met`. Compare the `io` profile (threads, or more processes) with `shipped` (one task per process)."
 )

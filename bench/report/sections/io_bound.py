@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.report.context import Context, _failure_note
-from bench.report.model import Block, Table
+from bench.report.model import Block, Paragraph, Table
 from bench.report.numbers import bytes_text, rate_text, ratio_text
 from bench.results import Record
 
@@ -46,6 +46,7 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 smtp = [r.values.get("smtp_rtt") for r in mine]
                 measured = [s["added_p50_ms"] for s in smtp if isinstance(s, dict)]
                 per_task = _median(mine, "rss_per_task_in_flight_bytes")
+                pss_per_task = _median(mine, "pss_per_task_in_flight_bytes")
                 base = rates.get(BASE_PROFILE)
                 rows.append(
                     [
@@ -57,6 +58,7 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                         rate_text(rate),
                         rate_text(rate / cores) if rate and cores else "–",
                         bytes_text(per_task),
+                        bytes_text(pss_per_task),
                         ratio_text(rate / base) if profile == IO_PROFILE and rate and base else "–",
                     ]
                 )
@@ -71,6 +73,7 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 "tasks/s",
                 f"per core ({cores or '?'})",
                 "RSS per task in flight",
+                "PSS per task in flight",
                 f"{IO_PROFILE} / {BASE_PROFILE}",
             ],
             rows,
@@ -79,5 +82,16 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
             "or more processes where the library has none); RSS per task in flight = the worker tree's RSS p50 / "
             "the most tasks seen running at once.",
         ),
+        *same_notes(ctx, records),
         *_failure_note(ctx, records),
     ]
+
+
+def same_notes(ctx: Context, records: Sequence[Record]) -> list[Block]:
+    """A line per backend whose io profile is declared the same as another (measured there, not twice)."""
+    lines = []
+    for backend in ctx.backends(records):
+        entry = (ctx.results.backends.get(backend) or {}).get("profiles", {}).get(IO_PROFILE) or {}
+        if entry.get("same_as"):
+            lines.append(f"{ctx.label(backend)}: {IO_PROFILE} same as {entry['same_as']} — {entry.get('same_reason')}")
+    return [Paragraph(" ".join(lines))] if lines else []
