@@ -28,6 +28,7 @@ from bench.agent import run_agent
 from bench.backends import PROFILES, Backend, get_backends
 from bench.environment import capture_environment, finish_environment
 from bench.errors import BackendUnavailable, BenchError, ServiceError, UsageError
+from bench.network import parse_networks
 from bench.progress import RunProgress, is_fault_session
 from bench.results import Record, RunResults, write_results
 from bench.runner import RunContext, Session, SessionSpec, plan_sessions, run_context
@@ -100,6 +101,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="use this PostgreSQL (postgres://user@host/db) instead of a private cluster; a database per backend, "
         "profile and kind is created next to the given one and dropped afterwards",
     )
+    parser.add_argument(
+        "--network",
+        help="network(s), comma-separated, every session is run at each: loopback (direct, the default), "
+        "loopback+proxy (through the delay proxy at zero delay: its own cost), lan (0.5 ms round trip), az (2 ms), "
+        "rtt=1.5ms (any round trip); the SMTP hop is 40 ms away on lan/az/rtt=, or as given: rtt=1.5ms:smtp=10ms. "
+        "The report's main part shows the first; a 'Sensitivity to the network' section compares them",
+    )
     parser.add_argument("--out", type=Path, help="results directory (default: results/<run id>)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the run order shuffle (default: random)")
     parser.add_argument(
@@ -122,6 +130,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         options.preset_obj = replace(options.preset_obj, repetitions=options.repetitions)
     options.preset_obj = override_preset(options.preset_obj, options.processes, options.fault_profiles)
     options.scenario_list = select_scenarios(_split(options.scenarios))
+    options.networks = tuple(parse_networks(options.network))
     profiles = _split(options.profile) or ["shipped"]
     if profiles == ["all"]:
         profiles = list(PROFILES)
@@ -493,7 +502,9 @@ def main(argv: list[str] | None = None) -> int:
 def run(options: argparse.Namespace) -> int:
     """The whole pipeline: plan → services → sessions (results rewritten after each) → summary → report."""
     preset = options.preset_obj
-    sessions = plan_sessions(options.backend_list, options.profiles, options.scenario_list, preset, options.seed)
+    sessions = plan_sessions(
+        options.backend_list, options.profiles, options.scenario_list, preset, options.seed, options.networks
+    )
     # A profile declared the same configuration as another one of the run is measured once, as that one (the fault
     # profiles count: Huey's `bare` faults are its `shipped` faults).
     every_profile = list(dict.fromkeys([*options.profiles, *preset.fault_profiles]))
@@ -550,6 +561,7 @@ def run(options: argparse.Namespace) -> int:
                     "finished_at": None,
                     "redis": "external" if options.redis_url else "private",
                     "database": environment["database"]["engine"],
+                    "networks": [n.name for n in options.networks],
                     "session_order": [s.label for s in sessions],
                 },
                 environment=environment,
@@ -600,10 +612,12 @@ def run(options: argparse.Namespace) -> int:
         records=results.records,
     )
     write_results(results_path, results)
-    console.print(summary_table(results))
+    # Several networks: the summary and the scorecard (like the report's main part) show the first one.
+    first = results.at_network(results.networks[0]) if results.networks else results
+    console.print(summary_table(first))
     from bench.report.terminal import scorecard_table  # local: the report package loads matplotlib
 
-    card = scorecard_table(results)
+    card = scorecard_table(first)
     if card is not None:
         console.print(card)
     failed = [r for r in results.records if r.status != "ok"]

@@ -46,10 +46,15 @@ ROLES = ("backend", "floor")
 
 #: The settings profiles every backend project implements (``SHOP_PROFILE``): ``bare`` the library alone (no Django
 #: result store or admin middleware), ``shipped`` as its Django integration's docs set it up, ``tuned`` its documented
-#: performance advice, ``safe`` its documented at-least-once settings.
-PROFILES = ("bare", "shipped", "tuned", "safe")
+#: performance advice, ``safe`` its documented at-least-once settings, ``io`` its documented way to run many waiting
+#: (IO-bound) tasks per core: threads, greenlets or more worker processes (``[worker.profiles] io``).
+PROFILES = ("bare", "shipped", "tuned", "safe", "io")
+#: Threads per worker process in the ``io`` profile, the same for every backend that has threads (``{threads}``);
+#: ``{concurrency}`` is processes x threads, for a worker whose pool is one process (Celery threads, Huey threads)
+#: or one process per task (RQ, django-q2).
+IO_THREADS = 16
 #: The placeholders a worker argv may use.
-ARGV_PLACEHOLDERS = {"processes": 1, "loglevel": "WARNING"}
+ARGV_PLACEHOLDERS = {"processes": 1, "loglevel": "WARNING", "threads": IO_THREADS, "concurrency": IO_THREADS}
 DEFAULT_LOG_LEVEL = "WARNING"
 
 
@@ -174,7 +179,7 @@ class Backend:
         check_profile(profile)
         if processes < 1:
             raise UsageError(f"worker processes must be ≥ 1, not {processes}")
-        values = {"processes": processes, "loglevel": log_level.upper()}
+        values = _placeholders(processes, log_level)
         argv = [part.format(**values) for part in self.worker_argv_template]
         argv += [part.format(**values) for part in self.worker_profiles.get(profile, ())]
         argv[0] = self._resolve_executable(argv[0])
@@ -182,7 +187,7 @@ class Backend:
 
     def worker_env(self, processes: int, log_level: str = DEFAULT_LOG_LEVEL) -> dict[str, str]:
         """Variables to add to :meth:`environment` for the worker processes (``[worker.env]``, substituted)."""
-        values = {"processes": processes, "loglevel": log_level.upper()}
+        values = _placeholders(processes, log_level)
         return {key: value.format(**values) for key, value in self.worker_env_template.items()}
 
     def manage_argv(self, *args: str) -> list[str]:
@@ -263,6 +268,16 @@ class Backend:
         self.worker_argv(1)
         if self.django and not self.manage_py.is_file():
             raise BackendError(f"{self.name}: {self.manage_py} is missing")
+
+
+def _placeholders(processes: int, log_level: str) -> dict[str, object]:
+    """The values of :data:`ARGV_PLACEHOLDERS` for ``processes`` worker processes."""
+    return {
+        "processes": processes,
+        "loglevel": log_level.upper(),
+        "threads": IO_THREADS,
+        "concurrency": processes * IO_THREADS,
+    }
 
 
 def check_profile(profile: str) -> None:

@@ -13,6 +13,10 @@ upgrade function in :data:`UPGRADES` so older files keep loading):
   (``accounting`` keys; ``samples["stranded"]`` says where and when a stranded task would come back). Version-1
   fault records keep their ``lost`` bucket ("not finished within the window", unclassified); version-1 retry
   records' ``lost`` bucket is renamed ``unfinished``, which is what it always meant.
+- version 3 (2026-12): every record carries ``network`` (``name``, nominal ``rtt_ms`` and ``smtp_rtt_ms``,
+  ``proxied``, and on a proxied network ``measured``: per upstream the round trip through the delay proxy and
+  direct, p50/p99 in µs); a session whose measured round trip is off the nominal one by more than 25 % has its
+  records ``premise_not_met``. Older records are upgraded to the ``loopback`` network, where they were measured.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Values of :attr:`Record.status`: measured normally; measurement raised; backend failed verification (not ranked);
 #: ``premise_not_met``: a fault whose arranged state did not hold at the fault instant (never ranked); ``too_short``:
@@ -49,8 +53,18 @@ def _upgrade_1_to_2(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "records": records, "schema_version": 2}
 
 
+#: The ``network`` of a record measured before the network axis existed: direct loopback connections.
+LOOPBACK_NETWORK: dict[str, Any] = {"name": "loopback", "rtt_ms": 0.0, "smtp_rtt_ms": 0.0, "proxied": False}
+
+
+def _upgrade_2_to_3(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 → 3: every record was measured on direct loopback connections."""
+    records = [{**record, "network": dict(LOOPBACK_NETWORK)} for record in document.get("records", [])]
+    return {**document, "records": records, "schema_version": 3}
+
+
 #: schema version N → function turning a version-N document into a version-(N+1) one (pyperf's approach).
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_1_to_2}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
 
 _RECORD_REQUIRED = ("backend", "profile", "scenario", "params", "repetition", "status")
 _TOP_REQUIRED = ("run", "environment", "backends", "records")
@@ -82,6 +96,8 @@ class Record:
     samples: Mapping[str, Any] = field(default_factory=dict)
     accounting: Mapping[str, list[str]] | None = None  # task ids per outcome (faults, retries; docs/RESULTS-SCHEMA.md)
     notes: Mapping[str, Any] = field(default_factory=dict)  # textual observations (exception names, …)
+    #: How the clients reached Redis, PostgreSQL and SMTP: name, nominal and measured round trips.
+    network: Mapping[str, Any] = field(default_factory=lambda: dict(LOOPBACK_NETWORK))
     started_at: str | None = None
     duration_s: float | None = None
 
@@ -96,6 +112,11 @@ class Record:
     def key(self) -> tuple[str, str, str, str]:
         """(backend, profile, scenario, canonical params): identical for the repetitions of one measurement."""
         return (self.backend, self.profile, self.scenario, _params_key(self.params))
+
+    @property
+    def network_name(self) -> str:
+        """The name of the network the record was measured at."""
+        return str(self.network.get("name", "loopback"))
 
     @property
     def ok(self) -> bool:
@@ -116,6 +137,7 @@ class Record:
             "values": dict(self.values),
             "samples": dict(self.samples),
             "notes": dict(self.notes),
+            "network": dict(self.network),
             "started_at": self.started_at,
             "duration_s": self.duration_s,
         }
@@ -142,6 +164,7 @@ class Record:
             samples=dict(data.get("samples") or {}),
             accounting=data.get("accounting"),
             notes=dict(data.get("notes") or {}),
+            network=dict(data.get("network") or LOOPBACK_NETWORK),
             started_at=data.get("started_at"),
             duration_s=data.get("duration_s"),
         )
@@ -169,10 +192,14 @@ class RunResults:
         scenario: str | None = None,
         params: Mapping[str, Any] | None = None,
         status: str | None = None,
+        network: str | None = None,
     ) -> list[Record]:
-        """Records matching every given filter; ``params`` matches records whose params contain these items."""
+        """Records matching every given filter; ``params`` matches records whose params contain these items;
+        ``network`` is a network's name (``loopback``, ``az``, ``rtt=1.5ms``)."""
         found = []
         for r in self.records:
+            if network is not None and r.network_name != network:
+                continue
             if backend is not None and r.backend != backend:
                 continue
             if profile is not None and r.profile != profile:
@@ -199,6 +226,22 @@ class RunResults:
     def backend_names(self) -> list[str]:
         """Backends in the records, in first-seen order."""
         return list(dict.fromkeys(r.backend for r in self.records))
+
+    @property
+    def networks(self) -> list[str]:
+        """The networks of the run's sessions: ``run.networks`` (as asked), else those of the records, first-seen."""
+        asked = self.run.get("networks")
+        if asked:
+            return [str(n) for n in asked]
+        return list(dict.fromkeys(r.network_name for r in self.records))
+
+    def at_network(self, network: str) -> RunResults:
+        """A copy holding the records measured at ``network`` (the report's main part shows one network), and those
+        measured outside the run's network axis (the statement counts, on a cluster of their own), which hold at
+        every network."""
+        axis = set(self.networks)
+        chosen = tuple(r for r in self.records if r.network_name == network or r.network_name not in axis)
+        return replace(self, records=chosen)
 
     @property
     def profiles(self) -> list[str]:

@@ -23,7 +23,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ from bench.agent import run_agent
 from bench.backends import Backend
 from bench.channel_wait import ChannelWatcher
 from bench.errors import BenchError
-from bench.scenarios import FAULT_SCENARIOS, PER_PROCESS_COUNT, REGISTRY, Preset, runs_on
+from bench.network import LOOPBACK, Network, rtt_premise
+from bench.scenarios import FAULT_SCENARIOS, PER_PROCESS_COUNT, PROXIED_ONLY, REGISTRY, Preset, runs_on
 from bench.services import (
     ExternalPostgres,
     ExternalRedis,
@@ -43,6 +44,7 @@ from bench.services import (
     database_service,
     redis_service,
 )
+from bench.services.proxy import ProxiedPath
 from bench.verify import verify_backend
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,12 +62,15 @@ class SessionSpec:
     processes: int
     repetition: int
     scenarios: tuple[str, ...]
+    #: How producer, workers and floors reach Redis, PostgreSQL and SMTP (direct, or through the delay proxy).
+    network: Network = LOOPBACK
 
     @property
     def label(self) -> str:
         """Short text for the progress display."""
         kind = "faults" if set(self.scenarios) & set(FAULT_SCENARIOS) else f"rep {self.repetition + 1}"
-        return f"{self.backend.name}/{self.profile} p={self.processes} {kind}"
+        where = f" @{self.network.name}" if self.network != LOOPBACK else ""
+        return f"{self.backend.name}/{self.profile} p={self.processes} {kind}{where}"
 
 
 @dataclass
@@ -98,13 +103,33 @@ class RunContext:
 
 
 def plan_sessions(
-    backends: list[Backend], profiles: list[str], scenarios: tuple[str, ...], preset: Preset, seed: int
+    backends: list[Backend],
+    profiles: list[str],
+    scenarios: tuple[str, ...],
+    preset: Preset,
+    seed: int,
+    networks: tuple[Network, ...] = (LOOPBACK,),
 ) -> list[SessionSpec]:
     """Every session of the run, shuffled with ``seed`` so that drift on the machine does not favour one backend.
 
     Only the scenarios marked ``per_process_count`` (throughput, resources) run at every process count; the others
-    run at the preset's default count (they measure the producer or a fixed offered load).
+    run at the preset's default count (they measure the producer or a fixed offered load). Every session is planned
+    once per network; a scenario that only means something through the proxy (``proxied_only``) is left out of a
+    direct one.
     """
+    sessions = [
+        replace(spec, network=network, scenarios=chosen)
+        for network in networks
+        for spec in _plan_one_network(backends, profiles, scenarios, preset)
+        if (chosen := tuple(s for s in spec.scenarios if network.proxied or s not in PROXIED_ONLY))
+    ]
+    random.Random(seed).shuffle(sessions)
+    return sessions
+
+
+def _plan_one_network(
+    backends: list[Backend], profiles: list[str], scenarios: tuple[str, ...], preset: Preset
+) -> list[SessionSpec]:
     performance = tuple(s for s in scenarios if s not in FAULT_SCENARIOS)
     faults = tuple(s for s in scenarios if s in FAULT_SCENARIOS)
     sessions: list[SessionSpec] = []
@@ -126,7 +151,6 @@ def plan_sessions(
             chosen = tuple(s for s in faults if runs_on(s, backend.tasks))
             if chosen:
                 sessions.append(SessionSpec(backend, profile, preset.default_processes, 0, chosen))
-    random.Random(seed).shuffle(sessions)
     return sessions
 
 
@@ -208,19 +232,12 @@ class Session:
         self.dir = Path(tempfile.mkdtemp(prefix=f"{spec.backend.name}-p{spec.processes}-", dir=ctx.workdir))
         self.channel_dir = self.dir / "channel"
         self.channel_dir.mkdir()
-        self.env = spec.backend.environment(
-            redis_url=self.redis.url,
-            var_dir=self.var_dir,
-            smtp_port=ctx.smtp.port,
-            channel_dir=self.channel_dir,
-            profile=spec.profile,
-            log_level=ctx.log_level,
-            database_url=self.database_url,
-            # The at-least-once profile shortens visibility/heartbeat timeouts (by configuration) so a fault run
-            # sees redelivery within its observation window; the values are listed with the profile's settings.
-            fast_faults=spec.profile == "safe",
-        )
-        self.env["BENCH_QUEUE_MODULE"] = spec.backend.queue_module
+        self.env = self._environment(self.redis.url, ctx.smtp.port, self.database_url)
+        #: The delay proxy the session's clients go through (``None``: a direct network); started by :meth:`run`.
+        self.path: ProxiedPath | None = None
+        #: Every record's ``network``: the nominal round trips, and what the session measured through the proxy.
+        self.network = spec.network.as_dict()
+        self.premise_problems: list[str] = []
         self.watcher = ChannelWatcher(str(self.channel_dir))
         self.workers: ManagedProcess | None = None
         self.producer: ProducerClient | None = None
@@ -233,6 +250,56 @@ class Session:
         #: Tasks/s the producer enqueued the warm-up at: a warm-up rate close to it was the producer's, not the
         #: workers' (bench.scenarios.throughput.warm_rate_is_lower_bound).
         self.warm_enqueue_rate: float | None = None
+
+    def _environment(self, redis_url: str, smtp_port: int, database_url: str | None) -> dict[str, str]:
+        env = self.backend.environment(
+            redis_url=redis_url,
+            var_dir=self.var_dir,
+            smtp_port=smtp_port,
+            channel_dir=self.channel_dir,
+            profile=self.spec.profile,
+            log_level=self.ctx.log_level,
+            database_url=database_url,
+            # The at-least-once profile shortens visibility/heartbeat timeouts (by configuration) so a fault run
+            # sees redelivery within its observation window; the values are listed with the profile's settings.
+            fast_faults=self.spec.profile == "safe",
+        )
+        env["BENCH_QUEUE_MODULE"] = self.backend.queue_module
+        return env
+
+    def connect_network(self) -> None:
+        """On a proxied network: start the delay proxy, route every client of the session through it, and measure
+        the round trip it really adds (a raw PING / ``SELECT 1`` loop, through it and direct); a measured RTT off
+        the nominal one by more than :data:`bench.network.RTT_TOLERANCE` fails the session's premise."""
+        network = self.spec.network
+        if not network.proxied:
+            return
+        self.path = ProxiedPath(
+            redis_url=self.redis.url,
+            smtp_port=self.ctx.smtp.port,
+            database_url=self.database_url,
+            rtt_ms=network.rtt_ms,
+            smtp_rtt_ms=network.smtp_rtt_ms,
+            log_path=self.dir / "proxy.log",
+        ).start()
+        self.env = self._environment(
+            self.path.redis_url(self.redis.url), self.path.smtp_port, self.path.database_url(self.database_url)
+        )
+        measured = self.path.measure()
+        self.network["measured"] = measured
+        self.premise_problems = rtt_premise(network, measured)
+
+    def _apply_premise(self) -> None:
+        """A session whose network was not the one asked for is never ranked: its ok records become
+        ``premise_not_met``, with the problems in ``notes["premise"]``."""
+        if not self.premise_problems:
+            return
+        for record in self.records:
+            if record["status"] == "ok":
+                record["status"] = "premise_not_met"
+                record["error"] = ("premise not met: " + "; ".join(self.premise_problems))[:500]
+                premise = {"met": False, "problems": self.premise_problems}
+                record["notes"] = {**record.get("notes", {}), "premise": premise}
 
     # -- helpers ------------------------------------------------------------------------------------------------
     @property
@@ -302,6 +369,7 @@ class Session:
             "histograms": {},
             "values": {},
             "samples": {},
+            "network": self.network,
             "started_at": _now_iso(),
             "duration_s": None,
         }
@@ -379,6 +447,7 @@ class Session:
         try:
             verification = self.verify()
             self.redis.flushall()
+            self.connect_network()
             self.prepare()
             self.producer = ProducerClient(self.env, REPO, self.dir / "producer.log")
             self.flush_broker()  # a database queue keeps what an earlier session left in it
@@ -415,6 +484,9 @@ class Session:
             self.stop_workers()
             if self.producer is not None:
                 self.producer.close()
+            if self.path is not None:
+                self.path.stop()
+        self._apply_premise()
         for record in self.records:
             if record["duration_s"] is None:
                 record["duration_s"] = round(time.monotonic() - started, 3)

@@ -110,9 +110,10 @@ def test_same_profile_declaration(tmp_path: Path) -> None:
     same = backend.same_as("bare")
     assert same is not None and (same.profile, same.same_as, same.reason) == ("bare", "shipped", "nothing to leave out")
     assert backend.same_as("shipped") is None and backend.same_as("tuned") is None
-    # Every real backend declares at most bare, each with a reason, never pointing at itself.
+    # Every real backend declares at most bare and io (a worker with no thread option), each with a reason, never
+    # pointing at itself.
     for real in load_backends().values():
-        assert set(real.same_profiles) <= {"bare"}, real.name
+        assert set(real.same_profiles) <= {"bare", "io"}, real.name
         assert all(s.reason and s.same_as != s.profile for s in real.same_profiles.values())
 
 
@@ -130,7 +131,7 @@ def test_backend_is_immutable(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("name = 'x'\n", "missing key"),
-        (MINIMAL.replace("{loglevel}", "{threads}"), "bad placeholder"),
+        (MINIMAL.replace("{loglevel}", "{greenlets}"), "bad placeholder"),
         (MINIMAL.replace("[worker.profiles]", "[worker.profiles]\nturbo = []"), "unknown profile"),
         ("name = ", "backend.toml"),
         (MINIMAL.replace('api = "native"', 'api = "celery"'), "api must be one of 'native', 'django.tasks'"),

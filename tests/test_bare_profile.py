@@ -48,18 +48,21 @@ def test_the_three_integrations_with_a_store_have_a_bare_of_their_own() -> None:
     assert all(b.same_as("bare") is not None for b in BACKENDS if b.name not in INTEGRATION_TABLES)
 
 
+@pytest.mark.parametrize("profile", ["bare", "io"])
 @pytest.mark.parametrize("backend", BACKENDS, ids=[b.name for b in BACKENDS])
-def test_declared_same_profiles_configure_the_same(backend: Backend, redis_server: RedisServer, tmp_path: Path) -> None:
-    bare = _settings(backend, redis_server, tmp_path, "bare")
-    same = backend.same_as("bare")
+def test_declared_same_profiles_configure_the_same(
+    backend: Backend, profile: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    mine = _settings(backend, redis_server, tmp_path, profile)
+    same = backend.same_as(profile)
     target = same.same_as if same is not None else "shipped"
     other = _settings(backend, redis_server, tmp_path, target)
-    argv = backend.worker_argv(2, "bare"), backend.worker_argv(2, target)
+    argv = backend.worker_argv(2, profile), backend.worker_argv(2, target)
     if same is not None:
-        assert bare == other, f"{backend.name}: bare is declared the same as {target} but its settings differ"
+        assert mine == other, f"{backend.name}: {profile} is declared the same as {target} but its settings differ"
         assert argv[0] == argv[1]
     else:
-        assert (bare, argv[0]) != (other, argv[1]), f"{backend.name}: bare equals shipped: declare it in backend.toml"
+        assert (mine, argv[0]) != (other, argv[1]), f"{backend.name}: {profile} equals shipped: declare it"
 
 
 def _count_rows(backend: Backend, env: dict[str, str], table: str) -> int:

@@ -57,3 +57,14 @@ def test_a_toy_scenario_appears_in_the_report_with_its_figure(tmp_path: Path, mo
     md, _ = write_report(replace(base, records=(*base.records, toy)), tmp_path)
     text = md.read_text()
     assert "Scenario toy" in text and "toy items per task" in text and "| 7 |" in text
+
+
+@pytest.mark.unit
+def test_method_texts_state_the_run_modules_constants() -> None:
+    """The declarations' method texts (which import no harness code) say the counts the run modules use."""
+    from bench.network import RTT_TOLERANCE
+    from bench.scenarios import io_bound, round_trips
+    from bench.scenarios.registry import IO_BOUND, ROUND_TRIPS
+
+    assert f"{round_trips.TASKS} noops" in ROUND_TRIPS.method and f"for {round_trips.IDLE_S:g} s" in ROUND_TRIPS.method
+    assert f"{io_bound.CALIBRATION_TASKS} tasks" in IO_BOUND.method and f"{RTT_TOLERANCE:.0%}" in IO_BOUND.method

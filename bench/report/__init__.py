@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.report import charts, content, html, markdown
 from bench.report.model import Chart, Scorecard
+from bench.report.sections import network
 from bench.results import RunResults, load_results
 
 __all__ = ["write_report"]
@@ -25,7 +26,10 @@ def write_report(results: RunResults | str | os.PathLike[str], out_dir: str | Pa
         results = load_results(results)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    blocks = content.build(results)
+    # Several networks: the main part shows the first one, the network section compares them all.
+    blocks = content.build(results.at_network(results.networks[0]) if len(results.networks) > 1 else results)
+    blocks[1:1] = network.where(results)
+    blocks += network.sensitivity(results)
     try:
         md_path = out / "report.md"
         md_path.write_text(markdown.render(blocks, out), encoding="utf-8")

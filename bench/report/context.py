@@ -42,7 +42,7 @@ FAULT_ORDER = (
     ("transaction", None),
 )
 
-_PROFILE_ORDER = ("bare", "shipped", "tuned", "safe")
+_PROFILE_ORDER = ("bare", "shipped", "tuned", "safe", "io")
 
 DEFAULT_BOUND_MS = 100.0
 

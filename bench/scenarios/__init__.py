@@ -34,6 +34,7 @@ __all__ = [
     "MIN_IDLE_PICKUP_SAMPLES",
     "PER_PROCESS_COUNT",
     "PRESETS_FILE",
+    "PROXIED_ONLY",
     "REGISTRY",
     "REQUIRED_TASKS",
     "SCENARIOS",
@@ -63,6 +64,9 @@ FAULT_SCENARIOS = tuple(name for name, unit in REGISTRY.items() if unit.fault)
 
 #: Scenarios that run at every worker process count of the preset (the others at its default count).
 PER_PROCESS_COUNT = frozenset(name for name, unit in REGISTRY.items() if unit.per_process_count)
+
+#: Scenarios that only mean something through the delay proxy (they read its counters or its delayed hop).
+PROXIED_ONLY = frozenset(name for name, unit in REGISTRY.items() if unit.proxied_only)
 
 
 def runs_on(scenario: str, tasks: tuple[str, ...]) -> bool:

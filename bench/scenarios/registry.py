@@ -334,6 +334,58 @@ FAULTS = Scenario(
 )
 
 
+ROUND_TRIPS = Scenario(
+    name="round_trips",
+    description="round trips (request→response turns) per enqueue and per task to Redis and PostgreSQL, counted by "
+    "the delay proxy (proxied networks only)",
+    run_at="bench.scenarios.round_trips:run",
+    estimate_at="bench.scenarios.round_trips:estimate_s",
+    reads=("default_processes",),
+    section="bench.report.sections.network",
+    proxied_only=True,
+    # The counts below are bench.scenarios.round_trips.TASKS and IDLE_S (tests/test_registry.py checks them).
+    method=(
+        "Only through the delay proxy, which counts request→response turns per connection. 100 noops are enqueued "
+        "with the workers stopped (turns per enqueue), the idle workers' background turns are counted for 2 s, "
+        "then 100 noops are enqueued and drained with the workers running: turns per task = that phase's turns − "
+        "the enqueues' − the idle rate × the phase's duration (the raw figure is kept beside it)."
+    ),
+)
+
+
+IO_BOUND = Scenario(
+    name="io_bound",
+    description="IO-bound throughput: send_invoice_email tasks/s with the SMTP hop at the network's delay "
+    "(lan: 40 ms), worker RSS per task in flight and the measured SMTP round trip; proxied networks only",
+    run_at="bench.scenarios.io_bound:run",
+    estimate_at="bench.scenarios.io_bound:estimate_s",
+    reads=(
+        "default_processes",
+        "throughput_warmup_s",
+        "throughput_steady_s",
+        "max_window_tasks",
+        "resource_interval_s",
+        "drain_timeout_s",
+    ),
+    section="bench.report.sections.io_bound",
+    required_tasks=frozenset({"send_invoice_email"}),
+    proxied_only=True,
+    # 64 = bench.scenarios.io_bound.CALIBRATION_TASKS, 25 % = bench.network.RTT_TOLERANCE (tests/test_registry.py).
+    method=(
+        "`send_invoice_email` (render, send over SMTP, mark the order) confirmed done per second while its SMTP hop "
+        "is a delayed round trip through the proxy (the network's SMTP RTT), at {default_processes} worker "
+        "processes: 64 tasks estimate the rate, then a window sized to last {throughput_warmup_s:g} s of warm-up + "
+        "{throughput_steady_s:g} s is produced while the workers consume, as the throughput scenario's shop tasks. "
+        "The worker tree's RSS is sampled every {resource_interval_s:g} s meanwhile; the tasks in flight are counted "
+        "from the channel (the most attempts between S and F at once), and RSS per task in flight is the RSS p50 over "
+        "that peak (PSS likewise: RSS counts the pages forked workers share in each of them). The record carries the "
+        "SMTP round trip measured in the session (a raw `NOOP` loop through the proxy and direct); an added round "
+        "trip off the nominal one by more than 25% is `premise_not_met`. Compare the `io` profile (threads, or more "
+        "processes) with `shipped` (one task per process)."
+    ),
+)
+
+
 #: Every scenario, in the order a session runs them and the report shows them.
 REGISTRY: dict[str, Scenario] = {
     scenario.name: scenario
@@ -345,6 +397,8 @@ REGISTRY: dict[str, Scenario] = {
         IDLE_PICKUP,
         RESOURCES,
         CHANNEL_OVERHEAD,
+        ROUND_TRIPS,
+        IO_BOUND,
         RETRIES,
         FAULTS,
     )

@@ -15,6 +15,7 @@ from bench.faults.session import FaultSession, Producer
 
 if TYPE_CHECKING:
     from bench.backends import Backend
+    from bench.services.proxy import ProxiedPath
 
 __all__ = ["Producer", "RateKey", "ScenarioSession"]
 
@@ -36,6 +37,8 @@ class ScenarioSession(FaultSession, Protocol):
     warm_rate: float | None
     #: Tasks/s the producer enqueued the warm-up at (a warm-up rate close to it was the producer's).
     warm_enqueue_rate: float | None
+    #: The delay proxy the session's clients go through (``None``: a direct network); its counters count round trips.
+    path: ProxiedPath | None
 
     @property
     def label(self) -> str:

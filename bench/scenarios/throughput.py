@@ -91,8 +91,10 @@ def throughput_record(
     attempts: int,
     capped: bool,
     extra: dict[str, Any],
+    scenario: str = "throughput",
 ) -> dict[str, Any]:
-    """A throughput record from the channel: confirmed (or body) rate over the steady window, F→C lag."""
+    """A throughput record (of ``scenario``) from the channel: confirmed (or body) rate over the steady window,
+    F→C lag."""
     assert session.completion is not None
     preset = session.preset
     values, parts = completion.throughput_values(
@@ -103,7 +105,7 @@ def throughput_record(
         processes=session.processes,
     )
     values |= {"attempts": attempts, "capped": capped, "min_steady_s": preset.throughput_steady_s} | extra
-    record = session.record("throughput", params, values=values, samples={"window_part_rates": parts})
+    record = session.record(scenario, params, values=values, samples={"window_part_rates": parts})
     lost = values["lost"]
     if lost:
         record["status"] = "failed"

@@ -75,6 +75,8 @@ class Scenario:
     #: on a cluster of its own); it is no ``--scenarios`` choice and no session plans it, but the report shows it in
     #: registry order like any other.
     in_session: bool = True
+    #: Only on a network through the delay proxy (it reads the proxy's counters); a direct session leaves it out.
+    proxied_only: bool = False
 
     @property
     def preset_keys(self) -> tuple[str, ...]:

@@ -8,7 +8,9 @@ when the harness is killed; for faults, restart or crash):
 - :mod:`bench.services.redis`: :class:`RedisServer` (private) / :class:`ExternalRedis` (``--redis-url``);
 - :mod:`bench.services.postgres`: :class:`PostgresServer` (private cluster) / :class:`ExternalPostgres`
   (``--database-url``);
-- :mod:`bench.services.smtp`: :class:`SmtpSink`, where the invoice emails go.
+- :mod:`bench.services.smtp`: :class:`SmtpSink`, where the invoice emails go;
+- :mod:`bench.services.proxy`: :class:`DelayProxy` (a userspace TCP proxy adding a round-trip time and counting
+  round trips) and :class:`ProxiedPath` (a session's services through one).
 
 No Django here: the harness talks to the backends through subprocesses only. The names below are the public ones
 other modules use; import them from ``bench.services``.
@@ -36,16 +38,19 @@ from bench.services.process import (
     usage,
     wait_for_port,
 )
+from bench.services.proxy import DelayProxy, ProxiedPath
 from bench.services.redis import ExternalRedis, RedisServer, RedisService, check_redis_url, redis_service
 from bench.services.smtp import SmtpSink
 
 __all__ = [
     "LOOPBACK",
+    "DelayProxy",
     "ExternalPostgres",
     "ExternalRedis",
     "ManagedProcess",
     "PostgresServer",
     "ProcessGroup",
+    "ProxiedPath",
     "RedisServer",
     "RedisService",
     "SmtpSink",

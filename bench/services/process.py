@@ -383,6 +383,30 @@ def usage(processes: Iterable[psutil.Process]) -> Usage:
     return Usage(cpu, rss, pss)
 
 
+class OneProcessService:
+    """A service that is one :class:`ManagedProcess` listening on a port (the SMTP sink, the delay proxy)."""
+
+    process: ManagedProcess | None = None
+
+    def _start_listening(self, process: ManagedProcess, port: int, timeout: float) -> None:
+        """Start ``process`` and wait until it listens on ``port`` of 127.0.0.1; stopped again if it does not."""
+        self.process = process.start()
+        try:
+            wait_for_port(LOOPBACK, port, timeout, process=process)
+        except ServiceError:
+            process.stop()
+            raise
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the process."""
+        if self.process is not None:
+            self.process.stop(timeout)
+
+    def alive(self) -> bool:
+        """Whether the process runs."""
+        return self.process is not None and self.process.alive()
+
+
 class ProcessGroup:
     """Several :class:`ManagedProcess` stopped together (e.g. a backend's workers plus the web server).
 

@@ -16,11 +16,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Self
 
-from bench.errors import ServiceError
-from bench.services.process import LOOPBACK, ManagedProcess, free_port, wait_for_port
+from bench.services.process import LOOPBACK, ManagedProcess, OneProcessService, free_port
 
 
-class SmtpSink:
+class SmtpSink(OneProcessService):
     """aiosmtpd in a subprocess on a free 127.0.0.1 port, storing every received mail in a maildir.
 
     Read mail with :meth:`messages` (or any maildir reader, e.g. ``mutt -f <maildir>``).
@@ -56,22 +55,12 @@ class SmtpSink:
             return self
         self.maildir.parent.mkdir(parents=True, exist_ok=True)
         mailbox.Maildir(self.maildir, create=True)  # create new/ cur/ tmp/ so readers never race the server
-        self.process = ManagedProcess(self.argv(), log_path=self.log_path, name="smtp-sink").start()
-        try:
-            wait_for_port(LOOPBACK, self.port, timeout, process=self.process)
-        except ServiceError:
-            self.process.stop()
-            raise
+        self._start_listening(ManagedProcess(self.argv(), log_path=self.log_path, name="smtp-sink"), self.port, timeout)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the sink; the maildir stays."""
-        if self.process is not None:
-            self.process.stop(timeout)
-
-    def alive(self) -> bool:
-        """Whether the sink process runs."""
-        return self.process is not None and self.process.alive()
+        super().stop(timeout)
 
     def _keys(self) -> Iterator[tuple[float, str, Path]]:
         for sub in ("new", "cur"):
@@ -80,6 +69,10 @@ class SmtpSink:
                 for entry in os.scandir(folder):
                     if entry.is_file() and not entry.name.startswith("."):
                         yield entry.stat().st_mtime, entry.name, Path(entry.path)
+
+    def delivery_times(self) -> list[float]:
+        """When each mail was delivered (its maildir file's mtime, written at the end of the SMTP DATA), sorted."""
+        return sorted(mtime for mtime, _, _ in self._keys())
 
     def messages(self) -> list[EmailMessage]:
         """Every mail received so far, oldest first, parsed with the modern email policy."""

@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 REPO_DIR = Path(__file__).resolve().parents[2]
 
 BACKENDS = ("celery", "djangoq", "dramatiq", "huey", "tasks_db", "tasks_huey")
-PROFILES = ("bare", "shipped", "tuned", "safe")
+PROFILES = ("bare", "shipped", "tuned", "safe", "io")
 
 _TRUE = {"1", "true", "yes", "on"}
 

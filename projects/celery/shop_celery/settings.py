@@ -44,9 +44,11 @@ if SHOP_PROFILE != "bare":
     )
 _differs(
     "worker --concurrency / --pool",
-    "{processes} / prefork",
+    "{concurrency} / threads" if SHOP_PROFILE == "io" else "{processes} / prefork",
     "CPU count / prefork",
-    "the suite runs N processes, one task at a time each, for every backend (backend.toml)",
+    "io: one process with processes x threads threads, for many waiting tasks (Concurrency guide: the threads pool)"
+    if SHOP_PROFILE == "io"
+    else "the suite runs N processes, one task at a time each, for every backend (backend.toml)",
 )
 
 # --- profiles ----------------------------------------------------------------------------------------------------

@@ -44,14 +44,24 @@ _differs("Q_CLUSTER.log_level", SHOP_LOG_LEVEL, "INFO", "the suite's one log lev
 # no JSON option. Nothing to set.
 
 _workers = os.environ.get("SHOP_WORKERS")
+if SHOP_PROFILE == "io":
+    # Many waiting tasks per core: django-q2's workers are processes (multiprocessing), its only concurrency knob is
+    # their number (https://django-q2.readthedocs.io/en/master/configure.html#workers), so processes x threads of
+    # the other backends' io profile ($SHOP_IO_WORKERS, backend.toml).
+    _workers = os.environ.get("SHOP_IO_WORKERS") or _workers
 if _workers:
     Q_CLUSTER["workers"] = int(_workers)
 # Listed whether or not this process has SHOP_WORKERS: only the qcluster process gets it from the harness.
 _differs(
     "Q_CLUSTER.workers",
-    int(_workers) if _workers else "{processes} ($SHOP_WORKERS)",
+    int(_workers)
+    if _workers
+    else ("{concurrency} ($SHOP_IO_WORKERS)" if SHOP_PROFILE == "io" else "{processes} ($SHOP_WORKERS)"),
     "CPU count",
-    "the suite runs N processes, one task at a time each, for every backend ($SHOP_WORKERS, backend.toml)",
+    "io: as many worker processes as the threaded backends have threads, to run many waiting tasks (django-q2 has "
+    "no threads)"
+    if SHOP_PROFILE == "io"
+    else "the suite runs N processes, one task at a time each, for every backend ($SHOP_WORKERS, backend.toml)",
 )
 
 if SHOP_PROFILE in ("bare", "tuned"):

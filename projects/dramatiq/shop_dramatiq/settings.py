@@ -51,9 +51,11 @@ _middleware = [*_DRAMATIQ_DEFAULT_MIDDLEWARE, _ADMIN, _DB_CONNECTIONS, _CONFIRM]
 _differs("DRAMATIQ_BROKER.BROKER", "RedisBroker(url=$SHOP_REDIS_URL)", "RabbitmqBroker", "the suite's private Redis")
 _differs(
     "rundramatiq --processes / --threads",
-    "{processes} / 1",
+    "{processes} / {threads}" if SHOP_PROFILE == "io" else "{processes} / 1",
     "CPU count / 8",
-    "the suite runs N processes, one task at a time each, for every backend (backend.toml)",
+    "io: {threads} threads per process, for many waiting tasks (Dramatiq guide, Workers: --threads)"
+    if SHOP_PROFILE == "io"
+    else "the suite runs N processes, one task at a time each, for every backend (backend.toml)",
 )
 
 if SHOP_PROFILE in ("bare", "tuned"):

@@ -48,9 +48,11 @@ _differs("HUEY.connection", {"url": "$SHOP_REDIS_URL"}, "localhost:6379", "the s
 _differs("HUEY.immediate", False, "settings.DEBUG", "explicit, so that DEBUG never makes tasks run in the caller")
 _differs(
     "run_huey -w / -k",
-    "{processes} / process",
+    "{concurrency} / thread" if SHOP_PROFILE == "io" else "{processes} / process",
     "1 / thread",
-    "the suite runs N processes, one task at a time each, for every backend (backend.toml)",
+    "io: one consumer with processes x threads thread workers (Huey consumer docs: threads for IO-bound tasks)"
+    if SHOP_PROFILE == "io"
+    else "the suite runs N processes, one task at a time each, for every backend (backend.toml)",
 )
 _differs("LOGGING['loggers']['huey']", SHOP_LOG_LEVEL, "INFO (run_huey)", "the suite's one log level")
 

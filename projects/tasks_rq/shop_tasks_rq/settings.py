@@ -63,9 +63,11 @@ _differs(
 )
 _differs(
     "rqworker-pool --num-workers",
-    "{processes}",
+    "{concurrency}" if SHOP_PROFILE == "io" else "{processes}",
     1,
-    "the suite runs N processes, one task at a time each, for every backend (backend.toml)",
+    "io: processes x threads workers: RQ has no threads, one job per work horse (RQ docs, Worker Pool)"
+    if SHOP_PROFILE == "io"
+    else "the suite runs N processes, one task at a time each, for every backend (backend.toml)",
 )
 _differs(
     "rqworker-pool --verbosity",

@@ -1,0 +1,238 @@
+"""Round trips per enqueue and per task (the ``round_trips`` scenario) and, for a run at several networks, the
+"Sensitivity to the network" section: each backend's enqueue p50 and noop / shop-task throughput per network,
+absolute and as a ratio to its floor at that network, the round trips that explain the difference, one chart."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from bench.report import charts, derived
+from bench.report.context import Context, failure_note, make_context
+from bench.report.figures import FIGURES
+from bench.report.model import Block, Chart, Heading, Paragraph, Table
+from bench.report.numbers import duration_ns, rate_text, ratio_text
+from bench.results import Record, RunResults
+
+#: The section's heading in the report's Details.
+TITLE = "Round trips per enqueue and per task"
+#: The heading of the comparison across networks.
+SENSITIVITY_TITLE = "Sensitivity to the network"
+#: The shop task whose throughput the comparison shows beside noop (it talks to the SMTP hop).
+SHOP_TASK = "send_invoice_email"
+UPSTREAMS = ("redis", "postgres")
+
+
+def _median(records: Sequence[Record], key: str) -> float | None:
+    values = [r.values[key] for r in records if r.ok and isinstance(r.values.get(key), int | float)]
+    return statistics.median(values) if values else None
+
+
+def _count(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2g}" if value < 10 else f"{value:.0f}"
+
+
+def round_trip_rows(ctx: Context, records: Sequence[Record]) -> list[list[str]]:
+    """One row per backend, profile and network: turns per enqueue and per task to Redis and PostgreSQL."""
+    rows = []
+    networks = list(dict.fromkeys(r.network_name for r in records))
+    profiles = list(dict.fromkeys(r.profile for r in records))
+    for network in networks:
+        for profile in profiles:
+            for backend in ctx.backends([r for r in records if r.profile == profile]):
+                mine = [r for r in records if (r.backend, r.profile, r.network_name) == (backend, profile, network)]
+                if not any(r.ok for r in mine):
+                    continue
+                cells = [_count(_median(mine, f"{phase}_{u}")) for phase in ("enqueue", "task") for u in UPSTREAMS]
+                idle = " / ".join(_count(_median(mine, f"idle_{u}_per_s")) for u in UPSTREAMS)
+                rows.append([ctx.label(backend), profile, network, *cells, idle])
+    return rows
+
+
+def round_trip_sentence(ctx: Context, records: Sequence[Record], backend: str, profile: str) -> str | None:
+    """'Celery shipped: 1 round trip per enqueue, 3 per task to Redis, 7 to PostgreSQL' (medians over networks)."""
+    mine = [r for r in records if r.backend == backend and r.profile == profile and r.ok]
+    if not mine:
+        return None
+    enqueue = [(u, _median(mine, f"enqueue_{u}")) for u in UPSTREAMS]
+    task = [(u, _median(mine, f"task_{u}")) for u in UPSTREAMS]
+    names = {"redis": "Redis", "postgres": "PostgreSQL"}
+    enq = ", ".join(f"{_count(v)} to {names[u]}" for u, v in enqueue if v)
+    per_task = ", ".join(f"{_count(v)} to {names[u]}" for u, v in task if v)
+    return f"{ctx.label(backend)} {profile}: per enqueue {enq or '0'}; per task {per_task or '0'}"
+
+
+def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
+    """The round_trips records: a table, one sentence per backend."""
+    rows = round_trip_rows(ctx, records)
+    sentences = [
+        s
+        for profile in dict.fromkeys(r.profile for r in records)
+        for backend in ctx.backends(records)
+        if (s := round_trip_sentence(ctx, records, backend, profile)) is not None
+    ]
+    return [
+        Table(
+            [
+                "backend",
+                "profile",
+                "network",
+                "per enqueue: Redis",
+                "PostgreSQL",
+                "per task: Redis",
+                "PostgreSQL",
+                "idle turns/s (Redis / PG)",
+            ],
+            rows,
+            "Request→response turns counted by the delay proxy (a turn: client bytes, then server bytes; pipelined "
+            "commands are one). Per task: the idle workers' background turns over the same time subtracted. Each "
+            "turn costs one round trip: at 2 ms, 10 turns per task cap a worker process at ~50 tasks/s.",
+        ),
+        *([Paragraph("; ".join(sentences) + ".")] if sentences else []),
+        *failure_note(ctx, records),
+    ]
+
+
+def _figures(results: RunResults, backend: str, profile: str, processes: int | None) -> dict[str, derived.Measured]:
+    """Enqueue p50 (noop) and noop / shop-task throughput of one backend at one network, with floor ratios."""
+    found = {"enqueue": derived.figure(results, backend, profile, FIGURES["enqueue_p50"], {"task": "noop"})}
+    for task in ("noop", SHOP_TASK):
+        params: dict[str, Any] = {"task": task, "processes": processes}
+        found[task] = derived.figure(results, backend, profile, FIGURES["tasks_per_s"], params)
+    return found
+
+
+def _cell(figure: derived.Measured, kind: str) -> str:
+    if not figure.values:
+        return "–"
+    value = statistics.median(figure.values)
+    text = duration_ns(value) if kind == "enqueue" else rate_text(value, "").strip()
+    if figure.ratio is not None:
+        text += f" ({ratio_text(figure.ratio)})" if kind == "enqueue" else f" ({figure.ratio * 100:.2g} %)"
+    return text
+
+
+def _measured(results: RunResults, network: str) -> str:
+    """'Redis +2.01 ms, PostgreSQL +1.98 ms (p50)': what the sessions at ``network`` measured the proxy adding."""
+    added: dict[str, list[float]] = {}
+    premise_failed = 0
+    for r in results.select(network=network):
+        measured = r.network.get("measured")
+        if isinstance(measured, Mapping):
+            for upstream, values in measured.items():
+                if isinstance(values, Mapping) and isinstance(values.get("added_p50_us"), int | float):
+                    added.setdefault(upstream, []).append(values["added_p50_us"])
+        # Only a proxied session's premise is about the network (a fault record's is about its fault).
+        premise_failed += r.status == "premise_not_met" and bool(r.network.get("proxied"))
+    names = {"redis": "Redis", "postgres": "PostgreSQL"}
+    text = ", ".join(f"{names.get(u, u)} +{statistics.median(v) / 1e3:.2f} ms" for u, v in added.items())
+    if premise_failed:
+        text += f"; {premise_failed} record(s) premise not met (RTT off by > 25 %), not ranked"
+    return text or "nothing measured"
+
+
+def sensitivity(results: RunResults) -> list[Block]:
+    """The comparison across networks; nothing for a run at one network."""
+    networks = results.networks
+    if len(networks) < 2:
+        return []
+    ctx = make_context(results)
+    per_network = {n: results.at_network(n) for n in networks}
+    nominal = {n: _nominal(per_network[n]) for n in networks}
+    blocks: list[Block] = [
+        Heading(2, SENSITIVITY_TITLE),
+        Paragraph(
+            "The same sessions at each network: every connection of producer, workers and floors to Redis, "
+            "PostgreSQL and the SMTP sink went through the delay proxy (except `loopback`: direct). Measured round "
+            "trip the proxy added (raw PING / SELECT 1 loop, p50): "
+            + "; ".join(f"**{n}** ({_network_text(results, n)})" for n in networks)
+            + ". Ratios are to the floor measured at the same network."
+        ),
+    ]
+    throughput_processes = sorted(
+        {r.params["processes"] for r in results.records if r.scenario == "throughput" and "processes" in r.params}
+    )
+    processes = derived.headline_processes(results, throughput_processes)
+    rows = []
+    series: dict[str, list[tuple[float, float]]] = {}
+    for backend in results.backend_names:
+        for profile in results.profiles:
+            figures = {n: _figures(per_network[n], backend, profile, processes) for n in networks}
+            if not any(f.values for fs in figures.values() for f in fs.values()):
+                continue
+            for kind, label in (("enqueue", "enqueue p50 (noop)"), ("noop", "noop tasks/s"), (SHOP_TASK, "shop")):
+                if not any(figures[n][kind].values for n in networks):
+                    continue
+                rows.append([ctx.label(backend), profile, label, *[_cell(figures[n][kind], kind) for n in networks]])
+            points = [
+                (nominal[n]["rtt_ms"], statistics.median(figures[n]["noop"].values))
+                for n in networks
+                if figures[n]["noop"].values
+            ]
+            if len(points) > 1:
+                series[f"{ctx.label(backend)} {profile}"] = points
+    blocks.append(
+        Table(
+            ["backend", "profile", "figure", *networks],
+            rows,
+            f"Enqueue p50 (× floor) and tasks/s at {processes} worker processes (% of the floor) per network; "
+            f"shop = {SHOP_TASK}, which talks to the SMTP hop. Medians over repetitions.",
+        )
+    )
+    round_trips = results.select(scenario="round_trips")
+    if round_trips:
+        blocks.append(Heading(3, "Round trips that explain it"))
+        blocks += details(ctx, round_trips)
+    if series:
+        blocks.append(Chart("network-sensitivity", "noop throughput vs round-trip time", _chart(series, ctx.caption)))
+    return blocks
+
+
+def where(results: RunResults) -> list[Block]:
+    """The line under the report's title saying which network its main part was measured at (nothing for a run
+    at loopback only, the suite's default)."""
+    networks = results.networks
+    if not networks or networks == ["loopback"]:
+        return []
+    text = f"Measured at network **{networks[0]}** ({_network_text(results, networks[0])})"
+    if len(networks) > 1:
+        text += f"; the same sessions at {', '.join(networks[1:])} are compared in '{SENSITIVITY_TITLE}' at the end"
+    return [Paragraph(text + ".")]
+
+
+def _network_text(results: RunResults, network: str) -> str:
+    """'2 ms RTT, SMTP 40 ms: Redis +2.01 ms, PostgreSQL +1.98 ms', or 'direct'."""
+    nominal = _nominal(results.at_network(network))
+    if not nominal.get("proxied"):
+        return "direct"
+    return f"{_nominal_text(nominal)}: {_measured(results, network)}"
+
+
+def _nominal(results: RunResults) -> Mapping[str, Any]:
+    return results.records[0].network if results.records else {}
+
+
+def _nominal_text(network: Mapping[str, Any]) -> str:
+    if not network.get("proxied"):
+        return "direct"
+    return f"{network.get('rtt_ms', 0):g} ms RTT, SMTP {network.get('smtp_rtt_ms', 0):g} ms"
+
+
+def _chart(series: Mapping[str, Sequence[tuple[float, float]]], caption: str) -> Figure:
+    """Noop tasks/s per backend against the nominal round-trip time (ms)."""
+    fig, ax = charts._figure("noop throughput vs round-trip time to Redis / PostgreSQL", caption)
+    every = []
+    for name, points in series.items():
+        xs = [p[0] for p in points]
+        ys = [p[1] for p in points]
+        every += ys
+        ax.plot(xs, ys, marker="o", label=name, **charts._style(name))
+    charts._value_axis(ax, every)
+    ax.set_xlabel("nominal round trip (ms; 0 = loopback)")
+    ax.set_ylabel("tasks/s")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig

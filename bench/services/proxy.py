@@ -1,0 +1,207 @@
+"""The delay proxy: every connection to Redis, PostgreSQL and the SMTP sink at a chosen round-trip time.
+
+This kernel has no ``netem``, so the delay is a userspace TCP proxy (:mod:`bench.services.proxy_server`, its own
+process, started and stopped like the private Redis). One listening port per upstream; each direction keeps its byte
+order and releases each chunk at arrival + RTT / 2. It counts request→response turns per upstream, read with
+:meth:`DelayProxy.stats`, so a record can say how many round trips an enqueue or a task made.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from bench.errors import ServiceError
+from bench.services.process import LOOPBACK, ManagedProcess, OneProcessService, free_port
+
+
+class DelayProxy(OneProcessService):
+    """A proxy process with one route per upstream: ``upstreams`` maps a name to ``(host, port, rtt_ms)``.
+
+    ``port(name)`` is where clients connect instead of the upstream; :meth:`url` rewrites a URL to go through it.
+    """
+
+    def __init__(self, upstreams: dict[str, tuple[str, int, float]], *, log_path: str | Path | None = None) -> None:
+        self.upstreams = dict(upstreams)
+        self.ports = {name: free_port() for name in self.upstreams}
+        self.control_port = free_port()
+        self.log_path = Path(log_path) if log_path else Path(tempfile.mkdtemp(prefix="bench-proxy-")) / "proxy.log"
+        self.process: ManagedProcess | None = None
+
+    def __repr__(self) -> str:
+        return f"<DelayProxy {self.upstreams} ports={self.ports}>"
+
+    def argv(self) -> list[str]:
+        """The proxy process's command line."""
+        argv = [sys.executable, "-m", "bench.services.proxy_server", "--control", str(self.control_port)]
+        for name, (host, port, rtt_ms) in self.upstreams.items():
+            one_way_us = round(rtt_ms * 1000 / 2)
+            argv += ["--route", f"{name}={self.ports[name]}:{host}:{port}:{one_way_us}"]
+        return argv
+
+    def start(self, timeout: float = 15.0) -> Self:
+        """Start the proxy and wait until its control port answers."""
+        if self.process is not None and self.process.alive():
+            return self
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        root = Path(__file__).resolve().parent.parent.parent
+        process = ManagedProcess(self.argv(), cwd=root, log_path=self.log_path, name="delay-proxy")
+        self._start_listening(process, self.control_port, timeout)
+        return self
+
+    def port(self, name: str) -> int:
+        """The port clients of upstream ``name`` connect to."""
+        return self.ports[name]
+
+    def url(self, name: str, url: str) -> str:
+        """``url`` (``redis://``, ``postgres://``) with its host and port replaced by the proxy's route ``name``."""
+        parts = urllib.parse.urlsplit(url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = (userinfo + "@" if userinfo else "") + f"{LOOPBACK}:{self.ports[name]}"
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Counters per route: connections, open, turns, bytes, chunks, turns of each open connection."""
+        with socket.create_connection((LOOPBACK, self.control_port), timeout=5) as sock:
+            sock.sendall(b"stats\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ServiceError("the delay proxy closed its control connection")
+                data += chunk
+        return json.loads(data)["routes"]
+
+    def turns(self) -> dict[str, int]:
+        """Turns so far per route (a counter: subtract two readings)."""
+        return {name: route["turns"] for name, route in self.stats().items()}
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+#: Round trips timed per measured upstream (after :data:`PROBE_WARMUP` untimed ones): ~0.5 s at 2 ms.
+PROBE_ROUNDS = 200
+PROBE_WARMUP = 20
+
+
+def _redis_pings(url: str) -> list[int]:
+    """Nanoseconds of each of :data:`PROBE_ROUNDS` raw PINGs on one connection (redis-py, no pipeline)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+    try:
+        times = []
+        for _ in range(PROBE_WARMUP + PROBE_ROUNDS):
+            started = time.perf_counter_ns()
+            client.ping()
+            times.append(time.perf_counter_ns() - started)
+        return times[PROBE_WARMUP:]
+    finally:
+        client.close()
+
+
+def _postgres_selects(url: str) -> list[int]:
+    """Nanoseconds of each of :data:`PROBE_ROUNDS` ``SELECT 1`` on one autocommit connection (psycopg)."""
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=2, autocommit=True) as conn:
+        times = []
+        for _ in range(PROBE_WARMUP + PROBE_ROUNDS):
+            started = time.perf_counter_ns()
+            conn.execute("SELECT 1").fetchone()
+            times.append(time.perf_counter_ns() - started)
+        return times[PROBE_WARMUP:]
+
+
+def _percentile_us(values: list[int], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] / 1e3, 1)
+
+
+def measure_added_rtt(kind: str, direct_url: str, proxied_url: str) -> dict[str, float]:
+    """The round trip a raw client loop (``redis``: PING; ``postgres``: ``SELECT 1``) takes directly and through
+    the proxy, p50/p99 in µs, and the p50 the proxy added. Direct and proxied loops alternate in halves so drift on
+    the machine hits both alike."""
+    loop = {"redis": _redis_pings, "postgres": _postgres_selects}[kind]
+    direct: list[int] = []
+    proxied: list[int] = []
+    for _ in range(2):
+        direct += loop(direct_url)
+        proxied += loop(proxied_url)
+    values = {
+        "direct_p50_us": _percentile_us(direct, 50),
+        "direct_p99_us": _percentile_us(direct, 99),
+        "p50_us": _percentile_us(proxied, 50),
+        "p99_us": _percentile_us(proxied, 99),
+    }
+    values["added_p50_us"] = round(values["p50_us"] - values["direct_p50_us"], 1)
+    return values
+
+
+class ProxiedPath:
+    """The way a session reaches its services at one RTT: a :class:`DelayProxy` in front of Redis, PostgreSQL (when
+    the session has one) and the SMTP sink, and the URLs and port clients use instead of the direct ones."""
+
+    def __init__(
+        self,
+        *,
+        redis_url: str,
+        smtp_port: int,
+        database_url: str | None,
+        rtt_ms: float,
+        smtp_rtt_ms: float,
+        log_path: Path,
+    ) -> None:
+        upstreams = {"redis": (*_host_port(redis_url, 6379), rtt_ms), "smtp": (LOOPBACK, smtp_port, smtp_rtt_ms)}
+        if database_url:
+            upstreams["postgres"] = (*_host_port(database_url, 5432), rtt_ms)
+        self.proxy = DelayProxy(upstreams, log_path=log_path)
+        self.direct = {"redis": redis_url, "postgres": database_url}
+
+    def start(self) -> Self:
+        """Start the proxy."""
+        self.proxy.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the proxy."""
+        self.proxy.stop()
+
+    def redis_url(self, url: str) -> str:
+        """``url`` (a Redis URL of the proxied server) through the proxy."""
+        return self.proxy.url("redis", url)
+
+    def database_url(self, url: str | None) -> str | None:
+        """``url`` (a database of the proxied PostgreSQL) through the proxy; ``None`` stays ``None`` (SQLite)."""
+        return self.proxy.url("postgres", url) if url and "postgres" in self.proxy.ports else url
+
+    @property
+    def smtp_port(self) -> int:
+        """The port the shop sends its mail to."""
+        return self.proxy.port("smtp")
+
+    def measure(self) -> dict[str, dict[str, float]]:
+        """The round trip the proxy adds, per proxied upstream a client loop can probe (Redis, PostgreSQL)."""
+        measured = {}
+        for kind, url in self.direct.items():
+            if url:
+                measured[kind] = measure_added_rtt(kind, url, self.proxy.url(kind, url))
+        return measured
+
+
+def _host_port(url: str, default_port: int) -> tuple[str, int]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname or LOOPBACK, parts.port or default_port
