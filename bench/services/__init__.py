@@ -8,6 +8,7 @@ when the harness is killed; for faults, restart or crash):
 - :mod:`bench.services.redis`: :class:`RedisServer` (private) / :class:`ExternalRedis` (``--redis-url``);
 - :mod:`bench.services.postgres`: :class:`PostgresServer` (private cluster) / :class:`ExternalPostgres`
   (``--database-url``);
+- :mod:`bench.services.rabbitmq`: :class:`RabbitMQServer` (private node) / :class:`ExternalRabbitMQ` (``--amqp-url``);
 - :mod:`bench.services.smtp`: :class:`SmtpSink`, where the invoice emails go.
 
 No Django here: the harness talks to the backends through subprocesses only. The names below are the public ones
@@ -36,26 +37,38 @@ from bench.services.process import (
     usage,
     wait_for_port,
 )
+from bench.services.rabbitmq import (
+    ExternalRabbitMQ,
+    RabbitMQServer,
+    check_amqp_reachable,
+    rabbitmq_available,
+    rabbitmq_service,
+)
 from bench.services.redis import ExternalRedis, RedisServer, RedisService, check_redis_url, redis_service
 from bench.services.smtp import SmtpSink
 
 __all__ = [
     "LOOPBACK",
     "ExternalPostgres",
+    "ExternalRabbitMQ",
     "ExternalRedis",
     "ManagedProcess",
     "PostgresServer",
     "ProcessGroup",
+    "RabbitMQServer",
     "RedisServer",
     "RedisService",
     "SmtpSink",
     "Usage",
+    "check_amqp_reachable",
     "check_database_url",
     "check_redis_url",
     "database_service",
     "find_postgres_bin",
     "free_port",
     "postgres_available",
+    "rabbitmq_available",
+    "rabbitmq_service",
     "redact_url",
     "redis_service",
     "set_parent_death_signal",
