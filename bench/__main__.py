@@ -41,7 +41,14 @@ from bench.scenarios import (
     parse_preset,
     select_scenarios,
 )
-from bench.services import PostgresServer, RedisServer, SmtpSink, check_redis_url, postgres_available
+from bench.services import (
+    PostgresServer,
+    RedisServer,
+    SmtpSink,
+    check_amqp_reachable,
+    check_redis_url,
+    postgres_available,
+)
 
 #: Log levels every backend's logging accepts (Python's logging names; the worker CLIs take the same).
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -91,6 +98,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "before and during the run, other databases are left alone (fault scenarios need a private Redis)",
     )
     parser.add_argument(
+        "--amqp-url",
+        help="use this RabbitMQ (amqp://user:password@host:port/vhost) for the RabbitMQ backends instead of a private "
+        "node; checked at start (fault scenarios need a private node)",
+    )
+    parser.add_argument(
         "--database",
         choices=DATABASES,
         help="Django's database for every backend: a private PostgreSQL cluster (default when initdb/postgres are "
@@ -122,6 +134,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         raise UsageError(f"unknown log level {options.log_level!r}; valid: {', '.join(LOG_LEVELS)}")
     if options.redis_url is not None:
         check_redis_url(options.redis_url)
+    if options.amqp_url is not None:
+        check_amqp_reachable(options.amqp_url)
     preset_name = "quick" if options.quick else options.preset or "full"
     options.preset_obj = presets[preset_name]
     if options.repetitions is not None:

@@ -35,9 +35,9 @@ REPO = Path(__file__).resolve().parent.parent
 #: The longest the smoke run may take from its start (beside the rest of the suite) before it counts as hung.
 SMOKE_TIMEOUT_S = 1800
 #: Fixtures that start (or need) a real service: a ``unit`` test may not request them, even indirectly.
-SERVICE_FIXTURES = frozenset({"redis_server", "smtp_sink", "verification", "smoke_run", "postgres"})
+SERVICE_FIXTURES = frozenset({"redis_server", "smtp_sink", "verification", "smoke_run", "postgres", "rabbitmq"})
 #: Programs a ``unit`` test may not start: the services' servers (the fixtures above start them too).
-SERVICE_PROGRAMS = frozenset({"redis-server", "postgres", "pg_ctl", "initdb", "rabbitmq-server"})
+SERVICE_PROGRAMS = frozenset({"redis-server", "postgres", "pg_ctl", "initdb", "rabbitmq-server", "epmd"})
 
 
 @dataclass

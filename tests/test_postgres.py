@@ -6,7 +6,6 @@ check would hide a broken PostgreSQL setup.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -36,16 +35,11 @@ from bench.services import (
 )
 from bench.verify import verify_backend
 
-from .test_services import _alive, gone
+from .test_services import _alive, gone, kill_harness, require_service
 
 
 def _require_postgres() -> None:
-    missing = postgres_available()
-    if missing is None:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"PostgreSQL is needed under CI=true: {missing}")
-    pytest.skip(missing)
+    require_service(postgres_available())
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +57,6 @@ def _postgres_processes(base_dir: Path) -> list[int]:
         if str(base_dir) in " ".join(proc.info["cmdline"] or []) and _alive(proc.pid):
             found.append(proc.pid)
     return found
-
-
-def _wait_removed(path: Path, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not path.exists()
 
 
 # ---------------------------------------------------------------------------------------------------- the cluster
@@ -144,21 +131,8 @@ def test_harness_killed_leaves_no_postgres(signum: int) -> None:
     """Even a SIGKILLed harness leaves no server and no cluster directory (the parent-death signal reaches the
     supervisor, which shuts PostgreSQL down and removes the directory)."""
     _require_postgres()
-    harness = subprocess.Popen([sys.executable, "-c", HARNESS], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert harness.stdout is not None
-        started = json.loads(harness.stdout.readline() or "null")
-        assert started, "the harness did not start PostgreSQL"
-        pids, base = started["pids"], Path(started["dir"])
-        assert all(_alive(pid) for pid in pids) and base.is_dir()
-        harness.send_signal(signum)
-        harness.wait(timeout=30)
-        assert gone(pids, timeout=20), f"left running: {[p for p in pids if _alive(p)]}"
-        assert _wait_removed(base), f"{base} is still there"
-        assert not _postgres_processes(base)
-    finally:
-        harness.kill()
-        harness.wait()
+    started = kill_harness(HARNESS, signum)
+    assert not _postgres_processes(Path(started["dir"]))
 
 
 @pytest.mark.unit

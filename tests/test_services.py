@@ -32,6 +32,43 @@ def gone(pids: list[int], timeout: float = 10.0) -> bool:
     return False
 
 
+def require_service(missing: str | None) -> None:
+    """Skip when a service program is missing (``missing`` is why), but fail under ``CI=true``."""
+    if missing is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"needed under CI=true: {missing}")
+    pytest.skip(missing)
+
+
+def wait_removed(path: Path, timeout: float = 30.0) -> bool:
+    """Whether ``path`` is gone within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not path.exists()
+
+
+def kill_harness(code: str, signum: int) -> dict:
+    """Run ``code`` as a harness (it starts a service and prints ``{"pids": [...], "dir": ...}``), send it
+    ``signum``, assert every pid ends and the directory goes; what it printed."""
+    harness = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert harness.stdout is not None
+        started = json.loads(harness.stdout.readline() or "null")
+        assert started, "the harness did not start its service"
+        pids, base = started["pids"], Path(started["dir"])
+        assert all(_alive(pid) for pid in pids) and base.is_dir()
+        harness.send_signal(signum)
+        harness.wait(timeout=30)
+        assert gone(pids, timeout=30), f"left running: {[p for p in pids if _alive(p)]}"
+        assert wait_removed(base), f"{base} is still there"
+        return started
+    finally:
+        harness.kill()
+        harness.wait()
+
+
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE

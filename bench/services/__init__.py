@@ -8,6 +8,7 @@ when the harness is killed; for faults, restart or crash):
 - :mod:`bench.services.redis`: :class:`RedisServer` (private) / :class:`ExternalRedis` (``--redis-url``);
 - :mod:`bench.services.postgres`: :class:`PostgresServer` (private cluster) / :class:`ExternalPostgres`
   (``--database-url``);
+- :mod:`bench.services.rabbitmq`: :class:`RabbitMQServer` (private node) / :class:`ExternalRabbitMQ` (``--amqp-url``);
 - :mod:`bench.services.smtp`: :class:`SmtpSink`, where the invoice emails go;
 - :mod:`bench.services.proxy`: :class:`DelayProxy` (a userspace TCP proxy adding a round-trip time and counting
   round trips) and :class:`ProxiedPath` (a session's services through one).
@@ -39,6 +40,13 @@ from bench.services.process import (
     wait_for_port,
 )
 from bench.services.proxy import DelayProxy, ProxiedPath
+from bench.services.rabbitmq import (
+    ExternalRabbitMQ,
+    RabbitMQServer,
+    check_amqp_reachable,
+    rabbitmq_available,
+    rabbitmq_service,
+)
 from bench.services.redis import ExternalRedis, RedisServer, RedisService, check_redis_url, redis_service
 from bench.services.smtp import SmtpSink
 
@@ -46,21 +54,26 @@ __all__ = [
     "LOOPBACK",
     "DelayProxy",
     "ExternalPostgres",
+    "ExternalRabbitMQ",
     "ExternalRedis",
     "ManagedProcess",
     "PostgresServer",
     "ProcessGroup",
     "ProxiedPath",
+    "RabbitMQServer",
     "RedisServer",
     "RedisService",
     "SmtpSink",
     "Usage",
+    "check_amqp_reachable",
     "check_database_url",
     "check_redis_url",
     "database_service",
     "find_postgres_bin",
     "free_port",
     "postgres_available",
+    "rabbitmq_available",
+    "rabbitmq_service",
     "redact_url",
     "redis_service",
     "set_parent_death_signal",

@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Protocol, Self
 
 from bench.errors import ServiceError
-from bench.services.process import LOOPBACK, ManagedProcess, child_setup, forget_at_exit, free_port, remove_at_exit
+from bench.services.process import (
+    LOOPBACK,
+    ManagedProcess,
+    child_setup,
+    forget_at_exit,
+    free_port,
+    remove_at_exit,
+    supervised,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +44,11 @@ PG_ROLE = "bench"
 _PG_SCHEMES = ("postgres", "postgresql")
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
-# The cluster's supervisor: runs postgres in the foreground, turns SIGTERM/SIGINT/SIGHUP into PostgreSQL's immediate
-# shutdown (SIGQUIT: sessions ended, no shutdown checkpoint — the cluster is thrown away, and a checkpoint would
-# first fsync everything initdb wrote with --no-sync), and removes the cluster's directory once postgres is gone,
-# however it ended. It is the harness's direct child, so the parent-death signal reaches it even when the harness
-# is SIGKILLed. (`pg_ctl start` is not used: it detaches the postmaster into a session of its own, out of reach of
-# the process registry and the parent-death signal.)
-_PG_SUPERVISOR = """
-dir=$1; shift
-"$@" &
-pid=$!
-trap 'kill -QUIT "$pid" 2>/dev/null' TERM INT HUP
-while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
-rm -rf -- "$dir"
-"""
+# The cluster runs under process.supervised: PostgreSQL's immediate shutdown (SIGQUIT: sessions ended, no shutdown
+# checkpoint — the cluster is thrown away, and a checkpoint would first fsync everything initdb wrote with
+# --no-sync), and the cluster's directory removed once postgres is gone, however it ended. (`pg_ctl start` is not
+# used: it detaches the postmaster into a session of its own, out of reach of the process registry and the
+# parent-death signal.)
 
 
 def find_postgres_bin(lib_dir: Path = Path("/usr/lib/postgresql")) -> Path:
@@ -235,14 +234,14 @@ class PostgresServer:
 
     def argv(self) -> list[str]:
         """The supervisor and ``postgres`` command line."""
-        return [
-            "/bin/sh", "-c", _PG_SUPERVISOR, "bench-postgres", str(self.base_dir),
+        assert self.base_dir is not None
+        return supervised("bench-postgres", self.base_dir, "QUIT", [
             str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
             "-c", f"listen_addresses={LOOPBACK}",
             "-c", f"unix_socket_directories={self.base_dir}",
             "-c", "unix_socket_permissions=0700",
             *(arg for name, value in self.settings.items() for arg in ("-c", f"{name}={value}")),
-        ]  # fmt: skip
+        ])  # fmt: skip
 
     def start(self) -> Self:
         """initdb, start the server, wait until it accepts connections, create the run's database."""

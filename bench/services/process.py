@@ -112,6 +112,42 @@ def child_setup(user: str | None, death_signal: bool) -> Callable[[], None] | No
     return setup
 
 
+# A server's supervisor: runs the server in the background, turns SIGTERM/SIGINT/SIGHUP into the server's own stop
+# signal, and once the server is gone (however it ended) removes the server's directory, unless a ``keep`` file in it
+# says a restart follows. Made the harness's direct child, it gets the parent-death signal even when the harness is
+# SIGKILLed, so the directory goes with the server.
+_SUPERVISOR = """
+dir=$1; sig=$2; shift 2
+"$@" &
+pid=$!
+trap 'kill -"$sig" "$pid" 2>/dev/null' TERM INT HUP
+while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
+[ -e "$dir/keep" ] || rm -rf -- "$dir"
+"""
+
+
+def supervised(name: str, directory: Path, stop_signal: str, argv: Sequence[str]) -> list[str]:
+    """The command line running ``argv`` under the supervisor: stopped with ``stop_signal`` (``TERM``, ``QUIT``),
+    ``directory`` removed after it unless ``directory/keep`` exists."""
+    return ["/bin/sh", "-c", _SUPERVISOR, name, str(directory), stop_signal, *(str(a) for a in argv)]
+
+
+class ServiceContext:
+    """``with service:`` starts it and cleans it up (mixed into the service classes, which define both)."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
 def remove_at_exit(directory: Path) -> None:
     """Have :func:`stop_all` remove ``directory`` once every process is stopped (a server's data directory)."""
     with _registry_lock:
