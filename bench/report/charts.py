@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import matplotlib
 import matplotlib.lines
@@ -28,7 +28,6 @@ plt.rcParams["figure.max_open_warning"] = 0
 matplotlib.rcParams["svg.hashsalt"] = "bench-report"
 matplotlib.rcParams["svg.fonttype"] = "none"
 
-BASELINE = "redis-baseline"
 _PERCENTILE_LABELS = ("p50", "p90", "p99", "p99.9", "max")
 
 
@@ -41,11 +40,12 @@ def _figure(title: str, caption: str, *, height: float = 4.2) -> tuple[Figure, p
     return fig, ax
 
 
-def _style(backend: str) -> dict[str, object]:
-    """A floor is drawn dashed and grey everywhere so it reads as a floor, not a competitor."""
-    if backend == BASELINE or "floor" in backend.lower():
+def _style(backend: str, floors: Collection[str] = ()) -> dict[str, object]:
+    """A floor (``floors``: the labels of the run's floors, by their recorded role) is drawn grey and dashed
+    everywhere so it reads as a floor, not a competitor."""
+    if backend in floors:
         # Two floors (Redis, database) must stay apart: grey, dashed or dotted.
-        dotted = "database" in backend.lower() or "db" in backend.lower()
+        dotted = sorted(floors, reverse=True).index(backend) % 2 == 1
         return {"color": "#555555" if dotted else "#888888", "linestyle": ":" if dotted else "--"}
     return {}
 
@@ -72,7 +72,9 @@ def _value_axis(ax: plt.Axes, values: Sequence[float], *, log_beyond: float = 20
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_human))
 
 
-def enqueue_percentiles(task: str, data: Mapping[str, Mapping[str, float]], caption: str) -> Figure:
+def enqueue_percentiles(
+    task: str, data: Mapping[str, Mapping[str, float]], caption: str, floors: Collection[str] = ()
+) -> Figure:
     """Enqueue latency percentiles (µs, log scale) per backend for one task: one line per backend."""
     fig, ax = _figure(f"Enqueue latency of {task} (µs)", caption)
     xs = range(len(_PERCENTILE_LABELS))
@@ -80,7 +82,7 @@ def enqueue_percentiles(task: str, data: Mapping[str, Mapping[str, float]], capt
     for backend, pct in data.items():
         ys = [pct[label] / 1e3 for label in _PERCENTILE_LABELS]
         every += ys
-        ax.plot(xs, ys, marker="o", label=backend, **_style(backend))
+        ax.plot(xs, ys, marker="o", label=backend, **_style(backend, floors))
     ax.set_xticks(list(xs), list(_PERCENTILE_LABELS))
     _value_axis(ax, every)
     ax.set_xlabel("percentile")
@@ -91,7 +93,11 @@ def enqueue_percentiles(task: str, data: Mapping[str, Mapping[str, float]], capt
 
 
 def throughput_vs_processes(
-    task: str, mode: str, series: Mapping[str, Sequence[tuple[int, float, float, float]]], caption: str
+    task: str,
+    mode: str,
+    series: Mapping[str, Sequence[tuple[int, float, float, float]]],
+    caption: str,
+    floors: Collection[str] = (),
 ) -> Figure:
     """Tasks/s against worker processes, median with min–max bars over repetitions; the Redis floor dashed."""
     fig, ax = _figure(f"Throughput of {task} ({mode}), tasks/s against worker processes", caption)
@@ -100,7 +106,7 @@ def throughput_vs_processes(
         xs = [p[0] for p in points]
         med = [p[1] for p in points]
         err = [[p[1] - p[2] for p in points], [p[3] - p[1] for p in points]]
-        ax.errorbar(xs, med, yerr=err, marker="o", capsize=3, label=backend, **_style(backend))
+        ax.errorbar(xs, med, yerr=err, marker="o", capsize=3, label=backend, **_style(backend, floors))
     all_x = sorted({p[0] for points in series.values() for p in points})
     ax.set_xticks(all_x, [str(x) for x in all_x])
     ax.set_xlabel("worker processes")
@@ -122,7 +128,11 @@ _STATE_MARKERS = {
 
 
 def latency_vs_rate(
-    task: str, series: Mapping[str, Sequence[tuple[float, float, float, str]]], bound_ms: float, caption: str
+    task: str,
+    series: Mapping[str, Sequence[tuple[float, float, float, str]]],
+    bound_ms: float,
+    caption: str,
+    floors: Collection[str] = (),
 ) -> Figure:
     """Two panels, p50 and p99 from intended send to start (ms) against offered rate; states marked; bound on p99."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained", sharex=True)
@@ -137,7 +147,7 @@ def latency_vs_rate(
             points = sorted(points)
             ys = [p[index] / 1e6 for p in points]
             values += ys
-            ax.plot([p[0] for p in points], ys, marker="o", markersize=4, label=backend, **_style(backend))
+            ax.plot([p[0] for p in points], ys, marker="o", markersize=4, label=backend, **_style(backend, floors))
             for p, y in zip(points, ys, strict=True):
                 marker = _STATE_MARKERS.get(p[3])
                 if marker is not None:

@@ -31,6 +31,7 @@ from bench.report.method import METHOD, method_for
 from bench.report.model import Block, Contents, Heading, Paragraph, Table
 from bench.report.sections import faults, retries, section
 from bench.results import RunResults
+from bench.scenarios.registry import REGISTRY
 
 # --------------------------------------------------------------------------------------------------------------------
 # FAQ
@@ -267,7 +268,11 @@ def build(results: RunResults) -> list[Block]:
         records = results.select(scenario=scenario)
         blocks.append(Heading(3, title))
         if not records:
-            blocks.append(Paragraph(f"{title}: {NOT_MEASURED}."))
+            # A scenario that only runs through the delay proxy is not missing from a loopback run: no section.
+            if scenario in REGISTRY and REGISTRY[scenario].proxied_only:
+                blocks.pop()
+            else:
+                blocks.append(Paragraph(f"{title}: {NOT_MEASURED}."))
             continue
         blocks += _demote(render(ctx, records))
     blocks += _settings(ctx)

@@ -76,6 +76,10 @@ class Context:
         present = {r.backend for r in records}
         return sorted(b for b in present if not self.is_floor(b)) + sorted(b for b in present if self.is_floor(b))
 
+    def floor_labels(self) -> frozenset[str]:
+        """The labels of the run's floors (by their recorded role), as the charts name their series."""
+        return frozenset(self.label(b) for b in self.results.backend_names if self.is_floor(b))
+
     def is_floor(self, backend: str) -> bool:
         """A raw broker loop, shown beside the backends and never ranked."""
         return derived.is_floor(self.results, backend)

@@ -93,7 +93,7 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 )
             )
             if chart_data:
-                fig = charts.enqueue_percentiles(task, chart_data, ctx.caption)
+                fig = charts.enqueue_percentiles(task, chart_data, ctx.caption, ctx.floor_labels())
                 blocks.append(Chart(f"enqueue-{profile}-{task}", f"Enqueue latency of {task} ({profile})", fig))
         blocks += _microbench_table(ctx, profile)
     return blocks + failure_note(ctx, records)

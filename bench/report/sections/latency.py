@@ -101,6 +101,6 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
             )
             blocks.append(Table(["backend", "maximum sustainable rate", "first rate not sustained", "note"], best_rows))
             if series:
-                fig = charts.latency_vs_rate(str(task), series, ctx.bound_ns / 1e6, ctx.caption)
+                fig = charts.latency_vs_rate(str(task), series, ctx.bound_ns / 1e6, ctx.caption, ctx.floor_labels())
                 blocks.append(Chart(f"latency-{profile}-{task}", title, fig))
     return blocks + failure_note(ctx, records)

@@ -5,7 +5,7 @@ absolute and as a ratio to its floor at that network, the round trips that expla
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -187,7 +187,13 @@ def sensitivity(results: RunResults) -> list[Block]:
         blocks.append(Heading(3, "Round trips that explain it"))
         blocks += details(ctx, round_trips)
     if series:
-        blocks.append(Chart("network-sensitivity", "noop throughput vs round-trip time", _chart(series, ctx.caption)))
+        blocks.append(
+            Chart(
+                "network-sensitivity",
+                "noop throughput vs round-trip time",
+                _chart(series, ctx.caption, ctx.floor_labels()),
+            )
+        )
     return blocks
 
 
@@ -221,7 +227,7 @@ def _nominal_text(network: Mapping[str, Any]) -> str:
     return f"{network.get('rtt_ms', 0):g} ms RTT, SMTP {network.get('smtp_rtt_ms', 0):g} ms"
 
 
-def _chart(series: Mapping[str, Sequence[tuple[float, float]]], caption: str) -> Figure:
+def _chart(series: Mapping[str, Sequence[tuple[float, float]]], caption: str, floors: Collection[str]) -> Figure:
     """Noop tasks/s per backend against the nominal round-trip time (ms)."""
     fig, ax = charts._figure("noop throughput vs round-trip time to Redis / PostgreSQL", caption)
     every = []
@@ -229,7 +235,7 @@ def _chart(series: Mapping[str, Sequence[tuple[float, float]]], caption: str) ->
         xs = [p[0] for p in points]
         ys = [p[1] for p in points]
         every += ys
-        ax.plot(xs, ys, marker="o", label=name, **charts._style(name))
+        ax.plot(xs, ys, marker="o", label=name, **charts._style(name, floors))
     charts._value_axis(ax, every)
     ax.set_xlabel("nominal round trip (ms; 0 = loopback)")
     ax.set_ylabel("tasks/s")

@@ -58,6 +58,6 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                     )
                 )
                 if series:
-                    fig = charts.throughput_vs_processes(task, str(mode), series, ctx.caption)
+                    fig = charts.throughput_vs_processes(task, str(mode), series, ctx.caption, ctx.floor_labels())
                     blocks.append(Chart(f"throughput-{profile}-{task}-{mode}", title, fig))
     return blocks + failure_note(ctx, records)
