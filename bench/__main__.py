@@ -72,7 +72,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--preset", choices=sorted(presets), help="preset by name (default: full; not with --quick)")
     parser.add_argument("--backends", help="comma-separated backend names (default: all, with the Redis floor)")
-    parser.add_argument("--scenarios", help="comma-separated scenario names (default: all)")
+    parser.add_argument(
+        "--scenarios",
+        help="comma-separated scenario names, or all (default: all but those the preset leaves out: quick leaves out "
+        "retries and faults)",
+    )
     parser.add_argument(
         "--profile",
         default="shipped",
@@ -143,7 +147,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             raise UsageError("--repetitions must be >= 1")
         options.preset_obj = replace(options.preset_obj, repetitions=options.repetitions)
     options.preset_obj = override_preset(options.preset_obj, options.processes, options.fault_profiles)
-    options.scenario_list = select_scenarios(_split(options.scenarios))
+    asked = _split(options.scenarios)
+    options.scenario_list = select_scenarios(asked)
+    # Without --scenarios a preset runs every scenario but those its time budget leaves out (recorded, reported).
+    options.left_out = () if asked else tuple(options.preset_obj.left_out)
+    options.scenario_list = tuple(s for s in options.scenario_list if s not in options.left_out)
     options.networks = tuple(parse_networks(options.network))
     profiles = _split(options.profile) or ["shipped"]
     if profiles == ["all"]:
@@ -568,6 +576,7 @@ def run(options: argparse.Namespace) -> int:
                     "preset_params": preset.as_dict(),
                     "profiles": options.profiles,
                     "scenarios": list(options.scenario_list),
+                    "left_out": list(options.left_out),
                     "repetitions": preset.repetitions,
                     "seed": options.seed,
                     "argv": sys.argv,
@@ -605,7 +614,7 @@ def run(options: argparse.Namespace) -> int:
             counted: list[dict[str, Any]] = []
             with ThreadPoolExecutor(max_workers=1) as beside:
                 counting = None
-                if "throughput" in options.scenario_list:
+                if "throughput" in options.scenario_list and "db_statements" not in options.left_out:
                     counting = beside.submit(
                         count_db_statements, options.backend_list, options.profiles, skips, ctx, tracker.note
                     )

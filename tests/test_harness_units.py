@@ -16,6 +16,7 @@ from bench.backends import get_backends, load_baseline
 from bench.channel_wait import ChannelWatcher
 from bench.errors import UsageError
 from bench.faults.retries import account, gaps_s
+from bench.report.content import left_out
 from bench.runner import RunContext, Session, SessionSpec, plan_sessions
 from bench.scenarios import (
     PRESETS_FILE,
@@ -97,6 +98,7 @@ def test_preset_overrides_bring_back_the_trimmed_sessions() -> None:
         ({"fault_profiles": ["tuned"]}, "fault_profiles"),
         ({"processes": [1, 1]}, "distinct"),
         ({"surprise": 1}, "unknown key(s) surprise"),
+        ({"left_out": ["faults", "speed"]}, "'left_out' names unknown scenario(s) speed"),
     ],
 )
 def test_impossible_presets_are_rejected_when_loaded(change: dict, message: str) -> None:
@@ -112,10 +114,25 @@ def test_missing_preset_key_is_named() -> None:
         parse_preset("broken", table)
 
 
+def test_the_quick_preset_leaves_whole_scenarios_to_the_report() -> None:
+    """Quick's time budget leaves the fault phase and the statement counts out, and the report says so, with how
+    to ask for them; the fault scenarios' own trims are not listed when they did not run at all."""
+    quick = load_presets()["quick"]
+    assert set(quick.left_out) == {"retries", "faults", "db_statements"}
+    assert load_presets()["full"].left_out == ()
+    said = left_out(quick.as_dict(), quick.left_out)
+    assert said[0] == "retries and faults (`--scenarios retries,faults` runs them)"
+    assert "database statements per task" in said
+    assert not any("Redis crash" in item or "redelivery" in item for item in said)
+    # Asked for with --scenarios, the fault phase runs: its trims are listed again.
+    assert any("Redis crash" in item for item in left_out(quick.as_dict(), ()))
+
+
 def test_unknown_scenario_lists_the_valid_ones() -> None:
     with pytest.raises(UsageError, match=r"unknown scenario.*valid: enqueue, throughput"):
         select_scenarios(["enqueue", "speed"])
     assert select_scenarios(["latency", "enqueue"]) == ("enqueue", "latency")  # session order, not argument order
+    assert select_scenarios(["all"]) == select_scenarios(None)
 
 
 def test_run_order_is_shuffled_complete_and_reproducible() -> None:

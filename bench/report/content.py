@@ -11,7 +11,7 @@ run"; a scenario without a section is still shown, generically.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bench.environment import key_versions
@@ -209,7 +209,7 @@ def build(results: RunResults) -> list[Block]:
             "broker loop) measured in the same run; absolute values hold for this machine only."
         )
     )
-    trimmed = left_out(ctx.preset)
+    trimmed = left_out(ctx.preset, run.get("left_out") or ())
     if trimmed:
         blocks.append(
             Paragraph(
@@ -288,11 +288,35 @@ def _demote(blocks: list[Block]) -> list[Block]:
     return [Heading(4, b.text) if isinstance(b, Heading) else b for b in blocks]
 
 
-def left_out(preset: Mapping[str, Any]) -> list[str]:
-    """What a preset, as recorded in the run, chose not to measure, in the reader's words (empty for the full one)."""
+def _title(scenario: str) -> str:
+    """A scenario's name as its report section titles it."""
+    module = REGISTRY[scenario].section_module()
+    return str(getattr(module, "TITLE", scenario))
+
+
+#: Preset keys whose trims only concern the fault scenarios.
+_FAULT_TRIM_KEYS = ("long_delay_s", "redis_persistence", "redis_crash", "fault_profiles")
+
+
+def left_out(preset: Mapping[str, Any], scenarios: Iterable[str] = ()) -> list[str]:
+    """What a preset, as recorded in the run, chose not to measure, in the reader's words (empty for the full one).
+
+    ``scenarios``: the whole scenarios the run left out for the preset's time budget (``run.left_out``); the fault
+    scenarios' own trims are not listed when the fault scenarios did not run at all.
+    """
     if not preset:
         return []
     trimmed = []
+    skipped = [name for name in scenarios if name in REGISTRY]
+    if skipped:
+        runnable = [name for name in skipped if REGISTRY[name].in_session]
+        if runnable:
+            titles = " and ".join(_title(name).lower() for name in runnable)
+            trimmed.append(f"{titles} (`--scenarios {','.join(runnable)}` runs them)")
+        # A pass outside the sessions runs with the scenario it belongs to whenever --scenarios names that one.
+        trimmed += [_title(name).lower() for name in skipped if not REGISTRY[name].in_session]
+    if any(REGISTRY[name].fault for name in skipped):
+        preset = {k: v for k, v in preset.items() if k not in _FAULT_TRIM_KEYS}
     if preset.get("microbench") is False:
         trimmed.append("the pytest-benchmark cross-check of the enqueue latency")
     if preset.get("concurrent_tasks") == {}:

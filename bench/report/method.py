@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench.scenarios import REGISTRY
+from bench.scenarios.preset import preset_keys
 
 _GENERAL: dict[str, str] = {
     "general": (
@@ -71,4 +72,6 @@ def method_for(scenario: str, preset: Mapping[str, Any]) -> str:
     text = METHOD.get(scenario)
     if text is None:
         return "No method description is recorded for this scenario."
-    return _Formatter().vformat(text, (), _Preset(preset))
+    # A key added after a run was recorded reads as its declared default: the value that run measured with.
+    defaults = {key.name: key.default for key in preset_keys() if not key.required}
+    return _Formatter().vformat(text, (), _Preset({**defaults, **preset}))

@@ -75,8 +75,9 @@ def runs_on(scenario: str, tasks: tuple[str, ...]) -> bool:
 
 
 def select_scenarios(names: list[str] | None) -> tuple[str, ...]:
-    """The scenarios to run, in session order; unknown names are a one-line error listing the valid ones."""
-    if not names:
+    """The scenarios to run, in session order (``all``: every one); unknown names are a one-line error listing the
+    valid ones."""
+    if not names or names == ["all"]:
         return tuple(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:

@@ -6,14 +6,11 @@ from bench import stats
 from bench.scenarios.preset import Preset
 from bench.scenarios.session import ScenarioSession
 
-#: Event writes timed one by one.
-EVENTS = 20_000
-
 
 def run(session: ScenarioSession) -> None:
     """The channel's own cost per event, in a process with the backend's environment."""
     assert session.producer is not None
-    answer = session.producer.call("channel_overhead", events=EVENTS)
+    answer = session.producer.call("channel_overhead", events=session.preset.channel_events)
     p = stats.percentiles(answer["histogram"])
     session.record(
         "channel_overhead",

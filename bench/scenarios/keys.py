@@ -100,6 +100,13 @@ def tasks(name: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def names(name: str, value: Any) -> tuple[str, ...]:
+    """A list of names (empty allowed); which names are valid is checked where they are known."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise UsageError(f"{name!r} must be a list of names, got {value!r}")
+    return tuple(value)
+
+
 def task_counts(name: str, value: Any) -> dict[str, int]:
     """A table task = count (empty allowed)."""
     if not isinstance(value, dict):
@@ -139,6 +146,8 @@ SESSION_KEYS: tuple[Key, ...] = (
     Key("default_processes", integer(), "worker process count of every other scenario (one of processes)", int),
     Key("warmup_tasks", integer(0), "noops before measuring; their rate is the first estimate that sizes windows", int),
     Key("drain_timeout_s", positive, "how long a drain waits for its tasks before the record fails", float),
+    # A preset's time budget may leave whole scenarios to a longer preset; the report names them and how to ask.
+    Key("left_out", names, "scenarios the preset skips unless --scenarios names them (its time budget)", tuple, ()),
 )
 
 

@@ -98,6 +98,9 @@ def parse_preset(name: str, data: dict[str, Any], registry: Mapping[str, Scenari
         values = {n: key.value(data[n]) if n in data else key.default for n, key in by_name.items()}
     except UsageError as exc:
         raise UsageError(f"preset {name!r}: {exc}") from None
+    unknown = sorted(set(values.get("left_out", ())) - set(registry))
+    if unknown:
+        raise UsageError(f"preset {name!r}: 'left_out' names unknown scenario(s) {', '.join(unknown)}")
     checks: list[PresetCheck] = [check_session, *(c for scenario in registry.values() for c in scenario.checks)]
     for check in checks:
         problem = check(values)

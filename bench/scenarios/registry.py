@@ -228,13 +228,17 @@ CHANNEL_OVERHEAD = Scenario(
     description="cost of the measurement channel itself (ns per event written)",
     run_at="bench.scenarios.channel_overhead:run",
     estimate_at="bench.scenarios.channel_overhead:estimate_s",
+    keys=(
+        # Runs before the quick preset had the key wrote 20,000.
+        Key("channel_events", integer(100), "event writes timed one by one (p99 = the 1 % slowest)", int, 20_000),
+    ),
     section="bench.report.sections.channel_overhead",
     figures=("channel_write_p50",),
     method=(
-        "The cost of the measurement channel itself: 20,000 event writes timed one by one (perf_counter_ns) in a "
-        "process with the backend's environment, the same code path the tasks use. Every task writes two events "
-        "(start and finish); the report relates that to the time a worker process spends per noop task at the "
-        "measured backlog throughput, so its share of every other number can be judged."
+        "The cost of the measurement channel itself: {channel_events:,} event writes timed one by one "
+        "(perf_counter_ns) in a process with the backend's environment, the same code path the tasks use. Every task "
+        "writes two events (start and finish); the report relates that to the time a worker process spends per noop "
+        "task at the measured backlog throughput, so its share of every other number can be judged."
     ),
 )
 

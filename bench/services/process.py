@@ -79,12 +79,29 @@ except (OSError, AttributeError):
     _prctl = None
 
 
+#: The pid of the process that last forked (set in it just before the fork, inherited by the child).
+_forked_by = 0
+
+
+def _remember_forking_parent() -> None:
+    global _forked_by
+    _forked_by = os.getpid()
+
+
+# Popen runs the at-fork hooks whenever it has a preexec_fn, which every child armed below has.
+os.register_at_fork(before=_remember_forking_parent)
+
+
 def set_parent_death_signal() -> None:
     """Ask the kernel to send this process SIGTERM when its parent dies (a ``preexec_fn``; Linux only)."""
     # Runs in the child between fork and exec: if the harness dies even by SIGKILL, the kernel sends SIGTERM to
     # this child (only the direct child; the SIGTERM lets it stop its own children).
     if _prctl is not None:
         _prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        # A parent that died between the fork and the prctl sent nothing: the child is already an orphan, and ends as
+        # the signal would have ended it (not by os.kill: a SIGTERM handler inherited from the harness would keep it).
+        if _forked_by and os.getppid() != _forked_by:
+            os._exit(128 + signal.SIGTERM)
 
 
 def child_setup(user: str | None, death_signal: bool) -> Callable[[], None] | None:
