@@ -8,6 +8,7 @@ slowest at 2 ms.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from bench.report.context import SYNTHETIC_PRESET, main_part, make_context
 from bench.report.derived import figure
 from bench.report.figures import FIGURES
 from bench.report.sections import network
+from bench.report.sections import network as network_module
 from bench.report.terminal import scorecard_table
 from bench.results import Record, RunResults, write_results
 
@@ -45,14 +47,15 @@ def _records(network: dict[str, Any], rtt_ms: float) -> list[Record]:
                     histograms={"latency_ns": stats.encode(hist)}, network=network,
                 )
             )  # fmt: skip
-            # Two worker processes, each waiting for its round trips per task.
-            tasks_per_s = 1 / (1 / rate + per_task * rtt_ms / 1e3 / 2) * (1 - rep / 100)
-            records.append(
-                Record(
-                    backend, "shipped", "throughput", {"task": "noop", "processes": 2, "mode": "backlog"}, rep,
-                    values={"tasks_per_s": tasks_per_s}, network=network,
-                )
-            )  # fmt: skip
+            # Two worker processes, each waiting for its round trips per task; the shop task mostly for its own work.
+            for task, mode, own in (("noop", "backlog", rate), (network_module.SHOP_TASK, "concurrent", rate / 100)):
+                tasks_per_s = 1 / (1 / own + per_task * rtt_ms / 1e3 / 2) * (1 - rep / 100)
+                records.append(
+                    Record(
+                        backend, "shipped", "throughput", {"task": task, "processes": 2, "mode": mode}, rep,
+                        values={"tasks_per_s": tasks_per_s}, network=network,
+                    )
+                )  # fmt: skip
         if network.get("proxied") and backend != "redis-baseline":
             counted = {"enqueue_redis": per_enqueue, "enqueue_postgres": 0.0, "task_redis": per_task}
             records.append(
@@ -134,7 +137,7 @@ def test_the_scorecard_names_its_network() -> None:
 def test_the_answers_say_where_the_ranking_changes_and_why(tmp_path: Path) -> None:
     both = synthetic_run(LOOPBACK.as_dict(), LAN, AZ)
     assert network.ends(both) == ("loopback", "az")
-    enqueue, noop = network.ranking_changes(both)
+    enqueue, noop, shop = network.ranking_changes(both)
     assert enqueue.startswith("**enqueue p50** (shipped, `noop`): from loopback to az the ranking changes: ")
     assert "Chatty and Lean swap places (Chatty > Lean becomes Lean > Chatty)" in enqueue
     # Ratio at az ÷ loopback, explained by the counted round trips × the 2 ms added.
@@ -145,6 +148,10 @@ def test_the_answers_say_where_the_ranking_changes_and_why(tmp_path: Path) -> No
     assert "; Lean 26× (1 round trip per enqueue → +2.00 ms of waiting per enqueue at az)." in enqueue
     assert "**tasks/s** (shipped, `noop`, 2 worker processes)" in noop and "Chatty and Lean swap places" in noop
     assert "Chatty 0.032× (10 round trips per task → +20.0 ms of waiting per task at az)" in noop
+    # The shop task (mostly its own work): the two swap, but within 1.25x of each other at both ends, a tie.
+    assert shop.startswith("**tasks/s** (shipped, `send_invoice_email`, 2 worker processes): from loopback to az")
+    assert "Chatty and Lean swap places (Chatty > Lean becomes Lean > Chatty); Chatty and Lean: within 1.25× of" in shop
+    assert "a tie" in shop and "a tie" not in enqueue + noop
     assert "Redis floor" not in enqueue + noop  # floors are never ranked
     md, _ = write_report(both, tmp_path)
     text = md.read_text()
@@ -184,3 +191,22 @@ def test_the_readme_says_which_findings_change_with_the_network(tmp_path: Path) 
     single = "2026-12-06T00-00-00Z-bbbbbbb"
     one = _readme(tmp_path / "one", f"results/{single}", {single: synthetic_run(AZ)})
     assert f"[`{single}`](results/{single}/report.md) was measured at az only" in one
+
+
+def test_a_backend_without_an_ok_figure_at_one_end_is_named_not_compared() -> None:
+    run = synthetic_run(LOOPBACK.as_dict(), AZ)
+    failed = tuple(
+        replace(r, status="premise_not_met", error="redis: the proxy added 2.600 ms per round trip, not 2 ms")
+        if (r.backend, r.scenario, r.network_name) == ("lean", "enqueue", "az")
+        else r
+        for r in run.records
+    )
+    sentences = network.ranking_changes(replace(run, records=failed))
+    # Two backends are needed to rank: enqueue has one left, so only the throughput sentences remain.
+    assert [s.split("**")[1] for s in sentences] == ["tasks/s", "tasks/s"]
+    third = {**run.backends["lean"], "label": "Third"}
+    extra = [replace(r, backend="third") for r in run.records if r.backend == "lean"]
+    with_third = replace(run, backends={**run.backends, "third": third}, records=(*failed, *extra))
+    enqueue = network.ranking_changes(with_third)[0]
+    assert enqueue.startswith("**enqueue p50**") and "Chatty and Third swap places" in enqueue
+    assert enqueue.endswith("Not compared: Lean (no ok figure at az).")

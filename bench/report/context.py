@@ -154,7 +154,7 @@ def nominal_text(network: Mapping[str, Any]) -> str:
     )
 
 
-def network_line(results: RunResults) -> str:
+def network_line(results: RunResults, lead: str = "Measured at network") -> str:
     """'Measured at network **az** (2 ms round trip …)', and the other networks of the run when it has several."""
     shown = measured_at(results)
     if not shown:
@@ -162,8 +162,8 @@ def network_line(results: RunResults) -> str:
     first = shown[0]
     record = next(r for r in results.records if r.network_name == first)
     if len(shown) > 1:
-        return f"Measured at networks {', '.join(shown)}: '{SENSITIVITY_TITLE}' compares them"
-    text = f"Measured at network **{first}** ({nominal_text(record.network)})"
+        return f"{lead}s {', '.join(shown)}: '{SENSITIVITY_TITLE}' compares them"
+    text = f"{lead} **{first}** ({nominal_text(record.network)})"
     others = [n for n in results.networks if n != first]
     if others:
         text += f"; the run also measured at {', '.join(others)}: '{SENSITIVITY_TITLE}' compares every network"

@@ -135,7 +135,10 @@ def database_text(ctx) -> str:
 
 
 def describe(run: Run) -> str:
-    """One sentence: where and how the run was measured (preset, date, machine, versions, database, commit)."""
+    """One sentence: where and how the run was measured (preset, date, machine, versions, database, commit, and the
+    network its scorecard was measured at)."""
+    from bench.report.context import main_part, network_line
+
     results = run.results
     env = results.environment
     packages = env.get("packages") or {}
@@ -144,12 +147,13 @@ def describe(run: Run) -> str:
     db_version = str(database.get("version") or "").split(" ")[0]
     profiles = ", ".join(f"`{p}`" for p in results.run.get("profiles") or ())
     reps = results.run.get("repetitions", 1)
+    network = network_line(main_part(results), lead="Network").replace("**", "`")
     return (
         f"Measured in {run.link}: {results.run.get('preset', '?')} preset, "
         f"{str(results.run.get('started_at', '?'))[:10]}, {env.get('cpu_model', '?')} with {env.get('cpu_count', '?')} "
         f"cores, Python {env.get('python', '?')}, Django {packages.get('django', '?')}, {engine} {db_version}, "
         f"Redis {env.get('redis_version', '?')}, commit `{str(env.get('git_commit', '?'))[:7]}`; profile {profiles}, "
-        f"{reps} repetition{'s' if reps != 1 else ''}."
+        f"{reps} repetition{'s' if reps != 1 else ''}. {network}."
     )
 
 

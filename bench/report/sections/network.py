@@ -292,12 +292,15 @@ def _ranking_sentence(
     ctx = make_context(results)
     at = {low: results.at_network(low), high: results.at_network(high)}
     values: dict[str, tuple[float, float]] = {}
-    for backend in ctx.backends(results.select(scenario=of.scenario)):
+    missing = []  # measured at one end only (a failed session, a premise not met): not in the comparison
+    for backend in ctx.backends(results.select(scenario=of.scenario, params=dict(params))):
         if ctx.is_floor(backend) or backend in ctx.unverified:
             continue  # never ranked
         figures = [derived.figure(at[n], backend, profile, of, params, n).median for n in (low, high)]
         if figures[0] and figures[1]:
             values[ctx.label(backend)] = (figures[0], figures[1])
+        elif figures[0] or figures[1]:
+            missing.append(f"{ctx.label(backend)} (no ok figure at {high if figures[0] else low})")
     if len(values) < 2:
         return None
     sign = 1 if of.higher_is_better else -1
@@ -317,17 +320,16 @@ def _ranking_sentence(
         f", {params['processes']} worker processes)" if params.get("processes") else ")"
     )
     if ranking.swapped:
-        pairs = [
-            f"{a} and {b}" + (f" (within {NEAR_BEST:g}× of each other at both: a tie)" if ranking.tie(a, b) else "")
-            for a, b in ranking.swapped
-        ]
+        pairs = "; ".join(f"{a} and {b}" for a, b in ranking.swapped)
+        ties = "; ".join(f"{a} and {b}" for a, b in ranking.swapped if ranking.tie(a, b))
         order = (
-            f"the ranking changes: {'; '.join(pairs)} swap places ({' > '.join(ranking.base_order)} becomes "
+            f"the ranking changes: {pairs} swap places ({' > '.join(ranking.base_order)} becomes "
             f"{' > '.join(ranking.changed_order)})"
+            + (f"; {ties}: within {NEAR_BEST:g}× of each other at both, a tie" if ties else "")
         )
     else:
         order = f"the ranking holds ({' > '.join(ranking.base_order)})"
-    phase, noun = ("enqueue", "enqueue") if of.scenario == "enqueue" else ("task", "task")
+    phase = noun = "enqueue" if of.scenario == "enqueue" else "task"
     labels = {ctx.label(b): b for b in results.backend_names}
     round_trips = results.select(scenario="round_trips", status="ok")
     parts = []
@@ -340,9 +342,9 @@ def _ranking_sentence(
             added = duration_ns(turns * high_rtt * 1e6)
             part += f" ({_count(turns)} round trip{plural} per {noun} → +{added} of waiting per {noun} at {high})"
         parts.append(part)
-    return (
-        f"{what}: from {low} to {high} {order}. Each backend's figure at {high} ÷ at {low}: " + "; ".join(parts) + "."
-    )
+    left_out = f" Not compared: {', '.join(missing)}." if missing else ""
+    ratios = "; ".join(parts)
+    return f"{what}: from {low} to {high} {order}. Each backend's figure at {high} ÷ at {low}: {ratios}.{left_out}"
 
 
 def ranking_changes(results: RunResults) -> list[str]:
