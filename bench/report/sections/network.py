@@ -320,10 +320,11 @@ def _ranking_sentence(
         f", {params['processes']} worker processes)" if params.get("processes") else ")"
     )
     if ranking.swapped:
-        pairs = "; ".join(f"{a} and {b}" for a, b in ranking.swapped)
+        pairs = [f"{a} and {b}" if len(ranking.swapped) == 1 else f"{a} ↔ {b}" for a, b in ranking.swapped]
         ties = "; ".join(f"{a} and {b}" for a, b in ranking.swapped if ranking.tie(a, b))
+        swap = f"{pairs[0]} swap places" if len(pairs) == 1 else f"these pairs swap places: {'; '.join(pairs)}"
         order = (
-            f"the ranking changes: {pairs} swap places ({' > '.join(ranking.base_order)} becomes "
+            f"the ranking changes: {swap} ({' > '.join(ranking.base_order)} becomes "
             f"{' > '.join(ranking.changed_order)})"
             + (f"; {ties}: within {NEAR_BEST:g}× of each other at both, a tie" if ties else "")
         )
