@@ -119,6 +119,11 @@ def test_compare_never_pairs_figures_of_different_networks() -> None:
     }
     text = render_text(again, "a", "b")
     assert "network" in text.splitlines()[2] and "[shipped] at az" in text
+    # A loopback run against one at loopback and az: the loopback figures only.
+    partial = compare_runs(loopback, both)
+    assert {row.network for row in partial.rows} == {"loopback"} and partial.only_in_changed > 0
+    differ = "networks differ: loopback vs loopback, az; figures at loopback only are compared"
+    assert any(w.startswith(differ) for w in partial.warnings)
     # A loopback-only comparison prints as before: no network column.
     assert "network" not in render_text(compare_runs(loopback, loopback), "a", "b").splitlines()[2]
 

@@ -122,7 +122,7 @@ def network_warning(base: RunResults, changed: RunResults) -> str | None:
     if a == b:
         return None
     shared = [n for n in a if n in b]
-    both = f"only {', '.join(shared)} is compared" if shared else "no measurement is compared"
+    both = f"figures at {', '.join(shared)} only are compared" if shared else "no measurement is compared"
     return f"networks differ: {', '.join(a)} vs {', '.join(b)}; {both} (a figure is compared at its own network)"
 
 
