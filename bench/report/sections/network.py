@@ -296,11 +296,11 @@ def _ranking_sentence(
     for backend in ctx.backends(results.select(scenario=of.scenario, params=dict(params))):
         if ctx.is_floor(backend) or backend in ctx.unverified:
             continue  # never ranked
-        figures = [derived.figure(at[n], backend, profile, of, params, n).median for n in (low, high)]
-        if figures[0] and figures[1]:
-            values[ctx.label(backend)] = (figures[0], figures[1])
-        elif figures[0] or figures[1]:
-            missing.append(f"{ctx.label(backend)} (no ok figure at {high if figures[0] else low})")
+        at_low, at_high = (derived.figure(at[n], backend, profile, of, params, n).median for n in (low, high))
+        if at_low and at_high:
+            values[ctx.label(backend)] = (at_low, at_high)
+        elif at_low or at_high:
+            missing.append(f"{ctx.label(backend)} (no ok figure at {high if at_low else low})")
     if len(values) < 2:
         return None
     sign = 1 if of.higher_is_better else -1
@@ -315,7 +315,8 @@ def _ranking_sentence(
         values,
         high,
     )
-    high_rtt = float(_nominal(at[high]).get("rtt_ms") or 0.0) - float(_nominal(at[low]).get("rtt_ms") or 0.0)
+    # What each round trip costs more at ``high`` than at ``low`` (nominal; the measured values are in the section).
+    added_ms = float(_nominal(at[high]).get("rtt_ms") or 0.0) - float(_nominal(at[low]).get("rtt_ms") or 0.0)
     what = f"**{of.label}** ({profile}, `{params.get('task')}`" + (
         f", {params['processes']} worker processes)" if params.get("processes") else ")"
     )
@@ -340,7 +341,7 @@ def _ranking_sentence(
         turns = _round_trips(round_trips, labels[label], profile, phase)
         if turns is not None:
             plural = "" if turns == 1 else "s"
-            added = duration_ns(turns * high_rtt * 1e6)
+            added = duration_ns(turns * added_ms * 1e6)
             part += f" ({_count(turns)} round trip{plural} per {noun} → +{added} of waiting per {noun} at {high})"
         parts.append(part)
     left_out = f" Not compared: {', '.join(missing)}." if missing else ""
