@@ -134,7 +134,7 @@ def test_the_scorecard_names_its_network() -> None:
     assert card.caption.endswith("network lan")
     table = scorecard_table(both)
     assert table is not None and "Measured at network lan (0.5 ms round trip" in str(table.title)
-    assert "the run also measured at az" in str(table.title)
+    assert "the same sessions also ran at az" in str(table.title)
     alone = scorecard_table(synthetic_run(LOOPBACK.as_dict()))
     assert alone is not None and "Measured at network loopback (direct loopback connections)" in str(alone.title)
 
@@ -162,7 +162,9 @@ def test_the_answers_say_where_the_ranking_changes_and_why(tmp_path: Path) -> No
     text = md.read_text()
     answers_part = text[text.index("## Answers") : text.index("## FAQ")]
     assert f"**{network.RANKING_QUESTION}**" in answers_part and enqueue in answers_part
-    assert "Measured at network **loopback** (direct loopback connections); the run also measured at lan, az" in text
+    assert (
+        "Measured at network **loopback** (direct loopback connections); the same sessions also ran at lan, az" in text
+    )
 
 
 def test_a_run_at_one_network_adds_no_ranking_answer(tmp_path: Path) -> None:
@@ -215,3 +217,8 @@ def test_a_backend_without_an_ok_figure_at_one_end_is_named_not_compared() -> No
     enqueue = network.ranking_changes(with_third)[0]
     assert enqueue.startswith("**enqueue p50**") and "Chatty and Third swap places" in enqueue
     assert enqueue.endswith("Not compared: Lean (no ok figure at az).")
+
+
+def test_the_committed_readme_has_the_network_region() -> None:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "<!-- generated: network from " in text and "<!-- end generated: network -->" in text

@@ -159,14 +159,14 @@ def network_line(results: RunResults, lead: str = "Measured at network") -> str:
     shown = measured_at(results)
     if not shown:
         return ""
-    first = shown[0]
-    record = next(r for r in results.records if r.network_name == first)
     if len(shown) > 1:
         return f"{lead}s {', '.join(shown)}: '{SENSITIVITY_TITLE}' compares them"
+    first = shown[0]
+    record = next(r for r in results.records if r.network_name == first)
     text = f"{lead} **{first}** ({nominal_text(record.network)})"
     others = [n for n in results.networks if n != first]
     if others:
-        text += f"; the run also measured at {', '.join(others)}: '{SENSITIVITY_TITLE}' compares every network"
+        text += f"; the same sessions also ran at {', '.join(others)}: '{SENSITIVITY_TITLE}' compares every network"
     return text
 
 
