@@ -158,7 +158,8 @@ def test_the_answers_say_where_the_ranking_changes_and_why(tmp_path: Path) -> No
     assert "Chatty and Lean swap places (Chatty > Lean becomes Lean > Chatty); Chatty and Lean: within 1.25× of" in shop
     assert "a tie" in shop and "a tie" not in enqueue + noop
     assert "Redis floor" not in enqueue + noop  # floors are never ranked
-    md, _ = write_report(both, tmp_path)
+    md, html = write_report(both, tmp_path)
+    assert '<p class="network">Measured at network <strong>loopback</strong> (direct' in html.read_text()
     text = md.read_text()
     answers_part = text[text.index("## Answers") : text.index("## FAQ")]
     assert f"**{network.RANKING_QUESTION}**" in answers_part and enqueue in answers_part
