@@ -1,8 +1,9 @@
 """The results file: a versioned JSON document holding every raw measurement of one benchmark run.
 
-A run is a flat list of :class:`Record` s, one per (backend, profile, scenario, parameters, repetition), plus the run's
-description, its environment and every backend setting. Statistics are computed later from the records (see
-``bench.stats`` and ``bench.report``), never stored in them. The format is documented in docs/RESULTS-SCHEMA.md.
+A run is a flat list of :class:`Record` s, one per (backend, profile, scenario, parameters, network, repetition),
+plus the run's description, its environment and every backend setting. Statistics are computed later from the
+records (see ``bench.stats`` and ``bench.report``), never stored in them. The format is documented in
+docs/RESULTS-SCHEMA.md.
 
 Format history (bump :data:`SCHEMA_VERSION` for any change a reader of an older version would misread, and register an
 upgrade function in :data:`UPGRADES` so older files keep loading):
@@ -28,7 +29,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 SCHEMA_VERSION = 3
 
@@ -79,9 +80,23 @@ def _params_key(params: Mapping[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
 
 
+class RecordKey(NamedTuple):
+    """What identifies one measurement across its repetitions, and across runs (``compare`` pairs records by it).
+
+    The network is part of it: the same backend, profile, scenario and params at loopback and at 2 ms are two
+    measurements, never repetitions of one.
+    """
+
+    backend: str
+    profile: str
+    scenario: str
+    params: str  # canonical JSON of the params (key order does not matter)
+    network: str  # the network's name (``loopback``, ``lan``, ``az``, ``rtt=1.5ms``)
+
+
 @dataclass(frozen=True)
 class Record:
-    """One measurement: a (backend, profile, scenario, params, repetition) and its raw data."""
+    """One measurement: a (backend, profile, scenario, params, network, repetition) and its raw data."""
 
     backend: str
     profile: str
@@ -109,9 +124,10 @@ class Record:
             raise ValueError(f"record status must be one of {', '.join(STATUSES)}, not {self.status!r}")
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        """(backend, profile, scenario, canonical params): identical for the repetitions of one measurement."""
-        return (self.backend, self.profile, self.scenario, _params_key(self.params))
+    def key(self) -> RecordKey:
+        """(backend, profile, scenario, canonical params, network): identical for the repetitions of one
+        measurement."""
+        return RecordKey(self.backend, self.profile, self.scenario, _params_key(self.params), self.network_name)
 
     @property
     def network_name(self) -> str:
@@ -213,9 +229,10 @@ class RunResults:
             found.append(r)
         return found
 
-    def groups(self, **filters: Any) -> dict[tuple[str, str, str, str], list[Record]]:
-        """The selected records grouped by :attr:`Record.key`: each group holds the repetitions of one measurement."""
-        grouped: dict[tuple[str, str, str, str], list[Record]] = {}
+    def groups(self, **filters: Any) -> dict[RecordKey, list[Record]]:
+        """The selected records grouped by :attr:`Record.key`: each group holds the repetitions of one measurement
+        (at one network: a run at several networks keeps them apart)."""
+        grouped: dict[RecordKey, list[Record]] = {}
         for r in self.select(**filters):
             grouped.setdefault(r.key, []).append(r)
         for reps in grouped.values():

@@ -123,3 +123,35 @@ def test_committed_index_renders_in_headless_chromium_and_links_every_run(tmp_pa
         assert Path(href.removeprefix("file://")).is_file(), href
     errors = [e for e in browser.events if e["method"] in ("Runtime.exceptionThrown", "Log.entryAdded")]
     assert not [e for e in errors if e["method"] == "Runtime.exceptionThrown"], errors
+
+
+@pytest.mark.unit
+def test_a_compare_is_written_only_for_runs_with_a_measurement_in_common(tmp_path: Path) -> None:
+    base = load_results(FIXTURE)
+    faults = replace(base, records=tuple(r for r in base.records if r.scenario == "faults"))
+    enqueue = tuple(r for r in base.records if r.scenario == "enqueue")
+    at_lan = {"name": "lan", "rtt_ms": 0.5, "smtp_rtt_ms": 40.0, "proxied": True}
+    runs = {
+        "2026-11-01T10-00-00Z-aaaaaaa": faults,  # faults only
+        "2026-11-02T10-00-00Z-bbbbbbb": replace(base, records=enqueue),  # enqueue only: nothing in common
+        # the same enqueue measurements, at another network: nothing in common either
+        "2026-11-03T10-00-00Z-ccccccc": replace(base, records=tuple(replace(r, network=at_lan) for r in enqueue)),
+        "2026-11-04T10-00-00Z-ddddddd": faults,  # faults again: compared with the first run, two runs back
+    }
+    for run_id, results in runs.items():
+        write_results(tmp_path / run_id / "results.json", results)
+    first, second, third, fourth = runs
+    # A page an older index wrote for a pair that shares nothing is removed when the index is rewritten.
+    stale_page = tmp_path / "compare" / f"{first}..{second}.md"
+    stale_page.parent.mkdir()
+    stale_page.write_text("No measurement is present in both runs.\n")
+    assert main(["index", str(tmp_path)]) == 0
+    assert sorted(p.name for p in (tmp_path / "compare").glob("*.md")) == [f"{first}..{fourth}.md"]
+    rows = {line.split(" | ")[1]: line for line in (tmp_path / "index.md").read_text().splitlines() if "| 2026" in line}
+    assert index.NOTHING_IN_COMMON in rows[f"[{second}]({second}/report.md)"]
+    assert index.NOTHING_IN_COMMON in rows[f"[{third}]({third}/report.md)"]
+    assert f"[vs {first}](compare/{first}..{fourth}.md)" in rows[f"[{fourth}]({fourth}/report.md)"]
+    assert "first of its preset" in rows[f"[{first}]({first}/report.md)"]
+    page = (tmp_path / "compare" / f"{first}..{fourth}.md").read_text()
+    assert "No measurement is present in both runs" not in page
+    assert index.stale(tmp_path) == []

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from bench.report import charts, content, html, markdown
+from bench.report.context import main_part
 from bench.report.model import Chart, Scorecard
 from bench.report.sections import network
 from bench.results import RunResults, load_results
@@ -26,8 +27,9 @@ def write_report(results: RunResults | str | os.PathLike[str], out_dir: str | Pa
         results = load_results(results)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    # Several networks: the main part shows the first one, the network section compares them all.
-    blocks = content.build(results.at_network(results.networks[0]) if len(results.networks) > 1 else results)
+    # Several networks: the main part shows the first one, the network section compares them all; the Answers say
+    # where the ranking changes between them.
+    blocks = content.build(main_part(results), more_answers=network.answers(results))
     blocks[1:1] = network.where(results)
     blocks += network.sensitivity(results)
     try:

@@ -19,6 +19,7 @@ from bench.report.context import (
     Context,
     fault_sort_key,
     merge_profiles,
+    network_line,
     param_values,
 )
 from bench.report.facts import (
@@ -1048,7 +1049,7 @@ def scorecard(ctx: Context) -> Scorecard | None:
         "are more than 20 % off or the exhausted failure is not visible. Grey: floor, not measured, or premise not met "
         "(never ranked)."
     )
-    card = Scorecard(columns, rows, legend)
+    card = Scorecard(columns, rows, legend, network=network_line(ctx.results))
     card.figure = charts.scorecard([c[0] for c in columns], rows, ctx.caption)
     return card
 

@@ -1,6 +1,7 @@
 """Compare two runs figure by figure, in the manner of pyperf's ``compare_to``.
 
-For every measurement present in both runs (same backend, profile, scenario and parameters) and every registered
+For every measurement present in both runs (same backend, profile, scenario, parameters and network: a figure at
+loopback is never compared with one at 2 ms) and every registered
 figure of its scenario (:data:`bench.report.figures.FIGURES`), the per-repetition values are compared with
 ``bench.stats.compare_samples``: "1.30x slower", "1.10x faster" or "not significant". Environment differences that
 change numbers are printed first as warnings; when there are any, the time and rate figures are compared as ratios
@@ -17,7 +18,10 @@ from bench import stats
 from bench.environment import compare_environments
 from bench.report import derived
 from bench.report.figures import FIGURES, NEAR_BEST, Figure, figures_for, format_value
-from bench.results import RunResults
+from bench.results import RecordKey, RunResults
+
+#: The network of every record measured before the network axis, and of direct connections: not named in the text.
+LOOPBACK = "loopback"
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class MetricComparison:
     unit: str
     higher_is_better: bool
     comparison: stats.Comparison
+    network: str = LOOPBACK
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class RankingComparison:
     changed_order: list[str]
     #: backend → (median in the base run, median in the changed run)
     values: dict[str, tuple[float, float]]
+    network: str = LOOPBACK
 
     @property
     def swapped(self) -> list[tuple[str, str]]:
@@ -78,6 +84,8 @@ class RunComparison:
     only_in_base: int
     only_in_changed: int
     rankings: list[RankingComparison] = field(default_factory=list)
+    #: How many measurements both runs have (ok), compared or not.
+    shared: int = 0
 
     def geometric_mean(self) -> float:
         """Geometric mean of the 'changed is slower by' factors of every row (> 1: the changed run is slower)."""
@@ -92,13 +100,30 @@ class RunComparison:
 RATIO_UNITS = ("ns", "tasks/s")
 
 
-def _ratios(results: RunResults, key: tuple[str, str, str, str], metric: Figure) -> list[float] | None:
-    """The metric's per-repetition ratios to the backend's floor in ``results``; None without a floor."""
-    backend, profile, _, params = key
-    if derived.is_floor(results, backend):
+def _ratios(results: RunResults, key: RecordKey, metric: Figure) -> list[float] | None:
+    """The metric's per-repetition ratios to the backend's floor at the same network in ``results``; None without a
+    floor."""
+    if derived.is_floor(results, key.backend):
         return None
-    fig = derived.figure(results, backend, profile, metric, json.loads(params))
+    fig = derived.figure(results, key.backend, key.profile, metric, json.loads(key.params), key.network)
     return fig.ratios or None
+
+
+def shared_measurements(base: RunResults, changed: RunResults) -> set[RecordKey]:
+    """The measurements (backend, profile, scenario, params, network) both runs have an ok repetition of: what a
+    comparison of the two can say anything about."""
+    return set(base.groups(status="ok")) & set(changed.groups(status="ok"))
+
+
+def network_warning(base: RunResults, changed: RunResults) -> str | None:
+    """What differs between the networks the two runs measured at (figures at different networks are never paired);
+    None when they are the same."""
+    a, b = base.networks, changed.networks
+    if a == b:
+        return None
+    shared = [n for n in a if n in b]
+    both = f"figures at {', '.join(shared)} only are compared" if shared else "no measurement is compared"
+    return f"networks differ: {', '.join(a)} vs {', '.join(b)}; {both} (a figure is compared at its own network)"
 
 
 def compare_runs(base: RunResults, changed: RunResults, *, ratios: bool | None = None) -> RunComparison:
@@ -108,6 +133,8 @@ def compare_runs(base: RunResults, changed: RunResults, *, ratios: bool | None =
     if use_ratios:
         because = "environments differ: " if warnings else ""
         warnings.append(f"{because}times and rates are compared as ratios to each run's own floor")
+    if (differ := network_warning(base, changed)) is not None:
+        warnings.append(differ)
     if base.run.get("preset") != changed.run.get("preset"):
         warnings.append(
             f"presets differ: {base.run.get('preset')} vs {changed.run.get('preset')} (workload sizes differ)"
@@ -115,7 +142,7 @@ def compare_runs(base: RunResults, changed: RunResults, *, ratios: bool | None =
     a, b = base.groups(status="ok"), changed.groups(status="ok")
     rows = []
     for key in sorted(set(a) & set(b)):
-        backend, profile, scenario, params = key
+        backend, profile, scenario, params, network = key
         for metric in (f for f in figures_for(scenario, a[key] + b[key]) if f.compared):
             va, vb = metric.per_repetition(a[key]), metric.per_repetition(b[key])
             if use_ratios and metric.unit in RATIO_UNITS and not derived.is_floor(base, backend):
@@ -141,20 +168,22 @@ def compare_runs(base: RunResults, changed: RunResults, *, ratios: bool | None =
                     metric.unit,
                     metric.higher_is_better,
                     comparison,
+                    network,
                 )
             )
-    return RunComparison(warnings, rows, len(set(a) - set(b)), len(set(b) - set(a)), _rankings(base, rows))
+    shared = len(set(a) & set(b))
+    return RunComparison(warnings, rows, len(set(a) - set(b)), len(set(b) - set(a)), _rankings(base, rows), shared)
 
 
 def _rankings(base: RunResults, rows: list[MetricComparison]) -> list[RankingComparison]:
     """Per profile, scenario, parameters and ranked metric: the backends' order in both runs (best first), over the
     backends measured in both; floors are left out (never ranked), as are groups of fewer than two backends."""
-    groups: dict[tuple[str, str, str, str], list[MetricComparison]] = {}
+    groups: dict[tuple[str, str, str, str, str], list[MetricComparison]] = {}
     for row in rows:
         if row.metric.removesuffix(" ÷ floor") in RANKED_LABELS and not derived.is_floor(base, row.backend):
-            groups.setdefault((row.profile, row.scenario, row.params, row.metric), []).append(row)
+            groups.setdefault((row.profile, row.scenario, row.params, row.network, row.metric), []).append(row)
     rankings = []
-    for (profile, scenario, params, metric), members in sorted(groups.items()):
+    for (profile, scenario, params, network, metric), members in sorted(groups.items()):
         if len(members) < 2:
             continue
         sign = 1 if members[0].higher_is_better else -1
@@ -162,7 +191,9 @@ def _rankings(base: RunResults, rows: list[MetricComparison]) -> list[RankingCom
         base_order = sorted(values, key=lambda name: -sign * values[name][0])
         changed_order = sorted(values, key=lambda name: -sign * values[name][1])
         rankings.append(
-            RankingComparison(profile, scenario, params, metric, members[0].unit, base_order, changed_order, values)
+            RankingComparison(
+                profile, scenario, params, metric, members[0].unit, base_order, changed_order, values, network
+            )
         )
     return rankings
 
@@ -178,7 +209,10 @@ def render_text(result: RunComparison, base_name: str, changed_name: str) -> str
         lines.append(f"WARNING: {warning}")
     if result.warnings:
         lines.append("")
-    header = ("scenario", "backend", "profile", "params", "metric", "base", "changed", "verdict")
+    # A network column only when a figure was measured through the delay proxy (loopback runs print as before).
+    networks = any(row.network != LOOPBACK for row in result.rows)
+    header: tuple[str, ...] = ("scenario", "backend", "profile", "params", *(("network",) if networks else ()))
+    header += ("metric", "base", "changed", "verdict")
     table = [header]
     for row in result.rows:
         c = row.comparison
@@ -188,6 +222,7 @@ def render_text(result: RunComparison, base_name: str, changed_name: str) -> str
                 row.backend,
                 row.profile,
                 row.params or "-",
+                *((row.network,) if networks else ()),
                 row.metric,
                 format_value(c.base.median, row.unit) + (f" (n={c.base.n})" if c.base.n > 1 else ""),
                 format_value(c.changed.median, row.unit) + (f" (n={c.changed.n})" if c.changed.n > 1 else ""),
@@ -205,12 +240,18 @@ def render_text(result: RunComparison, base_name: str, changed_name: str) -> str
         lines.append(
             f"Geometric mean over {len(result.rows)} metrics: {stats.format_ratio(gm, higher_is_better=False)}"
         )
+    elif result.shared:
+        lines.append(
+            f"{result.shared} measurement(s) are present in both runs, but none has a figure to compare (zero in "
+            "both, or no floor in one run)."
+        )
     else:
         lines.append("No measurement is present in both runs.")
     if result.rankings:
         lines += ["", "Rankings (best first; floors are not ranked):"]
         for ranking in result.rankings:
             what = f"{ranking.scenario} {ranking.params or '-'} {ranking.metric} [{ranking.profile}]"
+            what += f" at {ranking.network}" if ranking.network != LOOPBACK else ""
             if not ranking.swapped:
                 lines.append(f"  same order:    {what}: {' > '.join(ranking.base_order)}")
                 continue

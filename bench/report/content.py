@@ -11,7 +11,7 @@ run"; a scenario without a section is still shown, generically.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bench.environment import key_versions
@@ -193,8 +193,10 @@ def _method(ctx: Context) -> list[Block]:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def build(results: RunResults) -> list[Block]:
-    """The whole report as blocks, in reading order: scorecard, contents, answers, FAQ, details, settings, method."""
+def build(results: RunResults, *, more_answers: Sequence[Block] = ()) -> list[Block]:
+    """The whole report as blocks, in reading order: scorecard, contents, answers, FAQ, details, settings, method.
+
+    ``more_answers`` follow the others (answers about more than ``results``: the run's other networks)."""
     ctx = make_context(results)
     run = results.run
     blocks: list[Block] = [Heading(1, f"Django task queue benchmark — run {run.get('id', '?')}")]
@@ -257,6 +259,7 @@ def build(results: RunResults) -> list[Block]:
         *([tx] if (tx := answers.answer_transactions(ctx)) is not None else []),
         *retries.answer(ctx),
         faults.answer_redis_down(ctx),
+        *more_answers,
     ]
     blocks += _faq(ctx)
     blocks.append(Heading(2, "Details"))

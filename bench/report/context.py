@@ -5,7 +5,7 @@ Shared by the scorecard, the answers and the details, so that they name, order a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,9 @@ DEFAULT_BOUND_MS = 100.0
 NOT_MEASURED = "not measured in this run"
 
 SYNTHETIC_PRESET = "synthetic-fixture"
+
+#: The heading of the report's comparison of a run's networks (``bench.report.sections.network``).
+SENSITIVITY_TITLE = "Sensitivity to the network"
 
 
 @dataclass
@@ -127,6 +130,46 @@ def database_label(env: dict[str, Any]) -> str:
     return f"{engine} {version} ({where}{fallback})"
 
 
+def main_part(results: RunResults) -> RunResults:
+    """What the report's main part, the scorecard and the README show of a run: its first network's records (a run
+    at several networks compares them in 'Sensitivity to the network'); the whole run at one network."""
+    networks = results.networks
+    return results.at_network(networks[0]) if len(networks) > 1 else results
+
+
+def measured_at(results: RunResults) -> list[str]:
+    """The networks of the run's axis that ``results`` holds records of (one, once :func:`main_part` chose it)."""
+    present = {r.network_name for r in results.records}
+    return [n for n in results.networks if n in present]
+
+
+def nominal_text(network: Mapping[str, Any]) -> str:
+    """'direct loopback connections' or '2 ms round trip to Redis and PostgreSQL, 40 ms to SMTP, through the delay
+    proxy': a record's network as a reader needs it."""
+    if not network.get("proxied"):
+        return "direct loopback connections"
+    return (
+        f"{network.get('rtt_ms', 0):g} ms round trip to Redis and PostgreSQL, {network.get('smtp_rtt_ms', 0):g} ms to "
+        "SMTP, through the delay proxy"
+    )
+
+
+def network_line(results: RunResults, lead: str = "Measured at network") -> str:
+    """'Measured at network **az** (2 ms round trip …)', and the other networks of the run when it has several."""
+    shown = measured_at(results)
+    if not shown:
+        return ""
+    if len(shown) > 1:
+        return f"{lead}s {', '.join(shown)}: '{SENSITIVITY_TITLE}' compares them"
+    first = shown[0]
+    record = next(r for r in results.records if r.network_name == first)
+    text = f"{lead} **{first}** ({nominal_text(record.network)})"
+    others = [n for n in results.networks if n != first]
+    if others:
+        text += f"; the same sessions also ran at {', '.join(others)}: '{SENSITIVITY_TITLE}' compares every network"
+    return text
+
+
 def make_context(results: RunResults) -> Context:
     env = results.environment
     versions = ", ".join(f"{k} {v}" for k, v in key_versions(env).items())
@@ -136,6 +179,9 @@ def make_context(results: RunResults) -> Context:
         f"{env.get('cpu_count', '?')} cores · Python {env.get('python', '?')} · Redis {env.get('redis_version', '?')}"
         f" · Django database {database_label(env)} · {versions}"
     )
+    networks = measured_at(results)
+    if networks:
+        caption += f" · network {', '.join(networks)}"
     if results.run.get("preset") == SYNTHETIC_PRESET:
         caption = "SYNTHETIC TEST DATA, NOT A MEASUREMENT · " + caption
     # The harness records the whole preset as ``preset_params``; ``scenario_params`` is the older name.

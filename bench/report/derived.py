@@ -128,29 +128,56 @@ def per_repetition(records: Sequence[Record], extract: Callable[[Record], float 
 
 
 def floor_records(
-    results: RunResults, floor: str, scenario: str, params: Mapping[str, Any], profile: str
+    results: RunResults,
+    floor: str,
+    scenario: str,
+    params: Mapping[str, Any],
+    profile: str,
+    network: str | None = None,
 ) -> list[Record]:
-    """The floor's records of the same scenario and params: same profile if it has them, else any profile."""
-    same = results.select(backend=floor, scenario=scenario, profile=profile, params=dict(params))
+    """The floor's records of the same scenario, params and network: same profile if it has them, else any
+    profile."""
+    same = results.select(backend=floor, scenario=scenario, profile=profile, params=dict(params), network=network)
     if same:
         return same
-    found = results.select(backend=floor, scenario=scenario, params=dict(params))
+    found = results.select(backend=floor, scenario=scenario, params=dict(params), network=network)
     first = min((r.profile for r in found), default=None)  # one profile's records, never a mix
     return [r for r in found if r.profile == first]
 
 
-def figure(results: RunResults, backend: str, profile: str, of: Figure, params: Mapping[str, Any]) -> Measured:
-    """A backend's figure ``of`` (a :data:`~bench.report.figures.FIGURES` entry) over repetitions, and its ratio to its
-    floor for the same scenario and params."""
+def one_network(results: RunResults, records: Sequence[Record]) -> tuple[list[Record], str | None]:
+    """``records`` of one network, and its name: all of them when they share one, else those of the first network of
+    the run that has any (the run's main network). The repetitions of two networks are two measurements, never
+    one."""
+    present = list(dict.fromkeys(r.network_name for r in records))
+    if len(present) <= 1:
+        return list(records), (present[0] if present else None)
+    chosen = next((n for n in results.networks if n in present), present[0])
+    return [r for r in records if r.network_name == chosen], chosen
+
+
+def figure(
+    results: RunResults,
+    backend: str,
+    profile: str,
+    of: Figure,
+    params: Mapping[str, Any],
+    network: str | None = None,
+) -> Measured:
+    """A backend's figure ``of`` (a :data:`~bench.report.figures.FIGURES` entry) over repetitions at ``network``
+    (default: the one its records share, else the run's main network: :func:`one_network`), and its ratio to its
+    floor for the same scenario, params and network."""
     scenario, extract = of.scenario, of.extract
-    mine = per_repetition(
-        results.select(backend=backend, profile=profile, scenario=scenario, params=dict(params)), extract
+    records, network = one_network(
+        results,
+        results.select(backend=backend, profile=profile, scenario=scenario, params=dict(params), network=network),
     )
+    mine = per_repetition(records, extract)
     values = [mine[k] for k in sorted(mine)]
     floor = floor_of(results, backend)
     if floor is None:
         return Measured(values, None, [], [])
-    theirs = per_repetition(floor_records(results, floor, scenario, params, profile), extract)
+    theirs = per_repetition(floor_records(results, floor, scenario, params, profile, network), extract)
     floor_values = [theirs[k] for k in sorted(theirs)]
     paired = [mine[k] / theirs[k] for k in sorted(mine) if theirs.get(k)]
     if len(paired) == len(mine) and paired:

@@ -90,8 +90,10 @@ def _scorecard(card: Scorecard) -> str:
         )
         rows.append(f'<tr class="{"floor" if row.floor else "backend"}"><td>{_inline(row.label)}</td>{cells}</tr>')
     notes = "".join(f'<li id="{card.name}-note-{i}">{_inline(note)}</li>' for i, note in enumerate(distinct, 1))
+    network = f'<p class="network">{_inline(card.network)}.</p>' if card.network else ""
     return (
-        f'<table class="scorecard" id="{card.name}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+        network
+        + f'<table class="scorecard" id="{card.name}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
         f'</table><p class="legend">{_inline(card.legend)}</p><ol class="notes">{notes}</ol>'
     )
 

@@ -1,10 +1,12 @@
 """The results index: every committed run in one table, ``results/index.md`` and a self-contained
 ``results/index.html``.
 
-``python -m bench.report index [RESULTS_DIR]`` writes both, plus a comparison of each run with the previous run of
-the same preset (``results/compare/<base>..<changed>.md``, the text of ``python -m bench.report compare``), so a
-reader can see what moved between two runs without running anything. ``--check`` writes nothing and exits 1 when a
-file differs from what it would write (``nox -s lint`` runs it: the index is written by code, never by hand).
+``python -m bench.report index [RESULTS_DIR]`` writes both, plus a comparison of each run with the previous run of the
+same preset that has a measurement in common with it (same backend, profile, scenario, params and network:
+``results/compare/<base>..<changed>.md``, the text of ``python -m bench.report compare``), so a reader can see what
+moved between two runs without running anything; a faults-only run is never "compared" with an io_bound-only one.
+``--check`` writes nothing and exits 1 when a file differs from what it would write (``nox -s lint`` runs it: the index
+is written by code, never by hand).
 
 Every cell comes from the run's own ``results.json``: date, commit, machine, preset, profiles, backends, broker and
 network, Python and Django, database engine, and how many records came out ``ok``.
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.report.compare import compare_runs, render_text
+from bench.report.compare import compare_runs, render_text, shared_measurements
 from bench.results import Record, ResultsError, RunResults, load_results
 
 #: Where the comparison pages go, inside the results directory.
@@ -47,7 +49,8 @@ class RunRow:
     records: int
     ok: int
     notes: bool = False  # the run's folder has a NOTES.md (lab notes written at the time)
-    previous: str | None = None  # the run id of the previous run with the same preset
+    previous: str | None = None  # the previous run of the same preset with a measurement in common
+    earlier: bool = False  # an earlier run of the same preset exists (with or without a measurement in common)
 
     @property
     def compare_name(self) -> str | None:
@@ -107,16 +110,16 @@ def run_row(run_dir: Path, results: RunResults) -> RunRow:
 
 
 def collect(results_dir: Path) -> list[tuple[RunRow, RunResults]]:
-    """Every run folder of ``results_dir`` with a results file, oldest first, each linked to the previous run of
-    its preset. A corrupt results file is a :class:`ResultsError` naming it (the index would be wrong without it)."""
+    """Every run folder of ``results_dir`` with a results file, oldest first, each linked to the latest earlier run of
+    its preset that has a measurement in common with it (none: no link, no comparison page). A corrupt results file
+    is a :class:`ResultsError` naming it (the index would be wrong without it)."""
     rows: list[tuple[RunRow, RunResults]] = []
-    last_of_preset: dict[str, str] = {}
     for path in sorted(results_dir.glob("*/results.json")):
         results = load_results(path)
         row = run_row(path.parent, results)
-        row = RunRow(**{**row.__dict__, "previous": last_of_preset.get(row.preset)})
-        last_of_preset[row.preset] = row.run_id
-        rows.append((row, results))
+        same_preset = [(r, res) for r, res in rows if r.preset == row.preset]
+        previous = next((r.run_id for r, res in reversed(same_preset) if shared_measurements(res, results)), None)
+        rows.append((RunRow(**{**row.__dict__, "previous": previous, "earlier": bool(same_preset)}), results))
     return rows
 
 
@@ -155,8 +158,16 @@ COLUMNS = (
     "Python / Django",
     "database",
     "records ok",
-    "compare with the previous run of the preset",
+    "compare with the previous run of the preset measuring the same",
 )
+
+#: The comparison cell of a run with earlier runs of its preset, none of which measured anything it measured.
+NOTHING_IN_COMMON = "none: no earlier run of its preset measured the same"
+
+
+def _no_compare(row: RunRow) -> str:
+    """The comparison cell of a run without a comparison page."""
+    return NOTHING_IN_COMMON if row.earlier else "first of its preset"
 
 
 def render_markdown(rows: Sequence[RunRow]) -> str:
@@ -176,9 +187,7 @@ def render_markdown(rows: Sequence[RunRow]) -> str:
         cells[1] = f"[{row.run_id}]({row.run_id}/report.md)" + (
             f" ([notes]({row.run_id}/NOTES.md))" if row.notes else ""
         )
-        compare = (
-            f"[vs {row.previous}]({COMPARE_DIR}/{row.compare_name})" if row.compare_name else "first of its preset"
-        )
+        compare = f"[vs {row.previous}]({COMPARE_DIR}/{row.compare_name})" if row.compare_name else _no_compare(row)
         lines.append("| " + " | ".join([*cells, compare]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -204,7 +213,7 @@ def render_html(rows: Sequence[RunRow]) -> str:
             target = html.escape(f"{COMPARE_DIR}/{row.compare_name}")
             cells.append(f'<a href="{target}">vs {html.escape(row.previous or "")}</a>')
         else:
-            cells.append("first of its preset")
+            cells.append(html.escape(_no_compare(row)))
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Results index — django-queue-bench</title>'

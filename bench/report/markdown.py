@@ -66,6 +66,8 @@ def _scorecard(card: Scorecard, out_dir: Path) -> str:
     if card.figure is not None:
         (out_dir / f"{card.name}.png").write_bytes(charts.to_png(card.figure))
         lines += [f"![Scorecard]({card.name}.png)", ""]
+    if card.network:
+        lines += [f"{card.network}.", ""]
     numbers, notes = card.notes()
     headers = ["backend", *[f"{title} [{n}]" for (title, _), n in zip(card.columns, numbers, strict=True)]]
     lines.append("| " + " | ".join(headers) + " |")

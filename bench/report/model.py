@@ -108,6 +108,8 @@ class Scorecard:
     legend: str
     figure: Figure | None = field(default=None, repr=False)
     name: str = "scorecard"
+    #: The network its figures were measured at, as a sentence ('Measured at network **az** (…)').
+    network: str = ""
 
     def notes(self) -> tuple[list[int], list[str]]:
         """Each column's footnote number and the distinct footnotes (columns sharing a note share its number)."""

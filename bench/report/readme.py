@@ -6,10 +6,11 @@ README.md carries generated regions between two HTML comments::
     …written by this module…
     <!-- end generated: answer -->
 
-The opening comment names the region's kind and the run(s) it is written from; everything between the two comments
-is replaced by what :data:`REGIONS` renders from those runs. ``--check`` writes nothing and exits 1 when README.md is
-not what it would write, so a hand edit of a generated figure fails ``nox -s lint``. To move the README to a newer
-run, edit the run id in the opening comment and run ``nox -s report -- readme``.
+The opening comment names the region's kind and the run(s) it is written from; everything between the two comments is
+replaced by what :data:`REGIONS` renders from those runs. A region of a kind in :data:`OPTIONAL_RUN` may name
+:data:`NO_RUN` instead, until its reference run is committed; it then says so in one generated line. ``--check`` writes
+nothing and exits 1 when README.md is not what it would write, so a hand edit of a generated figure fails ``nox -s
+lint``. To move the README to a newer run, edit the run id in the opening comment and run ``nox -s report -- readme``.
 
 Every statement a region makes comes from the run's scorecard (``bench.report.answers.scorecard``), the same figures
 report.md shows, and links the run's report.
@@ -75,10 +76,11 @@ def make_context(results: RunResults):  # -> bench.report.context.Context
 
 
 def _scorecard(results: RunResults):  # -> bench.report.model.Scorecard | None
-    """The run's scorecard, as its report draws it."""
+    """The run's scorecard, as its report draws it (a run at several networks: its first network's)."""
     from bench.report import answers
+    from bench.report.context import main_part
 
-    return answers.scorecard(make_context(results))
+    return answers.scorecard(make_context(main_part(results)))
 
 
 def _need(title: str) -> str:
@@ -133,7 +135,10 @@ def database_text(ctx) -> str:
 
 
 def describe(run: Run) -> str:
-    """One sentence: where and how the run was measured (preset, date, machine, versions, database, commit)."""
+    """One sentence: where and how the run was measured (preset, date, machine, versions, database, commit, and the
+    network its scorecard was measured at)."""
+    from bench.report.context import main_part, network_line
+
     results = run.results
     env = results.environment
     packages = env.get("packages") or {}
@@ -142,12 +147,13 @@ def describe(run: Run) -> str:
     db_version = str(database.get("version") or "").split(" ")[0]
     profiles = ", ".join(f"`{p}`" for p in results.run.get("profiles") or ())
     reps = results.run.get("repetitions", 1)
+    network = network_line(main_part(results), lead="Network").replace("**", "`")
     return (
         f"Measured in {run.link}: {results.run.get('preset', '?')} preset, "
         f"{str(results.run.get('started_at', '?'))[:10]}, {env.get('cpu_model', '?')} with {env.get('cpu_count', '?')} "
         f"cores, Python {env.get('python', '?')}, Django {packages.get('django', '?')}, {engine} {db_version}, "
         f"Redis {env.get('redis_version', '?')}, commit `{str(env.get('git_commit', '?'))[:7]}`; profile {profiles}, "
-        f"{reps} repetition{'s' if reps != 1 else ''}."
+        f"{reps} repetition{'s' if reps != 1 else ''}. {network}."
     )
 
 
@@ -216,16 +222,49 @@ def render_answer(runs: Sequence[Run]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_network(runs: Sequence[Run]) -> str:
+    """Which findings change with the network, from a run at several networks: one line per figure (enqueue p50,
+    noop and shop-task tasks/s) saying which backends swap rank between loopback and the run's highest round trip,
+    and why (``bench.report.sections.network.ranking_changes``: the report's Answer); one line without such a run."""
+    from bench.report.sections import network
+
+    if not runs:
+        return (
+            "No run at several networks is named yet: the findings above were measured at one network (each report "
+            "says which), and which of them change with the round trip to Redis and PostgreSQL is still to be "
+            "measured (`--network loopback,lan,az`).\n"
+        )
+    run = runs[0]
+    networks = run.results.networks
+    if len(networks) < 2:
+        return f"{run.link} was measured at {', '.join(networks)} only: it cannot say what changes with the network.\n"
+    lines = network.ranking_changes(run.results)
+    head = (
+        f"Measured in {run.link} at {', '.join(networks)} ({run.results.run.get('preset', '?')} preset, "
+        f"{str(run.results.run.get('started_at', '?'))[:10]}, {run.results.environment.get('cpu_model', '?')} with "
+        f"{run.results.environment.get('cpu_count', '?')} cores); the round trip of each network, measured, and every "
+        "figure per network are in its report's 'Sensitivity to the network'."
+    )
+    if not lines:
+        return head + " No figure was measured for two backends at both ends of its networks.\n"
+    return "\n".join([head, "", *(f"- {line}" for line in lines)]) + "\n"
+
+
 #: Region kind → renderer of its text from its runs.
-REGIONS: dict[str, Callable[[Sequence[Run]], str]] = {"answer": render_answer}
+REGIONS: dict[str, Callable[[Sequence[Run]], str]] = {"answer": render_answer, "network": render_network}
+#: Kinds of region that may name no run yet (their reference run is still to be made): ``from (no run yet)``.
+OPTIONAL_RUN = ("network",)
+NO_RUN = "(no run yet)"
 
 
 class ReadmeError(Exception):
     """README.md's generated regions cannot be written; the message is one line."""
 
 
-def _runs(spec: str, results_dir: Path) -> list[Run]:
+def _runs(spec: str, results_dir: Path, kind: str = "") -> list[Run]:
     ids = _RUN_PATH.findall(spec)
+    if not ids and kind in OPTIONAL_RUN and spec.strip() == NO_RUN:
+        return []
     if not ids:
         raise ReadmeError(f"a generated region names no run (results/<run-id>): {spec!r}")
     runs = []
@@ -248,7 +287,7 @@ def render(text: str, results_dir: Path) -> str:
         kind = match["kind"]
         if kind not in REGIONS:
             raise ReadmeError(f"unknown generated region {kind!r}; known: {', '.join(REGIONS)}")
-        body = REGIONS[kind](_runs(match["runs"], results_dir))
+        body = REGIONS[kind](_runs(match["runs"], results_dir, kind))
         return match["open"] + body + match["close"]
 
     return _REGION.sub(replace, text)

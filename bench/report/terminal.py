@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from bench.report import answers
-from bench.report.context import make_context
+from bench.report.context import main_part, make_context
 from bench.results import RunResults
 
 #: Rich styles of the scorecard's tones (the report's green / amber / red / grey).
@@ -13,12 +13,16 @@ TONE_STYLES = {"good": "green", "mid": "yellow", "bad": "red", "na": "dim"}
 
 
 def scorecard_table(results: RunResults) -> Table | None:
-    """The report's scorecard, row for row and cell for cell, coloured by tone; None when the run measured none of
+    """The report's scorecard, row for row and cell for cell, coloured by tone, titled with the network its figures
+    were measured at (a run at several: its first, as the report's main part); None when the run measured none of
     its questions."""
-    card = answers.scorecard(make_context(results))
+    card = answers.scorecard(make_context(main_part(results)))
     if card is None:
         return None
-    table = Table(title=f"Scorecard ({results.run.get('preset')} preset; the report's footnotes say what each means)")
+    title = f"Scorecard ({results.run.get('preset')} preset; the report's footnotes say what each means)"
+    if card.network:
+        title += "\n" + card.network.replace("**", "")
+    table = Table(title=title)
     table.add_column("backend")
     for title, _ in card.columns:
         table.add_column(title)

@@ -1,6 +1,8 @@
 """Round trips per enqueue and per task (the ``round_trips`` scenario) and, for a run at several networks, the
 "Sensitivity to the network" section: each backend's enqueue p50 and noop / shop-task throughput per network,
-absolute and as a ratio to its floor at that network, the round trips that explain the difference, one chart."""
+absolute and as a ratio to its floor at that network, the round trips that explain the difference, one chart; and the
+Answer saying where the ranking changes between loopback and the run's highest round trip (:func:`answers`).
+"""
 
 from __future__ import annotations
 
@@ -10,17 +12,17 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from bench.report import charts, derived
-from bench.report.context import Context, failure_note, make_context
-from bench.report.figures import FIGURES
-from bench.report.model import Block, Chart, Heading, Paragraph, Table
+from bench.report import answers as opening
+from bench.report import charts, derived, figures
+from bench.report.compare import RankingComparison
+from bench.report.context import SENSITIVITY_TITLE, Context, failure_note, make_context, param_values
+from bench.report.figures import FIGURES, NEAR_BEST
+from bench.report.model import Answer, Block, Chart, Heading, Paragraph, Table
 from bench.report.numbers import duration_ns, rate_text, ratio_text
 from bench.results import Record, RunResults
 
 #: The section's heading in the report's Details.
 TITLE = "Round trips per enqueue and per task"
-#: The heading of the comparison across networks.
-SENSITIVITY_TITLE = "Sensitivity to the network"
 #: The shop task whose throughput the comparison shows beside noop (it talks to the SMTP hop).
 SHOP_TASK = "send_invoice_email"
 UPSTREAMS = ("redis", "postgres")
@@ -242,3 +244,147 @@ def _chart(series: Mapping[str, Sequence[tuple[float, float]]], caption: str, fl
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     return fig
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Where the ranking changes with the network
+
+#: The question of the Answer a run at several networks adds.
+RANKING_QUESTION = "Where does the ranking change with the network?"
+
+
+def ends(results: RunResults) -> tuple[str, str] | None:
+    """(the run's lowest round trip network — loopback when measured —, its highest); None for a run at one."""
+    networks = results.networks
+    if len(networks) < 2:
+        return None
+    nominal = {n: _nominal(results.at_network(n)) for n in networks}
+
+    def rtt(name: str) -> tuple[float, bool]:
+        return float(nominal[name].get("rtt_ms") or 0.0), bool(nominal[name].get("proxied"))
+
+    low, high = min(networks, key=rtt), max(networks, key=rtt)
+    return (low, high) if low != high else None
+
+
+def _throughput_params(results: RunResults, profile: str, task: str, processes: int | None) -> dict[str, Any]:
+    """The headline throughput setting of ``task``: the machine's core count, the backlog mode where measured."""
+    params: dict[str, Any] = {"task": task, "processes": processes}
+    modes = param_values(results.select(scenario="throughput", profile=profile, params=params), "mode")
+    if modes:
+        params["mode"] = "backlog" if "backlog" in modes else modes[0]
+    return params
+
+
+def _round_trips(records: Sequence[Record], backend: str, profile: str, phase: str) -> float | None:
+    """Median round trips per enqueue (``phase`` enqueue) or per task (task), Redis and PostgreSQL together, over the
+    networks the round_trips scenario counted them at; None when not counted."""
+    mine = [r for r in records if r.backend == backend and r.profile == profile]
+    found = [_median(mine, f"{phase}_{u}") for u in UPSTREAMS]
+    return sum(v for v in found if v is not None) if any(v is not None for v in found) else None
+
+
+def _ranking_sentence(
+    results: RunResults, profile: str, of: figures.Figure, params: Mapping[str, Any], low: str, high: str
+) -> str | None:
+    """One figure's sentence: which backends swap rank from ``low`` to ``high``, each backend's figure at ``high`` ÷
+    at ``low``, and the round trips that explain it; None when fewer than two backends have both."""
+    ctx = make_context(results)
+    at = {low: results.at_network(low), high: results.at_network(high)}
+    values: dict[str, tuple[float, float]] = {}
+    missing = []  # measured at one end only (a failed session, a premise not met): not in the comparison
+    for backend in ctx.backends(results.select(scenario=of.scenario, params=dict(params))):
+        if ctx.is_floor(backend) or backend in ctx.unverified:
+            continue  # never ranked
+        at_low, at_high = (derived.figure(at[n], backend, profile, of, params, n).median for n in (low, high))
+        if at_low and at_high:
+            values[ctx.label(backend)] = (at_low, at_high)
+        elif at_low or at_high:
+            missing.append(f"{ctx.label(backend)} (no ok figure at {high if at_low else low})")
+    if len(values) < 2:
+        return None
+    sign = 1 if of.higher_is_better else -1
+    ranking = RankingComparison(
+        profile,
+        of.scenario,
+        ", ".join(f"{k}={v}" for k, v in params.items()),
+        of.label,
+        of.unit,
+        sorted(values, key=lambda name: -sign * values[name][0]),
+        sorted(values, key=lambda name: -sign * values[name][1]),
+        values,
+        high,
+    )
+    # What each round trip costs more at ``high`` than at ``low`` (nominal; the measured values are in the section).
+    added_ms = float(_nominal(at[high]).get("rtt_ms") or 0.0) - float(_nominal(at[low]).get("rtt_ms") or 0.0)
+    what = f"**{of.label}** ({profile}, `{params.get('task')}`" + (
+        f", {params['processes']} worker processes)" if params.get("processes") else ")"
+    )
+    if ranking.swapped:
+        pairs = [f"{a} and {b}" if len(ranking.swapped) == 1 else f"{a} ↔ {b}" for a, b in ranking.swapped]
+        ties = "; ".join(f"{a} and {b}" for a, b in ranking.swapped if ranking.tie(a, b))
+        swap = f"{pairs[0]} swap places" if len(pairs) == 1 else f"these pairs swap places: {'; '.join(pairs)}"
+        order = (
+            f"the ranking changes: {swap} ({' > '.join(ranking.base_order)} becomes "
+            f"{' > '.join(ranking.changed_order)})"
+            + (f"; {ties}: within {NEAR_BEST:g}× of each other at both, a tie" if ties else "")
+        )
+    else:
+        order = f"the ranking holds ({' > '.join(ranking.base_order)})"
+    phase = noun = "enqueue" if of.scenario == "enqueue" else "task"
+    labels = {ctx.label(b): b for b in results.backend_names}
+    round_trips = results.select(scenario="round_trips", status="ok")
+    parts = []
+    for label in ranking.base_order:
+        before, after = values[label]
+        part = f"{label} {ratio_text(after / before)}"
+        turns = _round_trips(round_trips, labels[label], profile, phase)
+        if turns is not None:
+            plural = "" if turns == 1 else "s"
+            added = duration_ns(turns * added_ms * 1e6)
+            part += f" ({_count(turns)} round trip{plural} per {noun} → +{added} of waiting per {noun} at {high})"
+        parts.append(part)
+    left_out = f" Not compared: {', '.join(missing)}." if missing else ""
+    ratios = "; ".join(parts)
+    return f"{what}: from {low} to {high} {order}. Each backend's figure at {high} ÷ at {low}: {ratios}.{left_out}"
+
+
+def ranking_changes(results: RunResults) -> list[str]:
+    """For a run at several networks, a sentence per figure — enqueue p50, noop tasks/s, shop-task tasks/s where
+    measured — saying which backends swap rank between the lowest and the highest round trip, and why; empty for a
+    run at one network."""
+    found = ends(results)
+    if found is None:
+        return []
+    low, high = found
+    ctx = make_context(results.at_network(low))
+    sentences = []
+    profile = opening.headline_profile(ctx, "enqueue")
+    if profile is not None:
+        sentences.append(_ranking_sentence(results, profile, FIGURES["enqueue_p50"], {"task": "noop"}, low, high))
+    profile = opening.headline_profile(ctx, "throughput")
+    if profile is not None:
+        processes = derived.headline_processes(
+            results, param_values(results.select(scenario="throughput", profile=profile), "processes")
+        )
+        for task in ("noop", SHOP_TASK):
+            params = _throughput_params(results, profile, task, processes)
+            sentences.append(_ranking_sentence(results, profile, FIGURES["tasks_per_s"], params, low, high))
+    return [s for s in sentences if s is not None]
+
+
+def answers(results: RunResults) -> list[Block]:
+    """The Answer a run at several networks adds: where the ranking changes; nothing for a run at one network."""
+    lines = ranking_changes(results)
+    if not lines:
+        return []
+    return [
+        Answer(
+            RANKING_QUESTION,
+            lines,
+            "The same sessions at each network; medians over repetitions, floors never ranked. A time that grows "
+            "by the round trip times the round trips it makes (counted by the delay proxy in the round_trips "
+            "scenario) is the network, not the library's own work; a rate falls as each task waits for its round "
+            f"trips. Every network's figures with their floor ratios: '{SENSITIVITY_TITLE}'.",
+        )
+    ]
