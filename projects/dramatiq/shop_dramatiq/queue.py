@@ -48,6 +48,21 @@ def enqueue_delayed(name: str, delay_s: float, *args: object, **kwargs: object) 
     return message.message_id
 
 
+def purge() -> int:
+    """Drop every message of the shop's queues, their delay and dead-letter queues included (the harness's reset
+    between scenarios on a broker it cannot flush itself, RabbitMQ): Dramatiq's own ``broker.flush_all()``. The count
+    is not reported by Dramatiq: 0."""
+    dramatiq.get_broker().flush_all()
+    return 0
+
+
+def _on_rabbitmq(broker: Any) -> bool:
+    """Whether the broker is Dramatiq's RabbitmqBroker (``SHOP_BROKER=rabbitmq``)."""
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    return isinstance(broker, RabbitmqBroker)
+
+
 def _dead_lettered(broker: Any, wanted: set[str]) -> tuple[dict[str, int], int]:
     """Dramatiq message ids of ``wanted`` found in the broker's dead-letter queues, per queue; and the DLQ sizes.
 
@@ -238,8 +253,9 @@ def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
     from django_dramatiq.middleware import AdminMiddleware
 
     broker = dramatiq.get_broker()
+    rabbitmq = _on_rabbitmq(broker)
     try:
-        places = _broker_places(broker, set(task_ids))
+        places = {} if rabbitmq else _broker_places(broker, set(task_ids))
     except Exception as exc:  # Redis down or unreadable
         error = f"Redis broker lookup failed: {type(exc).__name__}: {exc}"[:300]
         return {task_id: _location("unknown", error) for task_id in task_ids}
@@ -260,6 +276,13 @@ def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
         status = statuses.get(str(_as_uuid(task_id)))
         if status in ("done", "failed"):
             places[task_id] = _location(status, f"django_dramatiq Task row, status {status!r}")
+        elif rabbitmq:
+            # AMQP shows a queue's depth, never which messages it holds, without consuming them.
+            places[task_id] = _location(
+                "unknown",
+                "RabbitMQ: AMQP cannot list a queue's messages without consuming them"
+                + (f"; django_dramatiq Task row status {status!r}" if status else ""),
+            )
         else:
             places[task_id] = _location(
                 "nowhere",

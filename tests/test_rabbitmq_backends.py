@@ -1,0 +1,171 @@
+"""Celery and Dramatiq on RabbitMQ, and the AMQP floor: backends of their own from the same projects, chosen by data.
+
+A private node (``bench.services.RabbitMQServer``) carries the shop's three tasks through each RabbitMQ backend's real
+worker command line (the verification: real effects, and the backend's own "done" for each), the AMQP floor's raw
+loop, and a ``python -m bench`` run limited to them. The ``unit`` tests check the descriptions and settings only.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.agent import run_agent
+from bench.backends import Backend, get_backend, get_backends, load_backends
+from bench.channel_wait import ChannelWatcher
+from bench.results import load_results
+from bench.services import ManagedProcess, RabbitMQServer, RedisServer, SmtpSink, rabbitmq_available
+from bench.services.rabbitmq import amqp_connection
+from bench.verify import verify_backend
+
+from .test_services import require_service
+
+REPO = Path(__file__).resolve().parent.parent
+#: The RabbitMQ backends and their floor, as named in the projects' ``[brokers.rabbitmq]`` tables.
+RABBITMQ_BACKENDS = ("celery-rabbitmq", "dramatiq-rabbitmq")
+AMQP_FLOOR = "amqp-baseline"
+#: The queue each library declares by default (Celery's task_default_queue, Dramatiq's actor queue).
+DEFAULT_QUEUES = {"celery-rabbitmq": "celery", "dramatiq-rabbitmq": "default"}
+
+
+def _backend(name: str) -> Backend:
+    return get_backends([name], with_baseline=True)[0]
+
+
+@pytest.fixture(scope="module")
+def rabbitmq() -> Iterator[RabbitMQServer]:
+    """One private node for this module (the machine's own node on 5672 is never touched)."""
+    require_service(rabbitmq_available())
+    with RabbitMQServer() as server:
+        yield server
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Described by data: same project, broker chosen by SHOP_BROKER
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", RABBITMQ_BACKENDS)
+def test_rabbitmq_backend_is_the_redis_project_with_another_broker(name: str) -> None:
+    backend = _backend(name)
+    twin = get_backend(name.removesuffix("-rabbitmq"))
+    assert backend.broker == "rabbitmq" and twin.broker == "redis"
+    assert backend.floor == AMQP_FLOOR and "RabbitMQ" in backend.label
+    assert backend.project_dir == twin.project_dir and backend.worker_argv_template == twin.worker_argv_template
+    env = backend.environment(redis_url="redis://127.0.0.1:1/0", amqp_url="amqp://127.0.0.1:1/", var_dir=".")
+    assert env["SHOP_BROKER"] == "rabbitmq" and env["SHOP_AMQP_URL"].startswith("amqp://")
+    assert twin.environment(redis_url="redis://127.0.0.1:1/0", var_dir=".")["SHOP_BROKER"] == "redis"
+    # Not among the project backends the Redis-only tests iterate over; in the command line's choice.
+    assert name not in load_backends() and name in load_backends(brokers=True)
+    assert {name, AMQP_FLOOR} <= {b.name for b in get_backends(with_baseline=True)}
+
+
+@pytest.mark.unit
+def test_amqp_floor_is_the_floor_of_the_rabbitmq_broker() -> None:
+    floor = _backend(AMQP_FLOOR)
+    assert floor.role == "floor" and floor.broker == "rabbitmq" and floor.tasks == ("noop",) and not floor.django
+
+
+def _settings(backend: Backend, profile: str, tmp_path: Path) -> list[dict[str, object]]:
+    env = backend.environment(
+        redis_url="redis://127.0.0.1:1/0",
+        amqp_url="amqp://guest:guest@127.0.0.1:1/",
+        var_dir=tmp_path / f"var-{backend.name}-{profile}",
+        profile=profile,
+    )
+    return run_agent(backend, env, "bench_settings", {}, timeout=120)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", RABBITMQ_BACKENDS)
+def test_safe_profile_adds_publisher_confirms_with_a_reason(name: str, tmp_path: Path) -> None:
+    backend = _backend(name)
+    shipped = {s["setting"]: s for s in _settings(backend, "shipped", tmp_path)}
+    safe = {s["setting"]: s for s in _settings(backend, "safe", tmp_path)}
+    assert all(s["reason"] for s in [*shipped.values(), *safe.values()])
+    assert any("AMQP_URL" in str(s["value"]) for s in shipped.values())
+    confirms = [s for key, s in safe.items() if "confirm" in key or "confirm_publish" in str(s["value"])]
+    assert confirms and not [s for key, s in shipped.items() if "confirm" in key]
+    # Nothing of the Redis broker's fault timeouts leaks into the RabbitMQ configuration.
+    assert not [key for key in safe if "visibility" in str(safe[key]["value"]) or "heartbeat" in key]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# On a private node: the shop's tasks through the real workers, the floor, the command line
+
+
+@pytest.mark.parametrize("name", RABBITMQ_BACKENDS)
+def test_shop_tasks_run_and_are_done_as_the_backend_reports_on_rabbitmq(
+    name: str, rabbitmq: RabbitMQServer, redis_server: RedisServer, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    backend = _backend(name)
+    report = verify_backend(
+        backend, redis=redis_server, smtp=smtp_sink, workdir=tmp_path, processes=2, amqp_url=rabbitmq.url
+    )
+    assert report.passed, report.summary()
+    # It went through the node: the library's queue exists there (passive declare: an error if it does not).
+    conn = amqp_connection(rabbitmq.url)
+    try:
+        conn.channel().queue_declare(DEFAULT_QUEUES[name], passive=True)
+    finally:
+        conn.close()
+    # The verification probes every shop task as `run:<TaskRun pk>`; the backend's own completion hook (Celery's
+    # task_success after the result is stored, Dramatiq's after_ack) wrote a C event for each of them.
+    log = ChannelWatcher(str(tmp_path / name / "channel"))
+    log.poll()
+    confirmed = {probe for probe, times in log.log.confirms.items() if times and probe.startswith("run:")}
+    finished = {probe for probe, times in log.log.finishes.items() if times and probe.startswith("run:")}
+    assert finished and finished <= confirmed, f"not confirmed done: {sorted(finished - confirmed)}"
+    # The real effects of each shop task were checked (the email in the sink, the products, the report file).
+    passed = {check.name for check in report.checks if check.passed}
+    assert {"invoice email received once", "import: products written", "report content as expected"} <= passed
+
+
+def test_amqp_floor_publishes_consumes_and_acks(rabbitmq: RabbitMQServer, tmp_path: Path) -> None:
+    floor = _backend(AMQP_FLOOR)
+    channel_dir = tmp_path / "channel"
+    channel_dir.mkdir()
+    env = floor.environment(
+        redis_url="redis://127.0.0.1:1/0", amqp_url=rabbitmq.url, var_dir=tmp_path / "var", channel_dir=channel_dir
+    )
+    probes = [f"floor-{i}" for i in range(50)]
+    code = (
+        "from bench.baseline_amqp.client import ENQUEUE, purge\n"
+        "purge()\n"
+        f"for probe in {probes!r}: ENQUEUE['noop'](probe=probe)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, check=True, timeout=60)
+    with ManagedProcess(
+        floor.worker_argv(2), env=env, cwd=floor.project_dir, log_path=tmp_path / "worker.log", name="amqp floor"
+    ) as workers:
+        watcher = ChannelWatcher(str(channel_dir))
+        assert watcher.wait_for(probes, ("confirms",), timeout_s=60, alive=workers.alive), workers.log_tail(5)
+    assert len({e for p in probes for e in watcher.log.starts.get(p, [])}) == len(probes)  # each ran once
+
+
+def test_bench_run_limited_to_the_rabbitmq_backends_exits_0_with_ok_records(
+    rabbitmq: RabbitMQServer, tmp_path: Path
+) -> None:
+    names = [*RABBITMQ_BACKENDS, AMQP_FLOOR]
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "projects")])}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--preset", "smoke", "--backends", ",".join(names), "--amqp-url",
+         rabbitmq.url, "--scenarios", "enqueue,throughput", "--database", "sqlite", "--out", str(tmp_path),
+         "--no-report"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = load_results(tmp_path / "results.json")
+    assert results.environment.get("rabbitmq_version")
+    for name in names:
+        records = results.select(backend=name)
+        assert {r.scenario for r in records} >= {"enqueue", "throughput"}, name
+        assert all(r.ok for r in records), [(r.scenario, r.params, r.status, r.error) for r in records if not r.ok]
+        assert results.backends[name]["broker"] == "rabbitmq"
+    for name in RABBITMQ_BACKENDS:
+        assert results.backends[name]["floor"] == AMQP_FLOOR
