@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from bench.agent import run_agent
 from bench.backends import Backend, get_backend, get_backends, load_backends
 from bench.channel_wait import ChannelWatcher
 from bench.results import load_results
+from bench.runner import ProducerClient
 from bench.services import ManagedProcess, RabbitMQServer, RedisServer, SmtpSink, rabbitmq_available
 from bench.services.rabbitmq import amqp_connection
 from bench.verify import verify_backend
@@ -169,3 +172,105 @@ def test_bench_run_limited_to_the_rabbitmq_backends_exits_0_with_ok_records(
         assert results.backends[name]["broker"] == "rabbitmq"
     for name in RABBITMQ_BACKENDS:
         assert results.backends[name]["floor"] == AMQP_FLOOR
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The fault gate on RabbitMQ: every worker process held inside a gated task, then a worker SIGKILL
+
+
+#: Two worker processes, each to be held by one gated task; short tasks waiting behind them.
+PROCESSES = 2
+SHORT_TASKS = 6
+#: The gated tasks' upper bound: the test opens the gate long before it.
+GATE_SECONDS = 60.0
+
+
+@pytest.mark.parametrize("profile", ["shipped", "safe"])
+@pytest.mark.parametrize("name", RABBITMQ_BACKENDS)
+def test_fault_gate_holds_every_process_and_a_sigkilled_workers_messages_return(
+    name: str, profile: str, rabbitmq: RabbitMQServer, tmp_path: Path
+) -> None:
+    """The premise the fault scenarios need, on RabbitMQ: 2 gated tasks hold both worker processes (seen on the
+    channel: two distinct pids) and no short task starts; then the whole worker tree is SIGKILLed, a new worker starts
+    and the gate opens. RabbitMQ returns a dead consumer's unacknowledged messages when its connection closes, so every
+    waiting task runs at once (on Redis, Celery's wait for visibility_timeout); a running task comes back only where
+    the library acknowledges after the task (Celery acks_late in safe, Dramatiq always)."""
+    backend = _backend(name)
+    channel_dir, var_dir = tmp_path / "channel", tmp_path / "var"
+    env = backend.environment(
+        redis_url="redis://127.0.0.1:1/0",  # never used on RabbitMQ: a closed port proves it
+        amqp_url=rabbitmq.url,
+        var_dir=var_dir,
+        channel_dir=channel_dir,
+        profile=profile,
+    ) | {"BENCH_QUEUE_MODULE": backend.queue_module}
+    run_agent(backend, env, "prepare", {"demo": False})
+    producer = ProducerClient(env, REPO, tmp_path / "producer.log")
+    producer.call("purge")  # what an earlier test left on the node's queue
+
+    def start_worker(log: str) -> ManagedProcess:
+        return ManagedProcess(
+            backend.worker_argv(PROCESSES, profile),
+            env=env | backend.worker_env(PROCESSES),
+            cwd=backend.project_dir,
+            log_path=tmp_path / log,
+            name=f"{name}-worker",
+        ).start()
+
+    worker = start_worker("worker.log")
+    try:
+        watcher = ChannelWatcher(str(channel_dir))
+        producer.call("produce_tracked", task="noop", args=[[]], prefix="ready-")
+        assert watcher.wait_finished(["ready-0"], timeout_s=60, alive=worker.alive), worker.log_tail(10)
+        gate = f"gate-{uuid.uuid4().hex[:8]}"
+        gated: list[str] = []
+
+        def add_gated(count: int) -> None:
+            prefix = f"gated{len(gated)}-"
+            producer.call("produce_tracked", task="sleep", args=[[GATE_SECONDS, gate]] * count, prefix=prefix)
+            gated.extend(f"{prefix}{i}" for i in range(count))
+
+        # As the fault workload arms it (bench.faults.workload.arm): one gated task per process, then one more every
+        # half second while a process is idle (Dramatiq prefetches 2 messages into each single-threaded process).
+        add_gated(PROCESSES)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(gated) < 4 * PROCESSES:
+            time.sleep(0.5)
+            log = watcher.poll()
+            if len({pid for p in gated for pid in log.start_pids.get(p, ())}) >= PROCESSES:
+                break
+            add_gated(1)
+        short = [f"short-{i}" for i in range(SHORT_TASKS)]
+        producer.call("produce_tracked", task="noop", args=[[]] * SHORT_TASKS, prefix="short-")
+        time.sleep(1.0)  # give any process that is free a chance to start a short task
+        log = watcher.poll()
+        running = [p for p in gated if log.starts.get(p)]
+        pids = {pid for p in running for pid in log.start_pids.get(p, ())}
+        waiting = [p for p in gated if p not in running] + short
+        started = [p for p in waiting if log.starts.get(p)]
+        state = f"{len(running)} gated tasks running in pids {sorted(pids)}, waiting tasks started: {len(started)}"
+        if len(pids) != PROCESSES:
+            pytest.xfail(f"{name}/{profile}: gated tasks did not hold {PROCESSES} processes: {state}")
+        assert not started, f"a waiting task ran while every process was held: {state}"
+
+        # -- the fault: SIGKILL of the whole worker tree, a new worker, then the gate opens ----------------------------
+        worker.kill()
+        killed_at = time.monotonic()
+        worker = start_worker("worker-after.log")
+        (var_dir / "gates").mkdir(parents=True, exist_ok=True)
+        (var_dir / "gates" / gate).touch()
+        assert watcher.wait_finished(waiting, timeout_s=60, alive=worker.alive), (
+            f"waiting tasks did not come back after the SIGKILL; {worker.log_tail(10)}"
+        )
+        back_s = time.monotonic() - killed_at
+        time.sleep(2.0)  # a rerun gated task finishes at once (gate open)
+        log = watcher.poll()
+        rerun = [p for p in running if len(log.starts.get(p, ())) > 1 and log.finishes.get(p)]
+        print(f"\n{name}/{profile}: {state}; after SIGKILL: waiting tasks back in {back_s:.1f} s, "
+              f"running tasks rerun: {len(rerun)} of {len(running)}")  # fmt: skip
+        assert back_s < 30, "RabbitMQ should return a dead consumer's unacked messages when its connection closes"
+        acks_late = profile == "safe" or name.startswith("dramatiq")
+        assert rerun == (running if acks_late else []), f"{name}/{profile}: rerun {rerun} of {running}"
+    finally:
+        worker.stop(timeout=15)
+        producer.close()
