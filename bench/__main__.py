@@ -72,7 +72,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--quick", action="store_true", help="the quick preset (~13 min for all backends on 2 cores), as --preset quick"
     )
     parser.add_argument("--preset", choices=sorted(presets), help="preset by name (default: full; not with --quick)")
-    parser.add_argument("--backends", help="comma-separated backend names (default: all, with the Redis floor)")
+    parser.add_argument(
+        "--backends",
+        help="comma-separated backend names (default: all, with the floors; the RabbitMQ ones, celery-rabbitmq, "
+        "dramatiq-rabbitmq and amqp-baseline, when rabbitmq-server is installed or --amqp-url is given)",
+    )
     parser.add_argument("--scenarios", help="comma-separated scenario names (default: all)")
     parser.add_argument(
         "--profile",

@@ -274,3 +274,77 @@ def test_fault_gate_holds_every_process_and_a_sigkilled_workers_messages_return(
     finally:
         worker.stop(timeout=15)
         producer.close()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# consumer_timeout: a delayed task held by a worker longer than the node allows
+
+#: The node's consumer_timeout for this test (RabbitMQ's default: 30 min); the node checks it about once a minute.
+CONSUMER_TIMEOUT_MS = 5_000
+#: How far ahead the delayed task is scheduled: well past the timeout and the node's first check of it.
+HELD_S = 90.0
+#: What each library did when the node closed the channel holding its delayed messages (observed with RabbitMQ 3.10,
+#: celery 5.7 / kombu 5.7, dramatiq 2.2): Celery's worker stops ("Unrecoverable error: PreconditionFailed"), its ETA
+#: messages back in the queue for the next worker; Dramatiq's delay consumer reconnects and the tasks run when due.
+AFTER_CONSUMER_TIMEOUT = {"celery-rabbitmq": "worker exits", "dramatiq-rabbitmq": "consumer reconnects"}
+
+
+@pytest.fixture(scope="module")
+def short_timeout_node() -> Iterator[RabbitMQServer]:
+    """A private node whose consumer_timeout is shortened to :data:`CONSUMER_TIMEOUT_MS` (its rabbitmq.conf)."""
+    require_service(rabbitmq_available())
+    with RabbitMQServer(consumer_timeout_ms=CONSUMER_TIMEOUT_MS) as server:
+        yield server
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("name", RABBITMQ_BACKENDS)
+def test_a_delayed_task_held_past_consumer_timeout(
+    name: str, short_timeout_node: RabbitMQServer, tmp_path: Path
+) -> None:
+    """A task scheduled ``HELD_S`` ahead is held unacknowledged by the worker that fetched it (Celery: ETA in the
+    worker's memory; Dramatiq: the delay queue's consumer): past ``consumer_timeout`` the node closes that channel
+    (PRECONDITION_FAILED, "delivery acknowledgement … timed out"). What each library does then is the finding."""
+    backend = _backend(name)
+    channel_dir, var_dir = tmp_path / "channel", tmp_path / "var"
+    env = backend.environment(
+        redis_url="redis://127.0.0.1:1/0", amqp_url=short_timeout_node.url, var_dir=var_dir, channel_dir=channel_dir
+    ) | {"BENCH_QUEUE_MODULE": backend.queue_module}
+    run_agent(backend, env, "prepare", {"demo": False})
+    producer = ProducerClient(env, REPO, tmp_path / "producer.log")
+    producer.call("purge")
+    log_path = tmp_path / "worker.log"
+    worker = ManagedProcess(
+        backend.worker_argv(PROCESSES), env=env | backend.worker_env(PROCESSES), cwd=backend.project_dir,
+        log_path=log_path, name=f"{name}-worker",
+    ).start()  # fmt: skip
+    try:
+        watcher = ChannelWatcher(str(channel_dir))
+        producer.call("produce_tracked", task="noop", args=[[]], prefix="ready-")
+        assert watcher.wait_finished(["ready-0"], timeout_s=60, alive=worker.alive), worker.log_tail(10)
+        sent = time.monotonic()
+        producer.call("produce_delayed", task="noop", delay_s=HELD_S, count=2, prefix="late-")
+        late = ["late-0", "late-1"]
+        closed_at = None
+        while time.monotonic() - sent < HELD_S + 30:
+            text = log_path.read_text(errors="replace")
+            if closed_at is None and "acknowledgement" in text and "timed out" in text:
+                closed_at = time.monotonic() - sent
+            if all(watcher.poll().finishes.get(p) for p in late) or not worker.alive():
+                break
+            time.sleep(1.0)
+        log = watcher.poll()
+        runs = [len(log.starts.get(p, ())) for p in late]
+        # Channel times are CLOCK_MONOTONIC ns, as time.monotonic() on Linux.
+        on_time = all(t >= (sent + 0.95 * HELD_S) * 1e9 for p in late for t in log.starts.get(p, ()))
+        print(f"\n{name}: channel closed by consumer_timeout {closed_at:.0f} s after the send; worker alive: "
+              f"{worker.alive()}; runs of the delayed tasks: {runs}")  # fmt: skip
+        assert closed_at is not None and closed_at < HELD_S, "the node closes the holding channel before the ETA"
+        if AFTER_CONSUMER_TIMEOUT[name] == "worker exits":
+            assert not worker.alive() and "Unrecoverable error" in text and runs == [0, 0], (runs, worker.log_tail(5))
+        else:  # the consumer reconnects, takes the returned messages again and runs each once, when due
+            assert worker.alive() and runs == [1, 1] and on_time, runs
+    finally:
+        worker.stop(timeout=15)
+        producer.close()
