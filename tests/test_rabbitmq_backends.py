@@ -74,6 +74,21 @@ def test_amqp_floor_is_the_floor_of_the_rabbitmq_broker() -> None:
     assert floor.role == "floor" and floor.broker == "rabbitmq" and floor.tasks == ("noop",) and not floor.django
 
 
+@pytest.mark.unit
+def test_without_a_node_the_rabbitmq_backends_are_skipped_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.__main__ as cli
+
+    everything = get_backends(with_baseline=True)
+    lines: list[str] = []
+    monkeypatch.setattr(cli, "rabbitmq_available", lambda: "rabbitmq-server not found: install it")
+    kept = cli.with_rabbitmq(everything, None, lines.append)
+    assert [b.name for b in kept] == [b.name for b in everything if b.broker != "rabbitmq"]
+    assert len(lines) == 1 and all(n in lines[0] for n in (*RABBITMQ_BACKENDS, AMQP_FLOOR)), lines
+    # --amqp-url: nothing skipped, nothing said.
+    lines.clear()
+    assert cli.with_rabbitmq(everything, "amqp://guest:guest@127.0.0.1:5/", lines.append) == everything and not lines
+
+
 def _settings(backend: Backend, profile: str, tmp_path: Path) -> list[dict[str, object]]:
     env = backend.environment(
         redis_url="redis://127.0.0.1:1/0",
