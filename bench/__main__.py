@@ -48,6 +48,7 @@ from bench.services import (
     check_amqp_reachable,
     check_redis_url,
     postgres_available,
+    rabbitmq_available,
 )
 
 #: Log levels every backend's logging accepts (Python's logging names; the worker CLIs take the same).
@@ -68,10 +69,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         epilog="Scenarios: " + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()),
     )
     parser.add_argument(
-        "--quick", action="store_true", help="the quick preset (~13 min for all backends on 2 cores), as --preset quick"
+        "--quick", action="store_true", help="the quick preset (~5 min of benchmarking for the Redis and database backends on 2 cores), as --preset quick"
     )
     parser.add_argument("--preset", choices=sorted(presets), help="preset by name (default: full; not with --quick)")
-    parser.add_argument("--backends", help="comma-separated backend names (default: all, with the Redis floor)")
+    parser.add_argument(
+        "--backends",
+        help="comma-separated backend names (default: all, with the floors; the RabbitMQ ones, celery-rabbitmq, "
+        "dramatiq-rabbitmq and amqp-baseline, when rabbitmq-server is installed or --amqp-url is given)",
+    )
     parser.add_argument(
         "--scenarios",
         help="comma-separated scenario names, or all (default: all but those the preset leaves out: quick leaves out "
@@ -259,6 +264,7 @@ def backend_descriptions(backends: list[Backend], profiles: list[str], ctx: Any)
         for profile in profiles:
             env = backend.environment(
                 redis_url=ctx.redis.url,
+                amqp_url=ctx.amqp_url,
                 var_dir=ctx.workdir / f"var-{backend.name}-{profile}",
                 smtp_port=ctx.smtp.port,
                 profile=profile,
@@ -403,7 +409,14 @@ def count_db_statements(
         return []
     from bench import db_statements
 
-    pairs = [(b, p) for b in backends for p in profiles if b.django and (b.name, p) not in skips]
+    # The counting run gives its backends a Redis only: the RabbitMQ backends' statements are their Redis twins' (the
+    # same project and settings, the broker aside), not counted again.
+    uncounted = [b.name for b in backends if b.django and b.broker == "rabbitmq"]
+    if uncounted:
+        say(f"DB statements per task not counted for {', '.join(uncounted)} (the counting run has no RabbitMQ)")
+    pairs = [
+        (b, p) for b in backends for p in profiles if b.django and b.broker != "rabbitmq" and (b.name, p) not in skips
+    ]
     return db_statements.count_records(
         pairs,
         redis=ctx.redis,
@@ -507,14 +520,28 @@ def available_backends(backends: list[Backend], say: Callable[[str], object]) ->
     return available
 
 
+def with_rabbitmq(backends: list[Backend], amqp_url: str | None, say: Callable[[str], object]) -> list[Backend]:
+    """The backends minus those on RabbitMQ (``broker = "rabbitmq"``) when the run can have no node: no
+    ``rabbitmq-server`` here and no ``--amqp-url``; they are announced with one line."""
+    on_rabbitmq = [b.name for b in backends if b.broker == "rabbitmq"]
+    missing = None if amqp_url or not on_rabbitmq else rabbitmq_available()
+    if missing is not None:
+        say(f"skipped: {', '.join(on_rabbitmq)}: {missing}")
+        backends = [b for b in backends if b.broker != "rabbitmq"]
+        if not backends:
+            raise UsageError("none of the chosen backends can run: no RabbitMQ")
+    return backends
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; a user error prints one line and exits non-zero."""
     try:
         options = parse_args(sys.argv[1:] if argv is None else argv)
         options.backend_list = available_backends(options.backend_list, console.print)
+        options.backend_list = with_rabbitmq(options.backend_list, options.amqp_url, console.print)
         return run(options)
     except BenchError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)  # one line, however long
         return exc.exit_code
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]: every worker and broker process was stopped")
@@ -542,6 +569,8 @@ def run(options: argparse.Namespace) -> int:
         redis_url=options.redis_url,
         database=options.database,
         database_url=options.database_url,
+        rabbitmq=any(b.broker == "rabbitmq" for b in options.backend_list),
+        amqp_url=options.amqp_url,
         log_level=options.log_level,
         seed=options.seed,
         progress=lambda message: console.print(message, highlight=False, markup=False),
@@ -559,6 +588,9 @@ def run(options: argparse.Namespace) -> int:
             console.print(f"[yellow]no private PostgreSQL, measuring on SQLite:[/yellow] {options.database_fallback}")
         for (name, profile), measured_as in skips.items():
             console.print(f"{name}/{profile}: same configuration as {measured_as} (backend.toml), measured once")
+        for backend in options.backend_list:
+            for scenario in set(backend.not_run) & set(options.scenario_list):
+                console.print(f"{backend.name}: {scenario} not run: {backend.not_run[scenario]} (backend.toml)")
         with RunProgress(
             sessions, preset, console=console, parallel_faults=isinstance(ctx.redis, RedisServer)
         ) as tracker:
@@ -567,6 +599,7 @@ def run(options: argparse.Namespace) -> int:
             environment = {
                 **environment,
                 "redis_version": ctx.redis.version(),
+                **({"rabbitmq_version": ctx.rabbitmq.version()} if ctx.rabbitmq is not None else {}),
                 "database": database_record(ctx, options.database_fallback),
             }
             results = RunResults(
@@ -583,6 +616,7 @@ def run(options: argparse.Namespace) -> int:
                     "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     "finished_at": None,
                     "redis": "external" if options.redis_url else "private",
+                    **({"rabbitmq": "external" if options.amqp_url else "private"} if ctx.rabbitmq else {}),
                     "database": environment["database"]["engine"],
                     "networks": [n.name for n in options.networks],
                     "session_order": [s.label for s in sessions],

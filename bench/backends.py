@@ -1,7 +1,9 @@
 """The backends the harness knows: one ``projects/<name>/backend.toml`` each, loaded into a :class:`Backend`.
 
 A backend is data, not code: the harness never branches on a backend's name. Adding a fifth backend means a new
-project folder with its ``backend.toml`` (see docs/ARCHITECTURE.md), nothing else.
+project folder with its ``backend.toml`` (see docs/ARCHITECTURE.md), nothing else. A project whose library runs on
+another broker too declares it as a ``[brokers.<broker>]`` table: a backend of its own (name, label, floor), run from
+the same project with ``SHOP_BROKER`` set to that broker (:func:`broker_variants`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import shutil
 import sys
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -39,8 +41,10 @@ FLOOR_GLOB = "baseline*/backend.toml"
 
 #: ``api``: which API the shop's tasks are written against (the library's own, or Django's Tasks framework).
 APIS = ("native", "django.tasks")
-#: ``broker``: where the queued work lives.
-BROKERS = ("redis", "database")
+#: ``broker``: where the queued work lives (``SHOP_BROKER`` of its processes).
+BROKERS = ("redis", "database", "rabbitmq")
+#: The keys a ``[brokers.<broker>]`` table may set (the rest is the project's own description).
+VARIANT_KEYS = {"name", "label", "floor", "distributions", "not_run"}
 #: ``role``: a queue backend, or a floor (a raw loop on a broker, no queue library, measured beside the backends).
 ROLES = ("backend", "floor")
 
@@ -101,6 +105,8 @@ class Backend:
     requires: tuple[str, ...] = ()
     #: Profiles that configure exactly what another profile does (``[profiles.<name>]``), by profile.
     same_profiles: Mapping[str, SameProfile] = field(default_factory=lambda: MappingProxyType({}))
+    #: Scenarios this backend does not run yet, each with the one-line reason the command line prints (``not_run``).
+    not_run: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def same_as(self, profile: str) -> SameProfile | None:
         """The declaration that ``profile`` is another profile's configuration here, or ``None`` (its own)."""
@@ -126,6 +132,7 @@ class Backend:
         *,
         redis_url: str,
         var_dir: str | os.PathLike[str],
+        amqp_url: str | None = None,
         smtp_port: int | None = None,
         channel_dir: str | os.PathLike[str] | None = None,
         profile: str = "shipped",
@@ -139,6 +146,8 @@ class Backend:
 
         Starts from ``base`` (default: ``os.environ``) minus any ``SHOP_*``/Django variables it carries, so that a
         variable set in the user's shell cannot leak into one backend and not another. ``extra`` is applied last.
+        ``SHOP_BROKER`` is this backend's ``broker``: a project that runs on several configures its library from it
+        (with ``amqp_url`` as ``SHOP_AMQP_URL`` for RabbitMQ).
         """
         check_profile(profile)
         env = {
@@ -155,7 +164,10 @@ class Backend:
             env["DJANGO_SETTINGS_MODULE"] = self.settings_module
         env["PYTHONUNBUFFERED"] = "1"
         env["SHOP_BACKEND"] = self.name
+        env["SHOP_BROKER"] = self.broker
         env["SHOP_REDIS_URL"] = redis_url
+        if amqp_url:
+            env["SHOP_AMQP_URL"] = amqp_url
         env["SHOP_VAR_DIR"] = str(Path(var_dir).resolve())
         env["SHOP_PROFILE"] = profile
         env["SHOP_LOG_LEVEL"] = log_level.upper()
@@ -393,19 +405,62 @@ def _same_profiles(raw: object, worker_profiles: Mapping[str, tuple[str, ...]], 
     return same
 
 
+def broker_variants(path: str | os.PathLike[str], base: Backend | None = None) -> list[Backend]:
+    """The backends a ``backend.toml`` declares on other brokers (``[brokers.<broker>]``): the project's own
+    description with that table's name, label, floor, distributions and ``not_run`` (scenario → reason), and
+    ``broker`` set to the table's key. Same project, same worker command; ``SHOP_BROKER`` tells its settings."""
+    path = Path(path)
+    base = base or load_backend(path)
+    raw = tomllib.loads(path.read_text(encoding="utf-8")).get("brokers", {})
+    if not isinstance(raw, dict):
+        raise BackendError(f"{path}: [brokers] must be a table of broker tables")
+    variants = []
+    for broker, table in raw.items():
+        where = f"{path}: [brokers.{broker}]"
+        if broker not in BROKERS or broker == base.broker:
+            raise BackendError(f"{where}: must name another broker ({', '.join(BROKERS)}), not {broker!r}")
+        if not isinstance(table, dict) or not {"name", "label"} <= set(table) <= VARIANT_KEYS:
+            raise BackendError(f"{where} needs name and label, and may set only {', '.join(sorted(VARIANT_KEYS))}")
+        not_run = table.get("not_run", {})
+        if not isinstance(not_run, dict) or not all(isinstance(v, str) and v.strip() for v in not_run.values()):
+            raise BackendError(f"{where}: not_run must map scenario names to the reason they are not run")
+        variants.append(
+            replace(
+                base,
+                name=str(table["name"]),
+                label=str(table["label"]),
+                broker=broker,
+                floor=table.get("floor"),
+                distributions=_strings(table.get("distributions", list(base.distributions)), "distributions", path),
+                not_run=MappingProxyType({str(k): " ".join(v.split()) for k, v in not_run.items()}),
+            )
+        )
+    return variants
+
+
 def load_backends(
-    projects_dir: str | os.PathLike[str] = PROJECTS_DIR, pattern: str = "*/backend.toml"
+    projects_dir: str | os.PathLike[str] = PROJECTS_DIR, pattern: str = "*/backend.toml", *, brokers: bool = False
 ) -> dict[str, Backend]:
-    """Every backend of ``projects/*/backend.toml``, by name, sorted by name."""
+    """Every backend of ``projects/*/backend.toml``, by name, sorted by name; ``brokers`` adds, after them, the
+    backends they declare on other brokers (``[brokers.<broker>]``: :func:`broker_variants`), sorted by name."""
     backends: dict[str, Backend] = {}
+    variants: list[Backend] = []
     for path in sorted(Path(projects_dir).glob(pattern)):
         backend = load_backend(path)
-        if backend.name in backends:
-            raise BackendError(
-                f"two backends are named {backend.name!r}: {backends[backend.name].project_dir} and {path.parent}"
-            )
-        backends[backend.name] = backend
-    return dict(sorted(backends.items()))
+        variants += broker_variants(path, backend) if brokers else []
+        _add(backends, backend)
+    for variant in sorted(variants, key=lambda b: b.name):
+        _add(backends, variant)
+    return dict(sorted(backends.items(), key=lambda item: (item[1] in variants, item[0])))
+
+
+def _add(backends: dict[str, Backend], backend: Backend) -> None:
+    """Add ``backend`` by name; a name taken already is a :class:`BackendError` naming both projects."""
+    if backend.name in backends:
+        raise BackendError(
+            f"two backends are named {backend.name!r}: {backends[backend.name].project_dir} and {backend.project_dir}"
+        )
+    backends[backend.name] = backend
 
 
 def load_baseline() -> Backend:
@@ -423,13 +478,15 @@ def get_backends(
     projects_dir: str | os.PathLike[str] = PROJECTS_DIR,
     *,
     with_baseline: bool = False,
+    with_brokers: bool | None = None,
 ) -> list[Backend]:
     """The backends named (all when ``names`` is empty or ``None``), in the order given.
 
-    ``with_baseline`` adds the floors (Redis and database) to the choice (and to "all"). An unknown name raises
-    :class:`UsageError` whose one-line message lists the valid names.
+    ``with_baseline`` adds the floors (Redis, database, AMQP) to the choice (and to "all"); ``with_brokers`` (default:
+    as ``with_baseline``, the command line's choice) the backends projects declare on other brokers (RabbitMQ). An
+    unknown name raises :class:`UsageError` whose one-line message lists the valid names.
     """
-    available = load_backends(projects_dir)
+    available = load_backends(projects_dir, brokers=with_baseline if with_brokers is None else with_brokers)
     if with_baseline:
         available.update(load_floors())
     if not available:

@@ -1,5 +1,5 @@
-"""What the floors' workers share (``bench/baseline/``, ``bench/baseline_db/``): N forked consumer processes that
-stop after their current task on SIGTERM or SIGINT.
+"""What the floors' workers share (``bench/baseline/``, ``bench/baseline_db/``, ``bench/baseline_amqp/``): N forked
+consumer processes that stop after their current task on SIGTERM or SIGINT, and the ``--processes N`` command line.
 
 The parent forwards each stop signal to every consumer and waits for all of them; a consumer loops
 ``while not stop_requested()``, so a signal never interrupts a task half-way.
@@ -7,6 +7,7 @@ The parent forwards each stop signal to every consumer and waits for all of them
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import os
 import signal
@@ -46,3 +47,11 @@ def run_consumers(count: int, consume: Callable[..., None], *args: object) -> No
     signal.signal(signal.SIGINT, forward)
     for child in children:
         child.join()
+
+
+def floor_main(description: str | None, consume: Callable[[], None]) -> None:
+    """A floor worker's command line: ``--processes N`` consumer processes running ``consume()``, waited for."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--processes", type=int, default=1)
+    options = parser.parse_args()
+    run_consumers(options.processes, consume)

@@ -36,12 +36,15 @@ from bench.network import LOOPBACK, Network, rtt_premise
 from bench.scenarios import FAULT_SCENARIOS, PER_PROCESS_COUNT, PROXIED_ONLY, REGISTRY, Preset, runs_on
 from bench.services import (
     ExternalPostgres,
+    ExternalRabbitMQ,
     ExternalRedis,
     ManagedProcess,
     PostgresServer,
+    RabbitMQServer,
     RedisServer,
     SmtpSink,
     database_service,
+    rabbitmq_service,
     redis_service,
 )
 from bench.services.proxy import ProxiedPath
@@ -93,6 +96,13 @@ class RunContext:
     database: PostgresServer | ExternalPostgres | None = None
     #: State directory name → the database Django itself reported using there (agent ``prepare``).
     databases: dict[str, Any] = field(default_factory=dict)
+    #: The run's RabbitMQ (private node or ``--amqp-url``), when a backend of the run has ``broker = "rabbitmq"``.
+    rabbitmq: RabbitMQServer | ExternalRabbitMQ | None = None
+
+    @property
+    def amqp_url(self) -> str | None:
+        """``SHOP_AMQP_URL`` of every process of the run (``None``: no RabbitMQ in this run)."""
+        return self.rabbitmq.url if self.rabbitmq is not None else None
 
     def database_url(self, backend: Backend, name: str) -> str | None:
         """The URL of ``backend``'s database ``name`` (one per state directory, created on first use); ``None``
@@ -142,13 +152,14 @@ def _plan_one_network(
                         for s in performance
                         if (processes == preset.default_processes or s in PER_PROCESS_COUNT)
                         and runs_on(s, backend.tasks)
+                        and s not in backend.not_run
                     )
                     if chosen:
                         sessions.append(SessionSpec(backend, profile, processes, repetition, chosen))
     # Fault scenarios: once per backend, in the defaults profile and the at-least-once profile.
     for backend in backends:
         for profile in preset.fault_profiles:
-            chosen = tuple(s for s in faults if runs_on(s, backend.tasks))
+            chosen = tuple(s for s in faults if runs_on(s, backend.tasks) and s not in backend.not_run)
             if chosen:
                 sessions.append(SessionSpec(backend, profile, preset.default_processes, 0, chosen))
     return sessions
@@ -254,6 +265,7 @@ class Session:
     def _environment(self, redis_url: str, smtp_port: int, database_url: str | None) -> dict[str, str]:
         env = self.backend.environment(
             redis_url=redis_url,
+            amqp_url=self.ctx.amqp_url,
             var_dir=self.var_dir,
             smtp_port=smtp_port,
             channel_dir=self.channel_dir,
@@ -415,10 +427,10 @@ class Session:
             self.workers = None
 
     def flush_broker(self) -> None:
-        """Empty the queue between scenarios: flush Redis and, for a database-backed queue (``broker =
-        "database"``), delete its rows through its queue module's ``purge()``."""
+        """Empty the queue between scenarios: flush Redis and, for a queue elsewhere (``broker = "database"`` rows,
+        ``"rabbitmq"`` queues), delete what it holds through its queue module's ``purge()``."""
         self.redis.flushall()
-        if self.backend.broker == "database" and self.producer is not None:
+        if self.backend.broker != "redis" and self.producer is not None:
             self.producer.call("purge")
 
     def _log_tail(self) -> str:
@@ -531,6 +543,7 @@ class Session:
             profile=self.spec.profile,
             log_level=self.ctx.log_level,
             database_url=self.ctx.database_url(self.backend, f"{self.backend.name}_verify"),
+            amqp_url=self.ctx.amqp_url,
         )
         result = {
             "passed": report.passed,
@@ -587,9 +600,12 @@ def run_context(
     appendonly: bool = False,
     database: str = "sqlite",
     database_url: str | None = None,
+    rabbitmq: bool = False,
+    amqp_url: str | None = None,
 ) -> Iterator[RunContext]:
     """Private Redis, SMTP sink, database (``database``: ``sqlite`` or ``postgres``, a private cluster unless
-    ``database_url`` is given) and a scratch directory for one run; all stopped and removed afterwards."""
+    ``database_url`` is given), with ``rabbitmq`` a RabbitMQ node (private unless ``amqp_url`` is given), and a
+    scratch directory for one run; all stopped and removed afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="queue-bench-"))
     try:
         with contextlib.ExitStack() as stack:
@@ -602,6 +618,7 @@ def run_context(
             else:
                 redis = stack.enter_context(RedisServer(data_dir=workdir / "redis", appendonly=appendonly))
             smtp = stack.enter_context(SmtpSink(workdir / "maildir"))
+            node = stack.enter_context(rabbitmq_service(amqp_url)) if rabbitmq else None
             yield RunContext(
                 preset=preset,
                 redis=redis,
@@ -612,6 +629,7 @@ def run_context(
                 seed=seed,
                 progress=progress,
                 database=db,
+                rabbitmq=node,
             )
     finally:
         if os.environ.get("BENCH_KEEP_WORKDIR"):

@@ -396,6 +396,7 @@ def verify_backend(
     log_level: str = "WARNING",
     database_url: str | None = None,
     timeout: float = 60.0,
+    amqp_url: str | None = None,
 ) -> VerificationReport:
     """Start ``backend``'s real workers, run every shop task through them and check the real effects.
 
@@ -438,6 +439,7 @@ def verify_backend(
         smtp.clear()
         env = backend.environment(
             redis_url=redis.url,
+            amqp_url=amqp_url,  # the RabbitMQ backends' broker (SHOP_AMQP_URL)
             var_dir=var_dir,
             smtp_port=smtp.port,
             channel_dir=channel_dir,

@@ -8,14 +8,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
 import redis
 
 from bench.baseline.client import QUEUE_KEY
-from bench.floor_worker import run_consumers, stop_requested
+from bench.floor_worker import floor_main, stop_requested
 from shop import channel
 from shop.tracking import tracked
 
@@ -34,13 +33,5 @@ def consume() -> None:
             channel.write_event(channel.CONFIRMED, message["probe"])
 
 
-def main() -> None:
-    """Start the consumer processes and wait for them."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--processes", type=int, default=1)
-    options = parser.parse_args()
-    run_consumers(options.processes, consume)
-
-
 if __name__ == "__main__":
-    main()
+    floor_main(__doc__, consume)

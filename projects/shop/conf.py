@@ -16,6 +16,8 @@ REPO_DIR = Path(__file__).resolve().parents[2]
 
 BACKENDS = ("celery", "djangoq", "dramatiq", "huey", "tasks_db", "tasks_huey")
 PROFILES = ("bare", "shipped", "tuned", "safe", "io")
+#: ``SHOP_BROKER``: the broker a project that supports several configures its library for (bench.backends.BROKERS).
+BROKERS = ("redis", "database", "rabbitmq")
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -44,7 +46,10 @@ class ShopEnv:
     """The values of the suite's environment variables, with the contract's defaults applied."""
 
     backend: str
+    #: ``SHOP_BROKER``: which broker the project's library is configured for (its ``backend.toml`` broker).
+    broker: str
     redis_url: str | None
+    amqp_url: str | None
     database_url: str | None
     var_dir: Path
     smtp_port: int
@@ -63,9 +68,14 @@ class ShopEnv:
         profile = os.environ.get("SHOP_PROFILE") or "shipped"
         if profile not in PROFILES:
             raise ValueError(f"SHOP_PROFILE={profile!r}: expected one of {', '.join(PROFILES)}")
+        broker = os.environ.get("SHOP_BROKER") or "redis"
+        if broker not in BROKERS:
+            raise ValueError(f"SHOP_BROKER={broker!r}: expected one of {', '.join(BROKERS)}")
         return cls(
             backend=backend,
+            broker=broker,
             redis_url=os.environ.get("SHOP_REDIS_URL") or None,
+            amqp_url=os.environ.get("SHOP_AMQP_URL") or None,
             database_url=os.environ.get("SHOP_DATABASE_URL") or None,
             var_dir=Path(var_dir).resolve(),
             smtp_port=int(os.environ.get("SHOP_SMTP_PORT") or 8025),
@@ -83,6 +93,14 @@ class ShopEnv:
                 "SHOP_REDIS_URL is not set: point it at a private redis-server, e.g. redis://127.0.0.1:PORT/0"
             )
         return self.redis_url
+
+    def require_amqp_url(self) -> str:
+        """The RabbitMQ URL (``SHOP_BROKER=rabbitmq``); never a fallback to the machine's own node on 5672."""
+        if not self.amqp_url:
+            raise ImproperlyConfigured(
+                "SHOP_AMQP_URL is not set: point it at a private RabbitMQ node, e.g. amqp://guest:guest@127.0.0.1:PORT/"
+            )
+        return self.amqp_url
 
 
 class NonDefaultSettings(list[dict[str, object]]):

@@ -50,6 +50,18 @@ def enqueue_delayed(name: str, delay_s: float, *args: object, **kwargs: object) 
     return TASKS[name].apply_async(args=args, kwargs=kwargs, countdown=delay_s).id
 
 
+def purge() -> int:
+    """Delete every message waiting in Celery's queues (the harness's reset between scenarios on a broker it cannot
+    flush itself, RabbitMQ); the count. ``app.control.purge()`` is ``celery purge``: it reaches the broker through
+    kombu, whichever broker that is."""
+    return int(app.control.purge() or 0)
+
+
+def _on_rabbitmq() -> bool:
+    """Whether Celery's broker is RabbitMQ (``SHOP_BROKER=rabbitmq``: an ``amqp://`` URL, py-amqp transport)."""
+    return str(app.conf.broker_url).startswith(("amqp", "pyamqp"))
+
+
 def _results_stored() -> bool:
     """Whether a result backend is configured (shipped, tuned, safe: django-db); bare has none (Celery's default)."""
     return not isinstance(app.backend, DisabledBackend)
@@ -183,7 +195,7 @@ def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
     """
     wanted = set(task_ids)
     try:
-        places, _ = _broker_places(wanted)
+        places, _ = ({}, {}) if _on_rabbitmq() else _broker_places(wanted)
     except Exception as exc:  # Redis down or unreadable: say so, for every id
         error = f"kombu Redis lookup failed: {type(exc).__name__}: {exc}"[:300]
         return {task_id: _location("unknown", error) for task_id in task_ids}
@@ -206,6 +218,13 @@ def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
             places[task_id] = _location("done", "django_celery_results TaskResult row, status SUCCESS")
         elif status in (states.FAILURE, states.REVOKED):
             places[task_id] = _location("failed", f"django_celery_results TaskResult row, status {status}")
+        elif _on_rabbitmq():
+            # AMQP shows a queue's depth, never which messages it holds, without consuming them.
+            places[task_id] = _location(
+                "unknown",
+                "RabbitMQ: not recorded by the result backend, and AMQP cannot list a queue's messages without "
+                "consuming them (queued, reserved or gone cannot be told apart here)",
+            )
         else:
             places[task_id] = _location(
                 "nowhere",

@@ -1,4 +1,8 @@
-"""Django settings of the Celery project: the shop's common settings plus Celery on Redis.
+"""Django settings of the Celery project: the shop's common settings plus Celery on Redis or RabbitMQ.
+
+The broker is chosen by ``SHOP_BROKER`` (``redis``: ``$SHOP_REDIS_URL``; ``rabbitmq``: ``$SHOP_AMQP_URL`` through
+kombu's py-amqp transport, Celery's default), which the harness sets from the backend's ``broker`` (``celery`` and
+``celery-rabbitmq`` in ``backend.toml``): one project, two backends.
 
 Profiles (``SHOP_PROFILE``): ``bare`` is Celery alone, without django-celery-results (Celery's default: no result
 backend), ``shipped`` adds django-celery-results as the "First steps with Django" tutorial does and otherwise keeps
@@ -11,7 +15,9 @@ from shop.conf import NonDefaultSettings
 from shop.settings_base import *  # noqa: F403
 from shop.settings_base import INSTALLED_APPS, LOGGING, SHOP_ENV, SHOP_LOG_LEVEL, SHOP_PROFILE
 
-SHOP_ENV.require_redis_url()  # a one-line ImproperlyConfigured when it is missing
+_ON_RABBITMQ = SHOP_ENV.broker == "rabbitmq"
+# A one-line ImproperlyConfigured when the broker's URL is missing.
+_BROKER_URL = SHOP_ENV.require_amqp_url() if _ON_RABBITMQ else SHOP_ENV.require_redis_url()
 
 ROOT_URLCONF = "shop_celery.urls"
 WSGI_APPLICATION = "shop_celery.wsgi.application"
@@ -28,8 +34,12 @@ _differs = BENCH_SETTINGS.differs
 
 
 # --- needed to work, every profile -------------------------------------------------------------------------------
-CELERY_BROKER_URL = SHOP_ENV.redis_url
-_differs("broker_url", "$SHOP_REDIS_URL", "amqp://guest@localhost//", "the suite's private Redis")
+CELERY_BROKER_URL = _BROKER_URL
+if _ON_RABBITMQ:
+    # Celery's default broker is RabbitMQ (py-amqp transport) on localhost: only the address differs.
+    _differs("broker_url", "$SHOP_AMQP_URL", "amqp://guest@localhost//", "the suite's private RabbitMQ node")
+else:
+    _differs("broker_url", "$SHOP_REDIS_URL", "amqp://guest@localhost//", "the suite's private Redis")
 # JSON is already Celery's default task/result serializer (and the only accepted content type); nothing to set.
 
 # The tutorial's optional "django-celery-results" step: results stored through the ORM, browsable in the admin.
@@ -77,8 +87,21 @@ elif SHOP_PROFILE == "safe":
     # Optimizing guide, "Reserve one task at a time": acks_late together with a prefetch multiplier of 1.
     CELERY_WORKER_PREFETCH_MULTIPLIER = 1
     _differs("worker_prefetch_multiplier", 1, 4, "Optimizing guide, 'Reserve one task at a time' (with acks_late)")
+    if _ON_RABBITMQ:
+        # https://docs.celeryq.dev/projects/kombu/en/stable/reference/kombu.transport.pyamqp.html : "Passing
+        # confirm_publish=True in transport_options enables publisher confirms" -- delay() returns once the node
+        # has taken the message (a persistent message on Celery's durable default queue: written to disk) instead
+        # of when it left the socket. Queues and messages are durable/persistent by Celery's default already.
+        CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+        _differs(
+            "broker_transport_options",
+            CELERY_BROKER_TRANSPORT_OPTIONS,
+            {},
+            "at-least-once on RabbitMQ: publisher confirms (kombu py-amqp transport, confirm_publish), so an "
+            "enqueue the node did not take raises instead of being lost",
+        )
 
-if SHOP_ENV.fast_faults:
+if SHOP_ENV.fast_faults and not _ON_RABBITMQ:
     # Redis has no acks: kombu re-delivers a message unacknowledged for visibility_timeout seconds, sweeping every
     # unacked_restore_interval * unacked_restore_throttle seconds (kombu/transport/redis.py). A task (e.g. `sleep`)
     # running longer than visibility_timeout under acks_late is delivered a second time: keep fault sleeps shorter.
@@ -93,3 +116,5 @@ if SHOP_ENV.fast_faults:
         {"visibility_timeout": 3600, "unacked_restore_interval": 10, "unacked_restore_throttle": 10},
         "SHOP_FAST_FAULTS: re-deliver lost messages after 10 s instead of 1 h; tasks must run < 10 s",
     )
+# On RabbitMQ nothing needs shortening: an unacknowledged message returns to its queue as soon as the connection of
+# the consumer holding it closes (a dead worker), and the node's consumer_timeout is the harness's configuration.

@@ -48,6 +48,21 @@ def enqueue_delayed(name: str, delay_s: float, *args: object, **kwargs: object) 
     return message.message_id
 
 
+def purge() -> int:
+    """Drop every message of the shop's queues, their delay and dead-letter queues included (the harness's reset
+    between scenarios on a broker it cannot flush itself, RabbitMQ): Dramatiq's own ``broker.flush_all()``. The count
+    is not reported by Dramatiq: 0."""
+    dramatiq.get_broker().flush_all()
+    return 0
+
+
+def _on_rabbitmq(broker: Any) -> bool:
+    """Whether the broker is Dramatiq's RabbitmqBroker (``SHOP_BROKER=rabbitmq``)."""
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    return isinstance(broker, RabbitmqBroker)
+
+
 def _dead_lettered(broker: Any, wanted: set[str]) -> tuple[dict[str, int], int]:
     """Dramatiq message ids of ``wanted`` found in the broker's dead-letter queues, per queue; and the DLQ sizes.
 
@@ -55,6 +70,8 @@ def _dead_lettered(broker: Any, wanted: set[str]) -> tuple[dict[str, int], int]:
     scored by time) plus ``<queue>.XQ.msgs`` (a hash Redis message id → encoded message); the Dramatiq message id
     (the one ``send`` returned; retries keep it) is inside the encoded message.
     """
+    if _on_rabbitmq(broker):
+        return _dead_lettered_rabbitmq(broker, wanted)
     found: dict[str, int] = {}
     total = 0
     for queue in sorted({actor.queue_name for actor in ACTORS.values()}):
@@ -64,6 +81,28 @@ def _dead_lettered(broker: Any, wanted: set[str]) -> tuple[dict[str, int], int]:
             message_id = dramatiq.Message.decode(raw).message_id
             if message_id in wanted:
                 found[message_id] = found.get(message_id, 0) + 1
+    return found, total
+
+
+def _dead_lettered_rabbitmq(broker: Any, wanted: set[str]) -> tuple[dict[str, int], int]:
+    """The same on RabbitMQ: RabbitmqBroker's ``nack`` publishes a dead message to the queue ``<queue>.XQ`` (kept
+    ``dead_message_ttl``, 7 days). AMQP cannot list a queue, so each message is fetched unacknowledged on a channel of
+    its own and the channel is closed, which puts every one of them back where it was."""
+    found: dict[str, int] = {}
+    total = 0
+    channel = broker.connection.channel()
+    try:
+        for queue in sorted({actor.queue_name for actor in ACTORS.values()}):
+            while True:
+                method, _properties, body = channel.basic_get(xq_name(queue), auto_ack=False)
+                if method is None:
+                    break
+                total += 1
+                message_id = dramatiq.Message.decode(body).message_id
+                if message_id in wanted:
+                    found[message_id] = found.get(message_id, 0) + 1
+    finally:
+        channel.close()
     return found, total
 
 
@@ -88,7 +127,11 @@ def describe_failures(task_ids: list[str]) -> dict[str, Any]:
     detail.update(dead_lettered=len(found), dead_letter_queue_size=dlq_size)
     places = []
     if found:
-        places.append(f"Redis dead-letter queue {broker.namespace}:<queue>.XQ (kept dead_message_ttl, 7 days)")
+        places.append(
+            "RabbitMQ dead-letter queue <queue>.XQ (kept dead_message_ttl, 7 days)"
+            if _on_rabbitmq(broker)
+            else f"Redis dead-letter queue {broker.namespace}:<queue>.XQ (kept dead_message_ttl, 7 days)"
+        )
     if admin_on:
         try:
             from django_dramatiq.models import Task
@@ -103,7 +146,7 @@ def describe_failures(task_ids: list[str]) -> dict[str, Any]:
             if statuses.get(Task.STATUS_FAILED):
                 places.append("django_dramatiq Task rows with status 'failed' (admin: Django Dramatiq > Tasks)")
     where = "; ".join(places) or (
-        f"not dead-lettered: no message of these ids in {broker.namespace}:<queue>.XQ"
+        f"not dead-lettered: no message of these ids in {getattr(broker, 'namespace', 'RabbitMQ')}:<queue>.XQ"
         + (", no failed Task row" if admin_on else "")
     )
     return {"visible": bool(task_ids) and len(found) == len(wanted), "where": where, "detail": detail}
@@ -238,8 +281,9 @@ def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
     from django_dramatiq.middleware import AdminMiddleware
 
     broker = dramatiq.get_broker()
+    rabbitmq = _on_rabbitmq(broker)
     try:
-        places = _broker_places(broker, set(task_ids))
+        places = {} if rabbitmq else _broker_places(broker, set(task_ids))
     except Exception as exc:  # Redis down or unreadable
         error = f"Redis broker lookup failed: {type(exc).__name__}: {exc}"[:300]
         return {task_id: _location("unknown", error) for task_id in task_ids}
@@ -260,6 +304,13 @@ def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
         status = statuses.get(str(_as_uuid(task_id)))
         if status in ("done", "failed"):
             places[task_id] = _location(status, f"django_dramatiq Task row, status {status!r}")
+        elif rabbitmq:
+            # AMQP shows a queue's depth, never which messages it holds, without consuming them.
+            places[task_id] = _location(
+                "unknown",
+                "RabbitMQ: AMQP cannot list a queue's messages without consuming them"
+                + (f"; django_dramatiq Task row status {status!r}" if status else ""),
+            )
         else:
             places[task_id] = _location(
                 "nowhere",
