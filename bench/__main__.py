@@ -69,7 +69,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         epilog="Scenarios: " + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()),
     )
     parser.add_argument(
-        "--quick", action="store_true", help="the quick preset (~5 min of benchmarking for the Redis and database backends on 2 cores), as --preset quick"
+        "--quick",
+        action="store_true",
+        help="the quick preset (~5 min of benchmarking for the Redis and database backends on 2 cores), as --preset "
+        "quick",
     )
     parser.add_argument("--preset", choices=sorted(presets), help="preset by name (default: full; not with --quick)")
     parser.add_argument(
@@ -661,7 +664,11 @@ def run(options: argparse.Namespace) -> int:
                 results = results.with_records(Record.from_dict(r) for r in counted)
                 write_results(results_path, results)
         # What Django itself reported in each state directory (agent `prepare`), once every session has run.
-        database_used = {**results.environment["database"], "django": dict(sorted(ctx.databases.items()))}
+        database_used = {
+            **results.environment["database"],
+            "django": dict(sorted(ctx.databases.items())),
+            "floors": dict(sorted(ctx.floor_databases.items())),
+        }
     results = RunResults(
         run={**results.run, "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
         environment=finish_environment({**results.environment, "database": database_used}),

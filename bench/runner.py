@@ -96,6 +96,8 @@ class RunContext:
     database: PostgresServer | ExternalPostgres | None = None
     #: State directory name → the database Django itself reported using there (agent ``prepare``).
     databases: dict[str, Any] = field(default_factory=dict)
+    #: The engine each database floor's state directory ran on (it has no Django to report it).
+    floor_databases: dict[str, Any] = field(default_factory=dict)
     #: The run's RabbitMQ (private node or ``--amqp-url``), when a backend of the run has ``broker = "rabbitmq"``.
     rabbitmq: RabbitMQServer | ExternalRabbitMQ | None = None
 
@@ -106,8 +108,10 @@ class RunContext:
 
     def database_url(self, backend: Backend, name: str) -> str | None:
         """The URL of ``backend``'s database ``name`` (one per state directory, created on first use); ``None``
-        for SQLite (a file in the state directory) and for the Redis floor (no Django, no database)."""
-        if self.database is None or not backend.django:
+        for SQLite (a file in the state directory) and for a backend that uses no database (the Redis and AMQP
+        floors: no Django, another broker). The database floor has no Django but its queue is the database: it must
+        run on the same engine as the backends it is the floor of."""
+        if self.database is None or not (backend.django or backend.broker == "database"):
             return None
         return self.database.database_url(re.sub(r"[^a-z0-9_]", "_", name.lower()))
 
@@ -520,6 +524,10 @@ class Session:
             prepared = run_agent(self.backend, self.env, "prepare", {}, timeout=300)
             self.ctx.databases[self.var_dir.name] = prepared.get("database")
             self.ctx.prepared.add(key)
+        elif self.backend.broker == "database" and not self.backend.django:
+            # The database floor has no Django to report its engine: the URL it was given says it.
+            engine = "postgresql" if self.database_url else "sqlite"
+            self.ctx.floor_databases[self.var_dir.name] = {"engine": engine}
 
     def verify(self) -> dict[str, Any]:
         """Verification before measurement: the real shop work on this backend's real workers.

@@ -220,6 +220,9 @@ def build(results: RunResults, *, more_answers: Sequence[Block] = ()) -> list[Bl
                 + "."
             )
         )
+    caveat = floor_database_caveat(results)
+    if caveat:
+        blocks.append(Paragraph(caveat))
     card = answers.scorecard(ctx)
     if card is not None:
         blocks.append(card)
@@ -289,6 +292,34 @@ def build(results: RunResults, *, more_answers: Sequence[Block] = ()) -> list[Bl
 def _demote(blocks: list[Block]) -> list[Block]:
     """Sub-headings of a scenario sit one level below the scenario's own heading."""
     return [Heading(4, b.text) if isinstance(b, Heading) else b for b in blocks]
+
+
+def floor_database_caveat(results: RunResults) -> str | None:
+    """A warning when the run's database floor did not run on the run's database engine, else ``None``.
+
+    The floor records the engine it ran on (``environment.database.floors``). A run without that entry, made on
+    PostgreSQL, is from a harness that gave the database floor no database URL: its floor ran on SQLite files.
+    """
+    database = results.environment.get("database") or {}
+    if database.get("engine") != "postgresql":
+        return None
+    floors = [
+        name
+        for name, info in results.backends.items()
+        if info.get("role") == "floor"
+        and info.get("broker") == "database"
+        and any(r.backend == name for r in results.records)
+    ]
+    if not floors:
+        return None
+    engines = {str(v.get("engine")) for v in (database.get("floors") or {}).values()}
+    if engines == {"postgresql"}:
+        return None
+    return (
+        "**Caveat: the database floor of this run ran on SQLite, not on the run's PostgreSQL** (the harness gave it "
+        "no database URL before 2026-12-06), so ratios of the database-queue backends to it compare PostgreSQL with "
+        "SQLite; their absolute figures, and everything measured against the Redis floor, are unaffected."
+    )
 
 
 def _title(scenario: str) -> str:
