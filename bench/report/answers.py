@@ -45,7 +45,7 @@ from bench.report.numbers import duration_ns, duration_s, rate_text, ratio_text,
 from bench.results import Record
 
 _API_LABELS = {"native": "native API", "django.tasks": "django.tasks"}
-_BROKER_LABELS = {"redis": "Redis broker", "database": "database broker"}
+_BROKER_LABELS = {"redis": "Redis broker", "database": "database broker", "rabbitmq": "RabbitMQ broker"}
 # --------------------------------------------------------------------------------------------------------------------
 # The performance figures every part of the opening uses
 
