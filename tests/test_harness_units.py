@@ -118,10 +118,13 @@ def test_the_quick_preset_leaves_whole_scenarios_to_the_report() -> None:
     """Quick's time budget leaves the fault phase and the statement counts out, and the report says so, with how
     to ask for them; the fault scenarios' own trims are not listed when they did not run at all."""
     quick = load_presets()["quick"]
-    assert set(quick.left_out) == {"retries", "faults", "db_statements"}
+    assert set(quick.left_out) == {"channel_overhead", "retries", "faults", "db_statements"}
     assert load_presets()["full"].left_out == ()
     said = left_out(quick.as_dict(), quick.left_out)
-    assert said[0] == "retries and faults (`--scenarios retries,faults` runs them)"
+    assert said[0] == (
+        "measurement channel overhead, retries and faults (`--scenarios all` runs every scenario; "
+        "`--scenarios channel_overhead,retries,faults` these)"
+    )
     assert "database statements per task" in said
     assert not any("Redis crash" in item or "redelivery" in item for item in said)
     # Asked for with --scenarios, the fault phase runs: its trims are listed again.

@@ -345,8 +345,11 @@ def left_out(preset: Mapping[str, Any], scenarios: Iterable[str] = ()) -> list[s
     if skipped:
         runnable = [name for name in skipped if REGISTRY[name].in_session]
         if runnable:
-            titles = " and ".join(_title(name).lower() for name in runnable)
-            trimmed.append(f"{titles} (`--scenarios {','.join(runnable)}` runs them)")
+            titles = [_title(name).lower() for name in runnable]
+            listed = ", ".join(titles[:-1]) + " and " + titles[-1] if len(titles) > 1 else titles[0]
+            trimmed.append(
+                f"{listed} (`--scenarios all` runs every scenario; `--scenarios {','.join(runnable)}` these)"
+            )
         # A pass outside the sessions runs with the scenario it belongs to whenever --scenarios names that one.
         trimmed += [_title(name).lower() for name in skipped if not REGISTRY[name].in_session]
     if any(REGISTRY[name].fault for name in skipped):
