@@ -82,8 +82,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--scenarios",
-        help="comma-separated scenario names, or all (default: all but those the preset leaves out: quick leaves out "
-        "retries and faults)",
+        help="comma-separated scenario names, or all (default: all but those the preset's left_out names; quick "
+        "leaves out the channel-overhead check, retries, faults and the DB statement counts)",
     )
     parser.add_argument(
         "--profile",
@@ -676,12 +676,12 @@ def run(options: argparse.Namespace) -> int:
         records=results.records,
     )
     write_results(results_path, results)
-    # Several networks: the summary and the scorecard (like the report's main part) show the first one.
-    first = results.at_network(results.networks[0]) if results.networks else results
-    console.print(summary_table(first))
-    from bench.report.terminal import scorecard_table  # local: the report package loads matplotlib
+    from bench.report.context import main_part  # local: the report package loads matplotlib
+    from bench.report.terminal import scorecard_table
 
-    card = scorecard_table(first)
+    # Several networks: the summary and the scorecard show the report's main part (the first network).
+    console.print(summary_table(main_part(results)))
+    card = scorecard_table(results)
     if card is not None:
         console.print(card)
     failed = [r for r in results.records if r.status != "ok"]
