@@ -90,11 +90,11 @@ def _scorecard(card: Scorecard) -> str:
         )
         rows.append(f'<tr class="{"floor" if row.floor else "backend"}"><td>{_inline(row.label)}</td>{cells}</tr>')
     notes = "".join(f'<li id="{card.name}-note-{i}">{_inline(note)}</li>' for i, note in enumerate(distinct, 1))
+    # The network line goes under the table, with the legend: the whole table must stay on the first screen.
     network = f'<p class="network">{_inline(card.network)}.</p>' if card.network else ""
     return (
-        network
-        + f'<table class="scorecard" id="{card.name}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
-        f'</table><p class="legend">{_inline(card.legend)}</p><ol class="notes">{notes}</ol>'
+        f'<table class="scorecard" id="{card.name}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+        f'</table>{network}<p class="legend">{_inline(card.legend)}</p><ol class="notes">{notes}</ol>'
     )
 
 
