@@ -1,4 +1,5 @@
-"""The network axis: at which round-trip time producer, workers and floors reach Redis, PostgreSQL and SMTP.
+"""The network axis: at which round-trip time producer, workers and floors reach Redis, PostgreSQL,
+RabbitMQ and SMTP.
 
 ``--network loopback,lan,az`` or ``--network rtt=1.5ms`` (also ``rtt=1.5ms:smtp=40ms``, ``lan:smtp=10ms``).
 ``loopback`` connects directly; every other network goes through the delay proxy

@@ -111,7 +111,7 @@ class Record:
     samples: Mapping[str, Any] = field(default_factory=dict)
     accounting: Mapping[str, list[str]] | None = None  # task ids per outcome (faults, retries; docs/RESULTS-SCHEMA.md)
     notes: Mapping[str, Any] = field(default_factory=dict)  # textual observations (exception names, …)
-    #: How the clients reached Redis, PostgreSQL and SMTP: name, nominal and measured round trips.
+    #: How the clients reached Redis, PostgreSQL, RabbitMQ and SMTP: name, nominal and measured round trips.
     network: Mapping[str, Any] = field(default_factory=lambda: dict(LOOPBACK_NETWORK))
     started_at: str | None = None
     duration_s: float | None = None

@@ -65,7 +65,7 @@ class SessionSpec:
     processes: int
     repetition: int
     scenarios: tuple[str, ...]
-    #: How producer, workers and floors reach Redis, PostgreSQL and SMTP (direct, or through the delay proxy).
+    #: How producer, workers and floors reach Redis, PostgreSQL, RabbitMQ and SMTP (direct, or through the delay proxy).
     network: Network = LOOPBACK
 
     @property
@@ -247,7 +247,9 @@ class Session:
         self.dir = Path(tempfile.mkdtemp(prefix=f"{spec.backend.name}-p{spec.processes}-", dir=ctx.workdir))
         self.channel_dir = self.dir / "channel"
         self.channel_dir.mkdir()
-        self.env = self._environment(self.redis.url, ctx.smtp.port, self.database_url)
+        #: The RabbitMQ node's URL for a backend on RabbitMQ (``None`` for every other: no AMQP route to proxy).
+        self.amqp_url = ctx.amqp_url if spec.backend.broker == "rabbitmq" else None
+        self.env = self._environment(self.redis.url, ctx.smtp.port, self.database_url, self.amqp_url)
         #: The delay proxy the session's clients go through (``None``: a direct network); started by :meth:`run`.
         self.path: ProxiedPath | None = None
         #: Every record's ``network``: the nominal round trips, and what the session measured through the proxy.
@@ -266,10 +268,12 @@ class Session:
         #: workers' (bench.scenarios.throughput.warm_rate_is_lower_bound).
         self.warm_enqueue_rate: float | None = None
 
-    def _environment(self, redis_url: str, smtp_port: int, database_url: str | None) -> dict[str, str]:
+    def _environment(
+        self, redis_url: str, smtp_port: int, database_url: str | None, amqp_url: str | None
+    ) -> dict[str, str]:
         env = self.backend.environment(
             redis_url=redis_url,
-            amqp_url=self.ctx.amqp_url,
+            amqp_url=amqp_url,
             var_dir=self.var_dir,
             smtp_port=smtp_port,
             channel_dir=self.channel_dir,
@@ -294,12 +298,16 @@ class Session:
             redis_url=self.redis.url,
             smtp_port=self.ctx.smtp.port,
             database_url=self.database_url,
+            amqp_url=self.amqp_url,
             rtt_ms=network.rtt_ms,
             smtp_rtt_ms=network.smtp_rtt_ms,
             log_path=self.dir / "proxy.log",
         ).start()
         self.env = self._environment(
-            self.path.redis_url(self.redis.url), self.path.smtp_port, self.path.database_url(self.database_url)
+            self.path.redis_url(self.redis.url),
+            self.path.smtp_port,
+            self.path.database_url(self.database_url),
+            self.path.amqp_url(self.amqp_url),
         )
         measured = self.path.measure()
         self.network["measured"] = measured
@@ -617,16 +625,18 @@ def run_context(
     workdir = Path(tempfile.mkdtemp(prefix="queue-bench-"))
     try:
         with contextlib.ExitStack() as stack:
-            # The database first: an unreachable --database-url is a one-line error before anything else starts.
+            # The user's own services first: an unreachable URL is a one-line error before anything private starts
+            # (a first private PostgreSQL also creates its system account, and says so).
+            redis = stack.enter_context(redis_service(redis_url)) if redis_url else None
+            node = stack.enter_context(rabbitmq_service(amqp_url)) if rabbitmq and amqp_url else None
             db = database_service(database, database_url)
             if db is not None:
                 stack.enter_context(db)
-            if redis_url:
-                redis = stack.enter_context(redis_service(redis_url))
-            else:
+            if redis is None:
                 redis = stack.enter_context(RedisServer(data_dir=workdir / "redis", appendonly=appendonly))
             smtp = stack.enter_context(SmtpSink(workdir / "maildir"))
-            node = stack.enter_context(rabbitmq_service(amqp_url)) if rabbitmq else None
+            if rabbitmq and node is None:
+                node = stack.enter_context(rabbitmq_service(None))
             yield RunContext(
                 preset=preset,
                 redis=redis,

@@ -144,13 +144,13 @@ def measured_at(results: RunResults) -> list[str]:
 
 
 def nominal_text(network: Mapping[str, Any]) -> str:
-    """'direct loopback connections' or '2 ms round trip to Redis and PostgreSQL, 40 ms to SMTP, through the delay
-    proxy': a record's network as a reader needs it."""
+    """'direct loopback connections' or '2 ms round trip to the broker and the database, 40 ms to SMTP, through the
+    delay proxy': a record's network as a reader needs it."""
     if not network.get("proxied"):
         return "direct loopback connections"
     return (
-        f"{network.get('rtt_ms', 0):g} ms round trip to Redis and PostgreSQL, {network.get('smtp_rtt_ms', 0):g} ms to "
-        "SMTP, through the delay proxy"
+        f"{network.get('rtt_ms', 0):g} ms round trip to the broker and the database, "
+        f"{network.get('smtp_rtt_ms', 0):g} ms to SMTP, through the delay proxy"
     )
 
 

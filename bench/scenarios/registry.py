@@ -340,8 +340,8 @@ FAULTS = Scenario(
 
 ROUND_TRIPS = Scenario(
     name="round_trips",
-    description="round trips (request→response turns) per enqueue and per task to Redis and PostgreSQL, counted by "
-    "the delay proxy (proxied networks only)",
+    description="round trips (request→response turns) per enqueue and per task to Redis, PostgreSQL and RabbitMQ, "
+    "counted by the delay proxy (proxied networks only)",
     run_at="bench.scenarios.round_trips:run",
     estimate_at="bench.scenarios.round_trips:estimate_s",
     reads=("default_processes",),

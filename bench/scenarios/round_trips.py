@@ -1,4 +1,5 @@
-"""Round trips: request→response turns per enqueue and per task to Redis and PostgreSQL, counted by the delay proxy.
+"""Round trips: request→response turns per enqueue and per task to Redis, PostgreSQL and RabbitMQ, counted by the
+delay proxy.
 
 A client that needs N round trips per enqueue or per task pays N × RTT, so this count is what makes a backend
 sensitive to the network. Counted, not inferred: the proxy counts a turn each time bytes from the server follow
@@ -20,7 +21,7 @@ TASKS = 100
 #: phase.
 IDLE_S = 2.0
 #: Upstreams whose turns are counted (the SMTP hop has no turns in a noop).
-UPSTREAMS = ("redis", "postgres")
+UPSTREAMS = ("redis", "postgres", "amqp")
 
 
 def _turns(session: ScenarioSession) -> dict[str, int]:

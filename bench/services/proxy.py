@@ -1,4 +1,4 @@
-"""The delay proxy: every connection to Redis, PostgreSQL and the SMTP sink at a chosen round-trip time.
+"""The delay proxy: every connection to Redis, PostgreSQL, RabbitMQ and the SMTP sink at a chosen round-trip time.
 
 This kernel has no ``netem``, so the delay is a userspace TCP proxy (:mod:`bench.services.proxy_server`, its own
 process, started and stopped like the private Redis). One listening port per upstream; each direction keeps its byte
@@ -126,16 +126,34 @@ def _postgres_selects(url: str) -> list[int]:
         return times[PROBE_WARMUP:]
 
 
+def _amqp_rpcs(url: str) -> list[int]:
+    """Nanoseconds of each of :data:`PROBE_ROUNDS` ``basic.qos`` on one channel (py-amqp): a synchronous method,
+    one request and its ``-ok``, that touches no queue."""
+    from bench.services.rabbitmq import amqp_connection
+
+    conn = amqp_connection(url, timeout=10)
+    try:
+        channel = conn.channel()
+        times = []
+        for _ in range(PROBE_WARMUP + PROBE_ROUNDS):
+            started = time.perf_counter_ns()
+            channel.basic_qos(0, 1, False)
+            times.append(time.perf_counter_ns() - started)
+        return times[PROBE_WARMUP:]
+    finally:
+        conn.close()
+
+
 def _percentile_us(values: list[int], q: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] / 1e3, 1)
 
 
 def measure_added_rtt(kind: str, direct_url: str, proxied_url: str) -> dict[str, float]:
-    """The round trip a raw client loop (``redis``: PING; ``postgres``: ``SELECT 1``) takes directly and through
-    the proxy, p50/p99 in µs, and the p50 the proxy added. Direct and proxied loops alternate in halves so drift on
-    the machine hits both alike."""
-    loop = {"redis": _redis_pings, "postgres": _postgres_selects}[kind]
+    """The round trip a raw client loop (``redis``: PING; ``postgres``: ``SELECT 1``; ``amqp``: ``basic.qos``)
+    takes directly and through the proxy, p50/p99 in µs, and the p50 the proxy added. Direct and proxied loops
+    alternate in halves so drift on the machine hits both alike."""
+    loop = {"redis": _redis_pings, "postgres": _postgres_selects, "amqp": _amqp_rpcs}[kind]
     direct: list[int] = []
     proxied: list[int] = []
     for _ in range(2):
@@ -152,8 +170,9 @@ def measure_added_rtt(kind: str, direct_url: str, proxied_url: str) -> dict[str,
 
 
 class ProxiedPath:
-    """The way a session reaches its services at one RTT: a :class:`DelayProxy` in front of Redis, PostgreSQL (when
-    the session has one) and the SMTP sink, and the URLs and port clients use instead of the direct ones."""
+    """The way a session reaches its services at one RTT: a :class:`DelayProxy` in front of Redis, PostgreSQL and
+    RabbitMQ (when the session has them) and the SMTP sink, and the URLs and port clients use instead of the direct
+    ones."""
 
     def __init__(
         self,
@@ -164,12 +183,15 @@ class ProxiedPath:
         rtt_ms: float,
         smtp_rtt_ms: float,
         log_path: Path,
+        amqp_url: str | None = None,
     ) -> None:
         upstreams = {"redis": (*_host_port(redis_url, 6379), rtt_ms), "smtp": (LOOPBACK, smtp_port, smtp_rtt_ms)}
         if database_url:
             upstreams["postgres"] = (*_host_port(database_url, 5432), rtt_ms)
+        if amqp_url:
+            upstreams["amqp"] = (*_host_port(amqp_url, 5672), rtt_ms)
         self.proxy = DelayProxy(upstreams, log_path=log_path)
-        self.direct = {"redis": redis_url, "postgres": database_url}
+        self.direct = {"redis": redis_url, "postgres": database_url, "amqp": amqp_url}
 
     def start(self) -> Self:
         """Start the proxy."""
@@ -188,13 +210,18 @@ class ProxiedPath:
         """``url`` (a database of the proxied PostgreSQL) through the proxy; ``None`` stays ``None`` (SQLite)."""
         return self.proxy.url("postgres", url) if url and "postgres" in self.proxy.ports else url
 
+    def amqp_url(self, url: str | None) -> str | None:
+        """``url`` (the RabbitMQ node's AMQP URL) through the proxy; ``None`` stays ``None`` (no RabbitMQ)."""
+        return self.proxy.url("amqp", url) if url and "amqp" in self.proxy.ports else url
+
     @property
     def smtp_port(self) -> int:
         """The port the shop sends its mail to."""
         return self.proxy.port("smtp")
 
     def measure(self) -> dict[str, dict[str, float]]:
-        """The round trip the proxy adds, per proxied upstream a client loop can probe (Redis, PostgreSQL)."""
+        """The round trip the proxy adds, per proxied upstream a client loop can probe (Redis, PostgreSQL,
+        RabbitMQ)."""
         measured = {}
         for kind, url in self.direct.items():
             if url:

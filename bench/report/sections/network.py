@@ -25,7 +25,9 @@ from bench.results import Record, RunResults
 TITLE = "Round trips per enqueue and per task"
 #: The shop task whose throughput the comparison shows beside noop (it talks to the SMTP hop).
 SHOP_TASK = "send_invoice_email"
-UPSTREAMS = ("redis", "postgres")
+#: Upstreams whose round trips the proxy counts, and their names in tables and sentences.
+UPSTREAMS = ("redis", "postgres", "amqp")
+UPSTREAM_NAMES = {"redis": "Redis", "postgres": "PostgreSQL", "amqp": "RabbitMQ"}
 
 
 def _median(records: Sequence[Record], key: str) -> float | None:
@@ -37,8 +39,14 @@ def _count(value: float | None) -> str:
     return "–" if value is None else f"{value:.2g}" if value < 10 else f"{value:.0f}"
 
 
+def counted_upstreams(records: Sequence[Record]) -> list[str]:
+    """The upstreams some record counted turns for (an older run has no RabbitMQ column)."""
+    return [u for u in UPSTREAMS if any(f"enqueue_{u}" in r.values for r in records)]
+
+
 def round_trip_rows(ctx: Context, records: Sequence[Record]) -> list[list[str]]:
-    """One row per backend, profile and network: turns per enqueue and per task to Redis and PostgreSQL."""
+    """One row per backend, profile and network: turns per enqueue and per task to each counted upstream."""
+    upstreams = counted_upstreams(records)
     rows = []
     networks = list(dict.fromkeys(r.network_name for r in records))
     profiles = list(dict.fromkeys(r.profile for r in records))
@@ -48,8 +56,8 @@ def round_trip_rows(ctx: Context, records: Sequence[Record]) -> list[list[str]]:
                 mine = [r for r in records if (r.backend, r.profile, r.network_name) == (backend, profile, network)]
                 if not any(r.ok for r in mine):
                     continue
-                cells = [_count(_median(mine, f"{phase}_{u}")) for phase in ("enqueue", "task") for u in UPSTREAMS]
-                idle = " / ".join(_count(_median(mine, f"idle_{u}_per_s")) for u in UPSTREAMS)
+                cells = [_count(_median(mine, f"{phase}_{u}")) for phase in ("enqueue", "task") for u in upstreams]
+                idle = " / ".join(_count(_median(mine, f"idle_{u}_per_s")) for u in upstreams)
                 rows.append([ctx.label(backend), profile, network, *cells, idle])
     return rows
 
@@ -61,15 +69,15 @@ def round_trip_sentence(ctx: Context, records: Sequence[Record], backend: str, p
         return None
     enqueue = [(u, _median(mine, f"enqueue_{u}")) for u in UPSTREAMS]
     task = [(u, _median(mine, f"task_{u}")) for u in UPSTREAMS]
-    names = {"redis": "Redis", "postgres": "PostgreSQL"}
-    enq = ", ".join(f"{_count(v)} to {names[u]}" for u, v in enqueue if v)
-    per_task = ", ".join(f"{_count(v)} to {names[u]}" for u, v in task if v)
+    enq = ", ".join(f"{_count(v)} to {UPSTREAM_NAMES[u]}" for u, v in enqueue if v)
+    per_task = ", ".join(f"{_count(v)} to {UPSTREAM_NAMES[u]}" for u, v in task if v)
     return f"{ctx.label(backend)} {profile}: per enqueue {enq or '0'}; per task {per_task or '0'}"
 
 
 def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
     """The round_trips records: a table, one sentence per backend."""
     rows = round_trip_rows(ctx, records)
+    names = [UPSTREAM_NAMES[u] for u in counted_upstreams(records)]
     sentences = [
         s
         for profile in dict.fromkeys(r.profile for r in records)
@@ -82,11 +90,9 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 "backend",
                 "profile",
                 "network",
-                "per enqueue: Redis",
-                "PostgreSQL",
-                "per task: Redis",
-                "PostgreSQL",
-                "idle turns/s (Redis / PG)",
+                *(f"per enqueue: {n}" if i == 0 else n for i, n in enumerate(names)),
+                *(f"per task: {n}" if i == 0 else n for i, n in enumerate(names)),
+                f"idle turns/s ({' / '.join(names)})",
             ],
             rows,
             "Request→response turns counted by the delay proxy (a turn: client bytes, then server bytes; pipelined "
@@ -129,8 +135,7 @@ def _measured(results: RunResults, network: str) -> str:
                     added.setdefault(upstream, []).append(values["added_p50_us"])
         # Only a proxied session's premise is about the network (a fault record's is about its fault).
         premise_failed += r.status == "premise_not_met" and bool(r.network.get("proxied"))
-    names = {"redis": "Redis", "postgres": "PostgreSQL"}
-    text = ", ".join(f"{names.get(u, u)} +{statistics.median(v) / 1e3:.2f} ms" for u, v in added.items())
+    text = ", ".join(f"{UPSTREAM_NAMES.get(u, u)} +{statistics.median(v) / 1e3:.2f} ms" for u, v in added.items())
     if premise_failed:
         text += f"; {premise_failed} record(s) premise not met (RTT off by > 25 %), not ranked"
     return text or "nothing measured"
@@ -148,8 +153,8 @@ def sensitivity(results: RunResults) -> list[Block]:
         Heading(2, SENSITIVITY_TITLE),
         Paragraph(
             "The same sessions at each network: every connection of producer, workers and floors to Redis, "
-            "PostgreSQL and the SMTP sink went through the delay proxy (except `loopback`: direct). Measured round "
-            "trip the proxy added (raw PING / SELECT 1 loop, p50): "
+            "PostgreSQL, RabbitMQ and the SMTP sink went through the delay proxy (except `loopback`: direct). "
+            "Measured round trip the proxy added (raw PING / SELECT 1 / basic.qos loop, p50): "
             + "; ".join(f"**{n}** ({_network_text(results, n)})" for n in networks)
             + ". Ratios are to the floor measured at the same network."
         ),
@@ -277,7 +282,7 @@ def _throughput_params(results: RunResults, profile: str, task: str, processes: 
 
 
 def _round_trips(records: Sequence[Record], backend: str, profile: str, phase: str) -> float | None:
-    """Median round trips per enqueue (``phase`` enqueue) or per task (task), Redis and PostgreSQL together, over the
+    """Median round trips per enqueue (``phase`` enqueue) or per task (task), every upstream together, over the
     networks the round_trips scenario counted them at; None when not counted."""
     mine = [r for r in records if r.backend == backend and r.profile == profile]
     found = [_median(mine, f"{phase}_{u}") for u in UPSTREAMS]
