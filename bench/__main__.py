@@ -262,6 +262,9 @@ def backend_descriptions(backends: list[Backend], profiles: list[str], ctx: Any)
             "broker": backend.broker,
             "role": backend.role,
             "floor": backend.floor,
+            # The project it runs (the same for a library's backends on several brokers) and what it does not run.
+            "project": backend.project_dir.name,
+            "not_run": dict(backend.not_run),
             "profiles": {},
         }
         for profile in profiles:
@@ -412,14 +415,7 @@ def count_db_statements(
         return []
     from bench import db_statements
 
-    # The counting run gives its backends a Redis only: the RabbitMQ backends' statements are their Redis twins' (the
-    # same project and settings, the broker aside), not counted again.
-    uncounted = [b.name for b in backends if b.django and b.broker == "rabbitmq"]
-    if uncounted:
-        say(f"DB statements per task not counted for {', '.join(uncounted)} (the counting run has no RabbitMQ)")
-    pairs = [
-        (b, p) for b in backends for p in profiles if b.django and b.broker != "rabbitmq" and (b.name, p) not in skips
-    ]
+    pairs = [(b, p) for b in backends for p in profiles if b.django and (b.name, p) not in skips]
     return db_statements.count_records(
         pairs,
         redis=ctx.redis,
@@ -427,6 +423,7 @@ def count_db_statements(
         workdir=ctx.workdir / "db-statements",
         processes=ctx.preset.default_processes,
         progress=say,
+        amqp_url=ctx.amqp_url,
     )
 
 

@@ -115,14 +115,17 @@ def measure_on(
     tasks: int,
     processes: int,
     keep_log: Path | None = None,
+    amqp_url: str | None = None,
 ) -> dict[str, Any]:
     """Counts per task for one backend and profile on a counting cluster (:data:`COUNT_SETTINGS`) and the given
-    Redis (flushed first) and SMTP sink; enqueue side = ``producer``, worker side = ``worker``."""
+    Redis (flushed first), RabbitMQ (``amqp_url``, for a backend on it: its queues purged first) and SMTP sink;
+    enqueue side = ``producer``, worker side = ``worker``."""
     database = f"{backend.name}_{profile}_count"
     redis.flushall()
     channel_dir = workdir / f"channel-{backend.name}-{profile}"
     env = backend.environment(
         redis_url=redis.url,
+        amqp_url=amqp_url,
         var_dir=workdir / f"var-{backend.name}-{profile}",
         smtp_port=smtp.port,
         channel_dir=channel_dir,
@@ -136,6 +139,8 @@ def measure_on(
     producer = ProducerClient(
         env | {"PGAPPNAME": "producer"}, REPO_ROOT, workdir / f"producer-{backend.name}-{profile}.log"
     )
+    if backend.broker == "rabbitmq":
+        producer.call("purge")  # what the run's sessions left on the node's queues is not this count's work
     workers = ManagedProcess(
         backend.worker_argv(processes, profile),
         env=env | backend.worker_env(processes) | {"PGAPPNAME": "worker"},
@@ -251,6 +256,7 @@ def count_records(
     processes: int,
     tasks: int = RUN_TASKS,
     progress: Callable[[str], None] = lambda _msg: None,
+    amqp_url: str | None = None,
 ) -> list[dict[str, Any]]:
     """A ``db_statements`` record per (backend, profile) of a benchmark run, on one counting cluster it starts.
 
@@ -268,7 +274,15 @@ def count_records(
             started, started_at = time.monotonic(), dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             try:
                 result = measure_on(
-                    backend, profile, pg=pg, redis=redis, smtp=smtp, workdir=workdir, tasks=tasks, processes=processes
+                    backend,
+                    profile,
+                    pg=pg,
+                    redis=redis,
+                    smtp=smtp,
+                    workdir=workdir,
+                    tasks=tasks,
+                    processes=processes,
+                    amqp_url=amqp_url if backend.broker == "rabbitmq" else None,
                 )
                 record = to_record(backend.name, profile, processes, result, version)
             except (BenchError, OSError, subprocess.SubprocessError) as exc:

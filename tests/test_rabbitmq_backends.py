@@ -20,9 +20,18 @@ import pytest
 from bench.agent import run_agent
 from bench.backends import Backend, get_backend, get_backends, load_backends
 from bench.channel_wait import ChannelWatcher
+from bench.db_statements import COUNT_SETTINGS, measure_on
 from bench.results import load_results
 from bench.runner import ProducerClient
-from bench.services import ManagedProcess, RabbitMQServer, RedisServer, SmtpSink, rabbitmq_available
+from bench.services import (
+    ManagedProcess,
+    PostgresServer,
+    RabbitMQServer,
+    RedisServer,
+    SmtpSink,
+    postgres_available,
+    rabbitmq_available,
+)
 from bench.services.rabbitmq import amqp_connection
 from bench.verify import verify_backend
 
@@ -195,6 +204,21 @@ def test_bench_run_limited_to_the_rabbitmq_backends_exits_0_with_ok_records(
         assert "enqueue_amqp" in counted.values and counted.values["task_amqp_raw"] > 0, counted.values
     for name in RABBITMQ_BACKENDS:
         assert results.backends[name]["floor"] == AMQP_FLOOR
+
+
+def test_database_statements_are_counted_on_rabbitmq_too(
+    rabbitmq: RabbitMQServer, redis_server: RedisServer, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """The statement count reaches the RabbitMQ backend's broker (its workers would wait forever on a Redis queue
+    nobody fills): Celery on RabbitMQ saves each result through django-celery-results, so the worker side writes."""
+    require_service(postgres_available())
+    with PostgresServer(settings=COUNT_SETTINGS) as pg:
+        result = measure_on(
+            _backend("celery-rabbitmq"), "shipped", pg=pg, redis=redis_server, smtp=smtp_sink, workdir=tmp_path,
+            tasks=30, processes=2, amqp_url=rabbitmq.url,
+        )  # fmt: skip
+    print(f"\ncelery-rabbitmq: {result['producer']} enqueue side, {result['worker']} worker side, per task")
+    assert result["worker"].get("write_commits", 0) >= 0.9, result["worker"]
 
 
 # ----------------------------------------------------------------------------------------------------------------------

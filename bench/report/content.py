@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bench.environment import key_versions
-from bench.report import answers
+from bench.report import answers, brokers
 from bench.report.context import (
     FOLDED_SCENARIOS,
     KNOWN_SCENARIOS,
@@ -258,6 +258,7 @@ def build(results: RunResults, *, more_answers: Sequence[Block] = ()) -> list[Bl
         answers.answer_latency(ctx),
         *([profiles] if profiles is not None else []),
         *([need_redis] if need_redis is not None else []),
+        *([on_brokers] if (on_brokers := brokers.answer(ctx)) is not None else []),
         answers.answer_faults(ctx),
         *([tx] if (tx := answers.answer_transactions(ctx)) is not None else []),
         *retries.answer(ctx),

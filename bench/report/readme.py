@@ -231,7 +231,7 @@ def render_network(runs: Sequence[Run]) -> str:
     if not runs:
         return (
             "No run at several networks is named yet: the findings above were measured at one network (each report "
-            "says which), and which of them change with the round trip to Redis and PostgreSQL is still to be "
+            "says which), and which of them change with the round trip to the broker and PostgreSQL is still to be "
             "measured (`--network loopback,lan,az`).\n"
         )
     run = runs[0]
@@ -250,8 +250,32 @@ def render_network(runs: Sequence[Run]) -> str:
     return "\n".join([head, "", *(f"- {line}" for line in lines)]) + "\n"
 
 
+def render_brokers(runs: Sequence[Run]) -> str:
+    """Redis or RabbitMQ, for each library measured on both (``bench.report.brokers.broker_lines``: the report's
+    Answer), from the first run named; one line when it measured no library on both."""
+    from bench.report import brokers
+
+    run = runs[0]
+    results = run.results
+    env = results.environment
+    head = (
+        f"Measured in {run.link} at {', '.join(results.networks)} ({results.run.get('preset', '?')} preset, "
+        f"{str(results.run.get('started_at', '?'))[:10]}, {env.get('cpu_model', '?')} with "
+        f"{env.get('cpu_count', '?')} cores, RabbitMQ {env.get('rabbitmq_version', '?')}, Redis "
+        f"{env.get('redis_version', '?')}); its report's Answer '{brokers.QUESTION}' has the caveats."
+    )
+    lines = brokers.broker_lines(results)
+    if not lines:
+        return head + " It measured no library on both brokers.\n"
+    return "\n".join([head, "", *(f"- {line}" for line in lines)]) + "\n"
+
+
 #: Region kind → renderer of its text from its runs.
-REGIONS: dict[str, Callable[[Sequence[Run]], str]] = {"answer": render_answer, "network": render_network}
+REGIONS: dict[str, Callable[[Sequence[Run]], str]] = {
+    "answer": render_answer,
+    "network": render_network,
+    "brokers": render_brokers,
+}
 #: Kinds of region that may name no run yet (their reference run is still to be made): ``from (no run yet)``.
 OPTIONAL_RUN = ("network",)
 NO_RUN = "(no run yet)"
