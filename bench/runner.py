@@ -34,6 +34,7 @@ from bench.channel_wait import ChannelWatcher
 from bench.errors import BenchError
 from bench.network import LOOPBACK, Network, rtt_premise
 from bench.scenarios import FAULT_SCENARIOS, PER_PROCESS_COUNT, PROXIED_ONLY, REGISTRY, Preset, runs_on
+from bench.scenarios.session import RateKey
 from bench.services import (
     ExternalPostgres,
     ExternalRabbitMQ,
@@ -89,8 +90,9 @@ class RunContext:
     seed: int = 0
     progress: Callable[[str], None] = lambda _msg: None
     prepared: set[tuple[str, str]] = field(default_factory=set)
-    #: Measured rates (tasks/s) by (backend, profile, task, mode, processes): they size later throughput windows.
-    rates: dict[tuple[str, str, str, str, int], float] = field(default_factory=dict)
+    #: Measured rates (tasks/s) by (backend, profile, task, mode, processes, network): they size later throughput
+    #: windows.
+    rates: dict[RateKey, float] = field(default_factory=dict)
     verification: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     #: The run's PostgreSQL (private cluster or ``--database-url``); ``None``: SQLite, a file per state directory.
     database: PostgresServer | ExternalPostgres | None = None
@@ -362,7 +364,7 @@ class Session:
         return self.ctx.out_dir
 
     @property
-    def rates(self) -> dict[tuple[str, str, str, str, int], float]:
+    def rates(self) -> dict[RateKey, float]:
         """Rates measured earlier in the run (shared by every session): they size later throughput windows."""
         return self.ctx.rates
 

@@ -338,7 +338,7 @@ def test_throughput_window_is_sized_from_a_measured_rate_and_a_retry_from_its_ow
         kept.append(record)
         return record, done
 
-    key = ("b", "shipped", "noop", "backlog", 2)
+    key = ("b", "shipped", "noop", "backlog", 2, "loopback")
     done = sized_windows(session, key, estimate, measure, margin=margin)  # type: ignore[arg-type]
     assert calls == expected_calls
     assert len(kept) == 1 and kept[0]["status"] == "ok" and len(done) == calls[-1]
@@ -358,3 +358,18 @@ def test_a_capped_window_is_not_measured_again() -> None:
     measure = _simulated_drain(10_000.0, 0.5, preset.throughput_steady_s, calls)
     sized_windows(session, ("b", "shipped", "noop", "backlog", 2), 5000.0, measure)  # type: ignore[arg-type]
     assert calls == [1000]
+
+
+def test_a_rate_measured_at_one_network_never_sizes_a_window_at_another() -> None:
+    """The run's measured rates are keyed by network too: the database floor drained 3,600 noops/s on loopback and
+    210/s at 2 ms (results/2026-12-06T04-12-08Z-78d0864), so a loopback rate sizing the az window made it 17x too
+    long to drain in time."""
+    from bench.scenarios.throughput import rate_key
+
+    def session(network: str) -> SimpleNamespace:
+        backend = SimpleNamespace(name="db-baseline")
+        return SimpleNamespace(backend=backend, profile="shipped", processes=2, network={"name": network})
+
+    loopback, az = (rate_key(session(n), "noop", "backlog") for n in ("loopback", "az"))  # type: ignore[arg-type]
+    assert loopback != az
+    assert loopback[:5] == az[:5] and (loopback[5], az[5]) == ("loopback", "az")

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Producer", "RateKey", "ScenarioSession"]
 
-#: (backend, profile, task, mode, processes): the key of a measured rate that sizes later throughput windows.
-RateKey = tuple[str, str, str, str, int]
+#: (backend, profile, task, mode, processes, network): the key of a measured rate that sizes later throughput windows
+#: (a rate measured at one round trip says little about another: 3,600/s on loopback, 210/s at 2 ms for one floor).
+RateKey = tuple[str, str, str, str, int, str]
 
 
 class ScenarioSession(FaultSession, Protocol):
@@ -39,6 +40,8 @@ class ScenarioSession(FaultSession, Protocol):
     warm_enqueue_rate: float | None
     #: The delay proxy the session's clients go through (``None``: a direct network); its counters count round trips.
     path: ProxiedPath | None
+    #: Every record's ``network`` (``name``, nominal round trips, and what the session measured through the proxy).
+    network: dict[str, Any]
 
     @property
     def label(self) -> str:

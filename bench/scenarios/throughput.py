@@ -60,8 +60,8 @@ def run(session: ScenarioSession) -> None:
 
 
 def rate_key(session: ScenarioSession, task: str, mode: str) -> RateKey:
-    """The key of this session's measured rate of ``task`` in ``mode`` (``backlog`` / ``concurrent``)."""
-    return (session.backend.name, session.profile, task, mode, session.processes)
+    """The key of this session's measured rate of ``task`` in ``mode`` (``backlog`` / ``concurrent``) at its network."""
+    return (session.backend.name, session.profile, task, mode, session.processes, session.network["name"])
 
 
 def wanted_tasks(session: ScenarioSession, rate: float, margin: float) -> int:
