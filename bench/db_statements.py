@@ -120,7 +120,7 @@ def measure_on(
     """Counts per task for one backend and profile on a counting cluster (:data:`COUNT_SETTINGS`) and the given
     Redis (flushed first), RabbitMQ (``amqp_url``, for a backend on it: its queues purged first) and SMTP sink;
     enqueue side = ``producer``, worker side = ``worker``."""
-    database = f"{backend.name}_{profile}_count"
+    database = re.sub(r"[^a-z0-9_]", "_", f"{backend.name}_{profile}_count".lower())  # celery-rabbitmq: no "-"
     redis.flushall()
     channel_dir = workdir / f"channel-{backend.name}-{profile}"
     env = backend.environment(
