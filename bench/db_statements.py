@@ -118,7 +118,7 @@ def measure_on(
     amqp_url: str | None = None,
 ) -> dict[str, Any]:
     """Counts per task for one backend and profile on a counting cluster (:data:`COUNT_SETTINGS`) and the given
-    Redis (flushed first), RabbitMQ (``amqp_url``, for a backend on it: its queues purged first) and SMTP sink;
+    Redis (flushed first), RabbitMQ (``amqp_url``, for a backend on it) and SMTP sink, a queue outside Redis purged;
     enqueue side = ``producer``, worker side = ``worker``."""
     database = re.sub(r"[^a-z0-9_]", "_", f"{backend.name}_{profile}_count".lower())  # celery-rabbitmq: no "-"
     redis.flushall()
@@ -139,8 +139,10 @@ def measure_on(
     producer = ProducerClient(
         env | {"PGAPPNAME": "producer"}, REPO_ROOT, workdir / f"producer-{backend.name}-{profile}.log"
     )
-    if backend.broker == "rabbitmq":
-        producer.call("purge")  # what the run's sessions left on the node's queues is not this count's work
+    if backend.broker != "redis":
+        # As a session's flush_broker: a queue outside Redis (RabbitMQ's, a database table) keeps what the run's
+        # sessions left in it, which is not this count's work.
+        producer.call("purge")
     workers = ManagedProcess(
         backend.worker_argv(processes, profile),
         env=env | backend.worker_env(processes) | {"PGAPPNAME": "worker"},
@@ -282,7 +284,7 @@ def count_records(
                     workdir=workdir,
                     tasks=tasks,
                     processes=processes,
-                    amqp_url=amqp_url if backend.broker == "rabbitmq" else None,
+                    amqp_url=amqp_url,
                 )
                 record = to_record(backend.name, profile, processes, result, version)
             except (BenchError, OSError, subprocess.SubprocessError) as exc:

@@ -9,22 +9,23 @@ Answer (:func:`answer`) and the README's ``brokers`` region (:func:`broker_lines
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 
 from bench.report import derived
+from bench.report.answers import figure_text, headline_profile
 from bench.report.context import Context, make_context, param_values
 from bench.report.facts import OUTCOME_WORDS, fault_outcome
 from bench.report.figures import FIGURES
 from bench.report.model import Answer
-from bench.report.numbers import duration_ns, rate_text, ratio_text
+from bench.report.numbers import ratio_text
+from bench.report.sections import network
 from bench.results import RunResults
 
 #: The report's Answer and the README's question.
 QUESTION = "Redis or RabbitMQ?"
 #: Brokers compared, the first one the reference (``RabbitMQ ÷ Redis``).
 BROKERS = ("redis", "rabbitmq")
-BROKER_NAMES = {"redis": "Redis", "rabbitmq": "RabbitMQ", "database": "the database"}
+BROKER_NAMES = {"redis": "Redis", "rabbitmq": "RabbitMQ"}
 
 
 def project_of(results: RunResults, backend: str) -> str:
@@ -50,43 +51,31 @@ def broker_pairs(results: RunResults) -> list[dict[str, str]]:
 
 
 def _figure_pair(
-    results: RunResults, pair: dict[str, str], profile: str, key: str, params: dict[str, object], network: str
+    ctx: Context, pair: dict[str, str], profile: str, key: str, params: dict[str, object], network: str
 ) -> str | None:
-    """'enqueue p50 590 µs (8.4× its floor) on RabbitMQ vs 650 µs (9.4×) on Redis: RabbitMQ ÷ Redis 0.91×'."""
+    """'enqueue p50 590 µs (8.4× its floor) on RabbitMQ vs 650 µs (9.4× its floor) on Redis: RabbitMQ ÷ Redis 0.91×'."""
     figure = FIGURES[key]
-    found = {b: derived.figure(results, pair[b], profile, figure, params, network) for b in BROKERS}
+    found = {b: derived.figure(ctx.results, pair[b], profile, figure, params, network) for b in BROKERS}
     if not all(f.values for f in found.values()):
         return None
-    rate = figure.unit == "tasks/s"
 
-    def text(measured: derived.Measured) -> str:
-        value = rate_text(measured.median, "tasks/s") if rate else duration_ns(measured.median)
-        if measured.ratio is None:
-            return value
-        ratio = f"{measured.ratio * 100:.2g} % of its floor" if rate else f"{ratio_text(measured.ratio)} its floor"
-        return f"{value} ({ratio})"
+    def text(broker: str) -> str:
+        main, absolute = figure_text(ctx, pair[broker], found[broker], figure.unit)
+        return f"{absolute} ({main.replace('floor', 'its floor')})" if absolute else main
 
-    mq, redis = found["rabbitmq"], found["redis"]
-    what = "noop throughput" if rate else "enqueue p50"
-    factor = (mq.median or 0.0) / redis.median if redis.median else None
-    versus = f": RabbitMQ ÷ Redis {ratio_text(factor)}" if factor else ""
-    return f"{what} {text(mq)} on RabbitMQ vs {text(redis)} on Redis{versus}"
+    mq, redis = found["rabbitmq"].median, found["redis"].median
+    what = "noop throughput" if figure.unit == "tasks/s" else "enqueue p50"
+    versus = f": RabbitMQ ÷ Redis {ratio_text(mq / redis)}" if mq and redis else ""
+    return f"{what} {text('rabbitmq')} on RabbitMQ vs {text('redis')} on Redis{versus}"
 
 
 def _round_trips(results: RunResults, backend: str, profile: str) -> str | None:
-    """'0 round trips per enqueue, 1.9 per task' (the broker's, medians over the proxied networks counted)."""
-    records = [r for r in results.select(backend=backend, profile=profile, scenario="round_trips") if r.ok]
-    counted = {}
-    for phase in ("enqueue", "task"):
-        values = [
-            sum(v for u in ("redis", "amqp") if isinstance(v := r.values.get(f"{phase}_{u}"), int | float))
-            for r in records
-        ]
-        if values:
-            counted[phase] = statistics.median(values)
-    if not counted:
-        return None
-    return ", ".join(f"{value:.2g} per {phase}" for phase, value in counted.items())
+    """'0 per enqueue, 1.9 per task': round trips to the broker (Redis or RabbitMQ), as the delay proxy counted
+    them (medians over the proxied networks)."""
+    records = results.select(scenario="round_trips")
+    counted = {p: network.round_trips_of(records, backend, profile, p, ("redis", "amqp")) for p in ("enqueue", "task")}
+    found = [f"{value:.2g} per {phase}" for phase, value in counted.items() if value is not None]
+    return ", ".join(found) or None
 
 
 def _faults(ctx: Context, backend: str) -> str:
@@ -111,21 +100,25 @@ def broker_lines(results: RunResults) -> list[str]:
     to that broker's own floor, absolute beside), round trips per enqueue and per task, and the worker-SIGKILL
     outcome on each broker. Empty when no library was measured on both."""
     ctx = make_context(results)
+    profile = headline_profile(ctx, "enqueue")
+    if profile is None:
+        return []
+    processes = derived.headline_processes(
+        results, param_values(results.select(scenario="throughput", profile=profile), "processes")
+    )
     lines = []
     for pair in broker_pairs(results):
-        profile = "shipped" if "shipped" in {r.profile for r in results.select(backend=pair["rabbitmq"])} else None
-        if profile is None:
-            continue
         parts = []
-        for network in results.networks:
-            at = results.at_network(network)
-            figures = [_figure_pair(at, pair, profile, "enqueue_p50", {"task": "noop"}, network)]
-            setting = _throughput_params(at, pair, profile)
-            if setting is not None:
-                figures.append(_figure_pair(at, pair, profile, "tasks_per_s", setting, network))
+        for name in results.networks:
+            at = make_context(results.at_network(name))
+            setting = network.throughput_params(at.results, profile, "noop", processes)
+            figures = [
+                _figure_pair(at, pair, profile, "enqueue_p50", {"task": "noop"}, name),
+                _figure_pair(at, pair, profile, "tasks_per_s", setting, name),
+            ]
             found = [f for f in figures if f]
             if found:
-                parts.append(f"at {network}: " + "; ".join(found))
+                parts.append(f"at {name}: " + "; ".join(found))
         trips = {b: _round_trips(results, pair[b], profile) for b in BROKERS}
         if all(trips.values()):
             parts.append(f"broker round trips {trips['rabbitmq']} on RabbitMQ vs {trips['redis']} on Redis")
@@ -140,26 +133,6 @@ def broker_lines(results: RunResults) -> list[str]:
     return lines
 
 
-def _throughput_params(results: RunResults, pair: dict[str, str], profile: str) -> dict[str, object] | None:
-    """The noop throughput setting both brokers' backends were measured at: backlog mode where measured, the
-    headline process count."""
-    records = [
-        r
-        for r in results.select(scenario="throughput", profile=profile, params={"task": "noop"})
-        if r.backend in pair.values()
-    ]
-    if not records:
-        return None
-    params: dict[str, object] = {"task": "noop"}
-    modes = param_values(records, "mode")
-    if modes:
-        params["mode"] = "backlog" if "backlog" in modes else modes[0]
-    processes = derived.headline_processes(results, param_values(records, "processes"))
-    if processes is not None:
-        params["processes"] = processes
-    return params
-
-
 def answer(ctx: Context) -> Answer | None:
     """The report's Answer 'Redis or RabbitMQ?'; None when no library was measured on both brokers."""
     lines = broker_lines(ctx.results)
@@ -171,8 +144,8 @@ def answer(ctx: Context) -> Answer | None:
         "The same project, tasks and worker command on each broker (the broker chosen by SHOP_BROKER); each figure "
         "as a ratio to that broker's own floor (Redis: LPUSH/BRPOP; RabbitMQ: publish/consume with manual ack, "
         "pika), measured in the same run, with the absolute value beside it and RabbitMQ ÷ Redis of the absolute "
-        "values. A publish without publisher confirms waits for no answer from RabbitMQ: its round trips per "
-        "enqueue are 0, so its enqueue does not grow with the network.",
+        "values. Broker round trips are the delay proxy's counts (the round_trips scenario, on a proxied network): "
+        "an enqueue or a task pays each of them once per network round trip.",
     )
 
 

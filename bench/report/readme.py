@@ -240,13 +240,31 @@ def render_network(runs: Sequence[Run]) -> str:
         return f"{run.link} was measured at {', '.join(networks)} only: it cannot say what changes with the network.\n"
     lines = network.ranking_changes(run.results)
     head = (
-        f"Measured in {run.link} at {', '.join(networks)} ({run.results.run.get('preset', '?')} preset, "
-        f"{str(run.results.run.get('started_at', '?'))[:10]}, {run.results.environment.get('cpu_model', '?')} with "
-        f"{run.results.environment.get('cpu_count', '?')} cores); the round trip of each network, measured, and every "
-        "figure per network are in its report's 'Sensitivity to the network'."
+        f"{_measured_in(run)}; the round trip of each network, measured, and every figure per network are in its "
+        "report's 'Sensitivity to the network'."
     )
+    return _bullets(head, lines, " No figure was measured for two backends at both ends of its networks.")
+
+
+def _measured_in(run: Run, *services: str) -> str:
+    """'Measured in <link> at loopback, az (quick preset, 2026-12-06, <cpu> with 2 cores[, <service> <version>…])':
+    ``services`` name ``<service>_version`` entries of the run's environment ("rabbitmq", "redis")."""
+    results, env = run.results, run.results.environment
+    versions = "".join(f", {_SERVICE_NAMES[s]} {env.get(f'{s}_version', '?')}" for s in services)
+    return (
+        f"Measured in {run.link} at {', '.join(results.networks)} ({results.run.get('preset', '?')} preset, "
+        f"{str(results.run.get('started_at', '?'))[:10]}, {env.get('cpu_model', '?')} with "
+        f"{env.get('cpu_count', '?')} cores{versions})"
+    )
+
+
+_SERVICE_NAMES = {"rabbitmq": "RabbitMQ", "redis": "Redis"}
+
+
+def _bullets(head: str, lines: Sequence[str], none: str) -> str:
+    """``head`` and one bullet per line; ``head`` + ``none`` when there are no lines."""
     if not lines:
-        return head + " No figure was measured for two backends at both ends of its networks.\n"
+        return head + none + "\n"
     return "\n".join([head, "", *(f"- {line}" for line in lines)]) + "\n"
 
 
@@ -256,18 +274,8 @@ def render_brokers(runs: Sequence[Run]) -> str:
     from bench.report import brokers
 
     run = runs[0]
-    results = run.results
-    env = results.environment
-    head = (
-        f"Measured in {run.link} at {', '.join(results.networks)} ({results.run.get('preset', '?')} preset, "
-        f"{str(results.run.get('started_at', '?'))[:10]}, {env.get('cpu_model', '?')} with "
-        f"{env.get('cpu_count', '?')} cores, RabbitMQ {env.get('rabbitmq_version', '?')}, Redis "
-        f"{env.get('redis_version', '?')}); its report's Answer '{brokers.QUESTION}' has the caveats."
-    )
-    lines = brokers.broker_lines(results)
-    if not lines:
-        return head + " It measured no library on both brokers.\n"
-    return "\n".join([head, "", *(f"- {line}" for line in lines)]) + "\n"
+    head = f"{_measured_in(run, 'rabbitmq', 'redis')}; its report's Answer '{brokers.QUESTION}' has the caveats."
+    return _bullets(head, brokers.broker_lines(run.results), " It measured no library on both brokers.")
 
 
 #: Region kind → renderer of its text from its runs.

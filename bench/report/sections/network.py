@@ -272,7 +272,7 @@ def ends(results: RunResults) -> tuple[str, str] | None:
     return (low, high) if low != high else None
 
 
-def _throughput_params(results: RunResults, profile: str, task: str, processes: int | None) -> dict[str, Any]:
+def throughput_params(results: RunResults, profile: str, task: str, processes: int | None) -> dict[str, Any]:
     """The headline throughput setting of ``task``: the machine's core count, the backlog mode where measured."""
     params: dict[str, Any] = {"task": task, "processes": processes}
     modes = param_values(results.select(scenario="throughput", profile=profile, params=params), "mode")
@@ -281,11 +281,13 @@ def _throughput_params(results: RunResults, profile: str, task: str, processes: 
     return params
 
 
-def _round_trips(records: Sequence[Record], backend: str, profile: str, phase: str) -> float | None:
-    """Median round trips per enqueue (``phase`` enqueue) or per task (task), every upstream together, over the
+def round_trips_of(
+    records: Sequence[Record], backend: str, profile: str, phase: str, upstreams: Sequence[str] = UPSTREAMS
+) -> float | None:
+    """Median round trips per enqueue (``phase`` enqueue) or per task (task) to ``upstreams`` together, over the
     networks the round_trips scenario counted them at; None when not counted."""
     mine = [r for r in records if r.backend == backend and r.profile == profile]
-    found = [_median(mine, f"{phase}_{u}") for u in UPSTREAMS]
+    found = [_median(mine, f"{phase}_{u}") for u in upstreams]
     return sum(v for v in found if v is not None) if any(v is not None for v in found) else None
 
 
@@ -343,7 +345,7 @@ def _ranking_sentence(
     for label in ranking.base_order:
         before, after = values[label]
         part = f"{label} {ratio_text(after / before)}"
-        turns = _round_trips(round_trips, labels[label], profile, phase)
+        turns = round_trips_of(round_trips, labels[label], profile, phase)
         if turns is not None:
             plural = "" if turns == 1 else "s"
             added = duration_ns(turns * added_ms * 1e6)
@@ -373,7 +375,7 @@ def ranking_changes(results: RunResults) -> list[str]:
             results, param_values(results.select(scenario="throughput", profile=profile), "processes")
         )
         for task in ("noop", SHOP_TASK):
-            params = _throughput_params(results, profile, task, processes)
+            params = throughput_params(results, profile, task, processes)
             sentences.append(_ranking_sentence(results, profile, FIGURES["tasks_per_s"], params, low, high))
     return [s for s in sentences if s is not None]
 
