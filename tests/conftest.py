@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from bench.backends import Backend, load_backends
 from bench.results import load_results, write_results
 from bench.services import RedisServer, SmtpSink, set_parent_death_signal
 from bench.verify import VerificationReport, verify_backend
+from tests.side_by_side import THREADS as SIDE_BY_SIDE
 
 #: pytest-timeout's limit for tests marked ``slow`` (real workers of every backend on a shared 2-core machine).
 SLOW_TIMEOUT_S = 900
@@ -166,6 +168,18 @@ def empty_run_results(path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def fixture_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the committed fixture's report (tests/fixtures/results-small.json: report.md, report.html and
+    the charts), written once per session: test_report.py checks its content, other tests compare theirs with it
+    (read it, never write into it). A report with charts takes seconds of CPU to write."""
+    from bench.report import write_report  # matplotlib: imported only by the sessions that write a report
+
+    out = tmp_path_factory.mktemp("fixture-report")
+    write_report(load_results(REPO / "tests" / "fixtures" / "results-small.json"), out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A private ``redis-server`` on a free port (flush it yourself if a test needs it empty)."""
     with RedisServer() as server:
@@ -193,19 +207,38 @@ def backends() -> dict[str, Backend]:
 
 @pytest.fixture(scope="session")
 def verification(
-    redis_server: RedisServer, smtp_sink: SmtpSink, bench_workdir: Path, backends: dict[str, Backend]
-) -> Callable[[str], VerificationReport]:
-    """``verification(name)`` runs :func:`verify_backend` for that backend once per session and caches the report."""
-    reports: dict[str, VerificationReport] = {}
+    request: pytest.FixtureRequest, bench_workdir: Path, backends: dict[str, Backend]
+) -> Iterator[Callable[[str], VerificationReport]]:
+    """``verification(name)`` runs :func:`verify_backend` for that backend once per session and caches the report.
 
-    def get(name: str) -> VerificationReport:
-        if name not in reports:
-            reports[name] = verify_backend(
-                backends[name], redis=redis_server, smtp=smtp_sink, workdir=bench_workdir, processes=2
-            )
-        return reports[name]
+    The first call starts the verification of every backend a selected test asks for (its ``name`` parameter; all
+    available backends for a test without one) side by side (tests/side_by_side.py), each on a Redis and an SMTP sink
+    of its own: a verification flushes both, and mostly waits on its workers.
+    """
+    wanted: list[str] = []
+    for item in request.session.items:
+        if "verification" in getattr(item, "fixturenames", ()):
+            callspec = getattr(item, "callspec", None)
+            names = [callspec.params["name"]] if callspec and "name" in callspec.params else list(backends)
+            wanted += [n for n in names if n not in wanted and not backends[n].unmet_requirements()]
+    reports: dict[str, Future[VerificationReport]] = {}
 
-    return get
+    def verify(name: str) -> VerificationReport:
+        with RedisServer() as redis, SmtpSink(bench_workdir / f"smtp-{name}" / "maildir") as smtp:
+            return verify_backend(backends[name], redis=redis, smtp=smtp, workdir=bench_workdir, processes=2)
+
+    with ThreadPoolExecutor(SIDE_BY_SIDE, thread_name_prefix="verification") as pool:
+
+        def get(name: str) -> VerificationReport:
+            if not reports:
+                reports.update((n, pool.submit(verify, n)) for n in wanted)
+            if name not in reports:
+                reports[name] = pool.submit(verify, name)
+            return reports[name].result()
+
+        yield get
+        for future in reports.values():
+            future.cancel()
 
 
 @pytest.fixture(scope="session")

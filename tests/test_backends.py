@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from bench.agent import run_agent
 from bench.backends import APIS, BROKERS, PROFILES, Backend, get_backend, get_backends, load_backend, load_backends
 from bench.errors import AgentError, BackendError, BackendUnavailable, UsageError
 from bench.services import RedisServer
+from tests.side_by_side import SideBySide
 
 #: The four backends the suite was built around; more may be added, none may be missing.
 REQUIRED = {"celery", "djangoq", "dramatiq", "huey"}
@@ -226,13 +228,12 @@ def test_environment_is_complete_and_isolated_from_the_shell(tmp_path: Path) -> 
     assert "SHOP_DATABASE_URL" not in env and "SHOP_FAST_FAULTS" not in env
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(load_backends()))
-def test_agent_runs_inside_each_backend(name: str, redis_server: RedisServer, tmp_path: Path) -> None:
+def _agent_inside(name: str, redis_url: str, tmp_path: Path) -> None:
+    """One case of :func:`test_agent_runs_inside_each_backend` (its assertions)."""
     backend: Backend = get_backend(name)
     if backend.unmet_requirements():
         pytest.skip(f"{name}: not available on this interpreter: {backend.unmet_requirements()}")
-    env = backend.environment(redis_url=redis_server.url, var_dir=tmp_path)
+    env = backend.environment(redis_url=redis_url, var_dir=tmp_path)
     answer = run_agent(backend, env, "ping")
     assert answer["settings_module"] == backend.settings_module
     assert answer["shop_queue"] == f"{backend.queue_module}.enqueue"
@@ -241,6 +242,24 @@ def test_agent_runs_inside_each_backend(name: str, redis_server: RedisServer, tm
     assert all({"setting", "value", "default", "reason"} <= set(s) for s in settings)
     with pytest.raises(AgentError, match=r"unknown agent command .nope.; known: .*prepare"):
         run_agent(backend, env, "nope")
+
+
+@pytest.fixture(scope="module")
+def agent_cases(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SideBySide[None]]:
+    """Every case of :func:`test_agent_runs_inside_each_backend`, side by side (tests/side_by_side.py): each is three
+    Django start-ups in processes of their own, none of which writes to Redis."""
+    with SideBySide(lambda name: _agent_inside(name, redis_server.url, tmp_path_factory.mktemp(name))) as cases:
+        yield cases
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(load_backends()))
+def test_agent_runs_inside_each_backend(
+    name: str, agent_cases: SideBySide[None], request: pytest.FixtureRequest
+) -> None:
+    """The agent answers ``ping`` and ``bench_settings`` inside each backend's environment and refuses an unknown
+    command (the assertions run in :func:`_agent_inside`, side by side with the other backends)."""
+    agent_cases.outcome(request)
 
 
 @pytest.mark.unit

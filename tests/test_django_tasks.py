@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from bench.backends import Backend, get_backend, get_backends
 from bench.channel_wait import ChannelWatcher
 from bench.errors import BackendUnavailable
 from bench.services import ManagedProcess, RedisServer
+from tests.side_by_side import SideBySide
 
 pytestmark = pytest.mark.slow
 
@@ -79,14 +81,17 @@ def test_tasks_db_settings_need_no_redis_url(tmp_path: Path) -> None:
             assert run_agent(backend, env, "ping")["shop_queue"] == "shop_tasks_db.queue.enqueue"
 
 
-@pytest.mark.parametrize("name", ["tasks_db", "tasks_huey"])
-def test_locate_failures_and_purge_follow_the_real_workers(
-    name: str, tmp_path: Path, redis_server: RedisServer
-) -> None:
+def _locate_failures_and_purge(name: str, tmp_path: Path) -> None:
+    """One case of :func:`test_locate_failures_and_purge_follow_the_real_workers` (its assertions)."""
     backend = available(name)
-    # tasks_db gets no Redis at all: its whole life runs on the database.
-    redis_url = "" if backend.broker == "database" else redis_server.url
-    redis_server.flushall()
+    if backend.broker == "database":  # tasks_db gets no Redis at all: its whole life runs on the database
+        _follow_the_real_workers(backend, "", tmp_path)
+    else:
+        with RedisServer() as redis:
+            _follow_the_real_workers(backend, redis.url, tmp_path)
+
+
+def _follow_the_real_workers(backend: Backend, redis_url: str, tmp_path: Path) -> None:
     channel_dir = tmp_path / "channel"
     channel_dir.mkdir()
     env = backend.environment(redis_url=redis_url, var_dir=tmp_path / "var", channel_dir=channel_dir)
@@ -137,6 +142,24 @@ def test_locate_failures_and_purge_follow_the_real_workers(
     if backend.broker == "database":  # the harness's between-scenario reset of a database queue
         assert queue_call(backend, env, "purge") >= len(ids)
         assert {loc["where"] for loc in queue_call(backend, env, "locate", ids).values()} == {"nowhere"}
+
+
+@pytest.fixture(scope="module")
+def real_worker_cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SideBySide[None]]:
+    """Every case of :func:`test_locate_failures_and_purge_follow_the_real_workers`, side by side
+    (tests/side_by_side.py), each with a Redis of its own where it needs one: they mostly wait on Django start-ups."""
+    with SideBySide(lambda name: _locate_failures_and_purge(name, tmp_path_factory.mktemp(name))) as cases:
+        yield cases
+
+
+@pytest.mark.parametrize("name", ["tasks_db", "tasks_huey"])
+def test_locate_failures_and_purge_follow_the_real_workers(
+    name: str, real_worker_cases: SideBySide[None], request: pytest.FixtureRequest
+) -> None:
+    """Where ``locate`` puts a queued, a delayed, a failing and a long task before a worker, after it ran them and
+    was SIGKILLed, and after a new worker; failures visible; a database queue purged (assertions in
+    :func:`_follow_the_real_workers`, side by side with the other backend)."""
+    real_worker_cases.outcome(request)
 
 
 def test_locate_reports_a_failed_lookup_as_unknown(tmp_path: Path) -> None:

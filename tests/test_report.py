@@ -82,13 +82,10 @@ def report_from_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
 
 
 @pytest.fixture(scope="module")
-def report_dir(
-    tmp_path_factory: pytest.TempPathFactory, fixture_results: RunResults, report_from_path: Callable[[], Path]
-) -> Path:
-    """The fixture's report, written in this process (``report_from_path`` is requested to start it first)."""
-    out = tmp_path_factory.mktemp("report")
-    write_report(fixture_results, out)
-    return out
+def report_dir(report_from_path: Callable[[], Path], fixture_report: Path) -> Path:
+    """The fixture's report, written in this process once per session (tests/conftest.py ``fixture_report``;
+    ``report_from_path`` is requested first, to start it beside it)."""
+    return fixture_report
 
 
 def test_fixture_is_synthetic_and_up_to_date(fixture_results: RunResults) -> None:

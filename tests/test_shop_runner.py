@@ -2,6 +2,8 @@
 
 On Celery the shop starts Flower beside the worker (task events for the shop only); the test requests a sales report
 through the shop's own form and finds that Celery task in Flower's HTTP API and in django-celery-results' admin page.
+Each shop is self-contained (its own Redis, SMTP sink and ports): the cases of a test run side by side
+(tests/side_by_side.py), as they mostly wait on the shop's start-up.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from bench.backends import PROFILES, get_backend, load_backends
 from bench.errors import BackendError
 from bench.services import free_port
 from bench.shop import load_shop_extras
+from tests.side_by_side import SideBySide
 from tests.signals import default_signal_dispositions
 
 REPO = Path(__file__).resolve().parent.parent
@@ -176,11 +180,8 @@ def admin_count(page: str) -> int:
     return int(re.findall(r"\b(\d+)\b", re.sub(r"<[^>]+>", " ", text))[-1])
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(400)
-@pytest.mark.parametrize("profile", ["shipped", "tuned"])
-def test_celery_shop_shows_its_tasks_in_flower_and_stops_everything(profile: str, tmp_path: Path) -> None:
-    """Flower shows the task in every profile; django-celery-results' admin page only where results are stored."""
+def _flower_and_results_page(profile: str, tmp_path: Path) -> None:
+    """One case of :func:`test_celery_shop_shows_its_tasks_in_flower_and_stops_everything` (its assertions)."""
     with RunningShop("celery", profile, tmp_path) as shop:
         flower = re.search(r"^  Flower +(http://127\.0\.0\.1:\d+/) ", shop.banner, re.MULTILINE)
         dashboard = re.search(r"^  Dashboards +(http://\S+) +django-celery-results", shop.banner, re.MULTILINE)
@@ -212,12 +213,26 @@ def test_celery_shop_shows_its_tasks_in_flower_and_stops_everything(profile: str
     assert not gone(shop.pids), "left running after Ctrl-C"
 
 
+@pytest.fixture(scope="module")
+def flower_cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SideBySide[None]]:
+    """Every case of :func:`test_celery_shop_shows_its_tasks_in_flower_and_stops_everything`, side by side."""
+    with SideBySide(lambda profile: _flower_and_results_page(profile, tmp_path_factory.mktemp(profile))) as cases:
+        yield cases
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-@pytest.mark.parametrize("profile", ["bare", "shipped", "tuned"])
-@pytest.mark.parametrize("name", ["djangoq", "dramatiq"])
-def test_dashboards_are_filled_except_in_the_profiles_that_empty_them(name: str, profile: str, tmp_path: Path) -> None:
-    """What docs/RUNNING.md's dashboard table says, measured: a task shows in each profile-dependent page, or not."""
+@pytest.mark.parametrize("profile", ["shipped", "tuned"])
+def test_celery_shop_shows_its_tasks_in_flower_and_stops_everything(
+    profile: str, flower_cases: SideBySide[None], request: pytest.FixtureRequest
+) -> None:
+    """Flower shows the task in every profile; django-celery-results' admin page only where results are stored. The
+    assertions run in :func:`_flower_and_results_page`, side by side with the other case."""
+    flower_cases.outcome(request)
+
+
+def _dashboards_filled_or_empty(name: str, profile: str, tmp_path: Path) -> None:
+    """One case of :func:`test_dashboards_are_filled_except_in_the_profiles_that_empty_them` (its assertions)."""
     extras = load_shop_extras(get_backend(name))
     depends = [d for d in extras.dashboards if d.empty_in]
     assert depends, f"{name} lists no profile-dependent dashboard"
@@ -238,6 +253,29 @@ def test_dashboards_are_filled_except_in_the_profiles_that_empty_them(name: str,
         shop.stop()
     assert shop.proc.returncode == 0
     assert not gone(shop.pids), "left running after Ctrl-C"
+
+
+@pytest.fixture(scope="module")
+def dashboard_cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SideBySide[None]]:
+    """Every case of :func:`test_dashboards_are_filled_except_in_the_profiles_that_empty_them`, side by side."""
+
+    def run(name: str, profile: str) -> None:
+        _dashboards_filled_or_empty(name, profile, tmp_path_factory.mktemp(f"{name}-{profile}"))
+
+    with SideBySide(run) as cases:
+        yield cases
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("profile", ["bare", "shipped", "tuned"])
+@pytest.mark.parametrize("name", ["djangoq", "dramatiq"])
+def test_dashboards_are_filled_except_in_the_profiles_that_empty_them(
+    name: str, profile: str, dashboard_cases: SideBySide[None], request: pytest.FixtureRequest
+) -> None:
+    """What docs/RUNNING.md's dashboard table says, measured: a task shows in each profile-dependent page, or not.
+    The assertions run in :func:`_dashboards_filled_or_empty`, side by side with the other cases."""
+    dashboard_cases.outcome(request)
 
 
 @pytest.mark.unit
