@@ -62,6 +62,12 @@ def _run() -> RunResults:
                 counted = {f"enqueue_{upstream}": per_enqueue, f"task_{upstream}": per_task, "enqueue_postgres": 0.0}
                 records.append(Record(backend, "shipped", "round_trips", {"task": "noop"}, 0, values=counted,
                                       network=network))  # fmt: skip
+    # A worker SIGKILL on Redis only: the RabbitMQ backend of this run does not run faults (its not_run says why).
+    records.append(
+        Record("lib", "shipped", "faults", {"kind": "sigkill"}, 0, values={"tasks": 4, "at_risk": 4, "gone": 1,
+               "completed": 3}, accounting={"completed": ["a", "b", "c"], "gone": ["d"], "stranded": [],
+               "duplicated": [], "failed": []})
+    )  # fmt: skip
     run = {
         "id": "synthetic-brokers",
         "preset": SYNTHETIC_PRESET,
@@ -95,7 +101,40 @@ def test_each_figure_is_a_ratio_to_its_own_brokers_floor_at_each_network() -> No
 def test_faults_say_why_they_are_missing_on_a_broker() -> None:
     results = _run()
     (line,) = brokers.broker_lines(results)
-    assert "worker SIGKILL on RabbitMQ not measured (no locate on AMQP yet), on Redis not in this run" in line
+    assert (
+        "worker SIGKILL on RabbitMQ not measured (no locate on AMQP yet), on Redis shipped: gone 1 of 4 at risk" in line
+    )
+    # A run that ran no faults says nothing about them (not measured for every backend alike).
+    results = RunResults(results.run, results.environment, results.backends,
+                         tuple(r for r in results.records if r.scenario != "faults"))  # fmt: skip
+    assert "SIGKILL" not in brokers.broker_lines(results)[0]
+
+
+def test_the_fault_outcomes_of_each_broker_side_by_side() -> None:
+    """Restart and publishing through a restart, from the records of each broker's own fault kinds."""
+    results = _run()
+    described = {
+        **DESCRIPTIONS,
+        "lib-rabbitmq": {k: v for k, v in DESCRIPTIONS["lib-rabbitmq"].items() if k != "not_run"},
+    }
+    empty = {"completed": [], "duplicated": [], "stranded": [], "failed": [], "gone": []}
+    faults = [
+        Record("lib", "shipped", "faults", {"kind": "redis_restart", "persistence": "none"}, 0,
+               values={"tasks": 2, "at_risk": 2, "gone": 2}, accounting={**empty, "gone": ["x", "y"]}),
+        Record("lib-rabbitmq", "shipped", "faults", {"kind": "rabbitmq_restart"}, 0,
+               values={"tasks": 2, "at_risk": 2, "completed": 2}, accounting={**empty, "completed": ["x", "y"]}),
+        Record("lib-rabbitmq", "shipped", "faults", {"kind": "publish_during_restart"}, 0,
+               values={"calls": 10, "raised": 3, "accepted": 7, "tasks": 7, "completed": 6, "gone": 1},
+               accounting={**empty, "completed": list("abcdef"), "gone": ["g"]}),
+    ]  # fmt: skip
+    results = RunResults(results.run, results.environment, described, (*results.records, *faults))
+    (line,) = brokers.broker_lines(results)
+    restart = "broker restart on RabbitMQ shipped: gone 0 of 2 at risk, on Redis (without persistence) shipped: gone 2"
+    assert restart in line
+    assert "worker SIGKILL on RabbitMQ not in this run, on Redis shipped: gone 1 of 4 at risk" in line
+    assert (
+        "enqueue calls while RabbitMQ restarts: shipped: 10 calls, 3 raised; of the 7 that returned, **1 lost" in line
+    )
 
 
 def test_the_report_answers_and_the_readme_region_says_the_same(tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ from bench.report.context import (
     param_values,
 )
 from bench.report.facts import (
+    BROKER_FAULTS,
+    DOWN_ENQUEUE_KINDS,
     FaultOutcome,
     RuleNotes,
     TransactionFacts,
@@ -297,7 +299,7 @@ def fault_kinds(ctx: Context) -> list[tuple[str, str | None]]:
         (r.params.get("kind"), r.params.get("persistence"))
         for r in ctx.results.select(scenario="faults")
         # Enqueue in a transaction and Redis down at enqueue have no tasks at risk: they have their own answers.
-        if r.params.get("kind") not in (None, "redis_down_enqueue", "transaction")
+        if r.params.get("kind") not in (None, *DOWN_ENQUEUE_KINDS, "transaction")
     }
     ordered = [k for k in FAULT_ORDER if k in found]
     return ordered + sorted((k for k in found if k not in FAULT_ORDER), key=str)  # type: ignore[arg-type]
@@ -895,9 +897,7 @@ def _retry_cell(ctx: Context, backend: str) -> Cell:
 def _redis_down_cell(ctx: Context, backend: str) -> Cell:
     records = [r for r in ctx.results.select(scenario="faults", backend=backend) if r.params.get("kind")]
     downs = [d for r in records if (d := down_enqueue(r)) is not None]
-    restarts = [
-        o for r in records if str(r.params.get("kind", "")).startswith("redis_") and (o := fault_outcome(r)) is not None
-    ]
+    restarts = [o for r in records if r.params.get("kind") in BROKER_FAULTS and (o := fault_outcome(r)) is not None]
     if not downs and not restarts:
         return Cell("–")
     text, tone = [], GOOD

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from bench.report import derived
 from bench.report.answers import figure_text, headline_profile
 from bench.report.context import Context, make_context, param_values
-from bench.report.facts import OUTCOME_WORDS, fault_outcome
+from bench.report.facts import OUTCOME_WORDS, fault_outcome, premise_not_met
 from bench.report.figures import FIGURES
 from bench.report.model import Answer
 from bench.report.numbers import ratio_text
@@ -78,21 +78,89 @@ def _round_trips(results: RunResults, backend: str, profile: str) -> str | None:
     return ", ".join(found) or None
 
 
-def _faults(ctx: Context, backend: str) -> str:
-    """'shipped: gone 2 of 18 at risk, 12 stranded · safe: gone 0 of 18 at risk' (worker SIGKILL per fault profile),
-    'not measured (why)' when the backend does not run faults, '' when this run did not run them."""
+#: The faults compared on the two brokers: (what, {broker: [(kind, persistence)]}).
+FAULTS_COMPARED = (
+    ("worker SIGKILL", {"redis": [("sigkill", None)], "rabbitmq": [("sigkill", None)]}),
+    ("worker SIGTERM", {"redis": [("sigterm", None)], "rabbitmq": [("sigterm", None)]}),
+    (
+        "broker restart",
+        {"redis": [("redis_restart", "none"), ("redis_restart", "aof")], "rabbitmq": [("rabbitmq_restart", None)]},
+    ),
+    ("broker crash", {"redis": [("redis_crash", "aof")], "rabbitmq": [("rabbitmq_crash", None)]}),
+)
+
+
+#: How a Redis restart's persistence mode is said when both were run.
+PERSISTENCE_WORDS = {"none": "without persistence", "aof": "with AOF"}
+
+
+def _outcomes(ctx: Context, backend: str, kinds: Sequence[tuple[str, str | None]]) -> str:
+    """'shipped: gone 2 of 18 at risk, 12 stranded · safe: gone 0 of 18 at risk' for each fault of ``kinds`` (its
+    short label first when there are several, as Redis's restart without and with AOF); '' when none was run."""
+    found = []
+    for kind, persistence in kinds:
+        parts = []
+        for profile in ctx.scenario_profiles("faults"):
+            for record in ctx.results.select(backend=backend, profile=profile, scenario="faults"):
+                params = record.params
+                if params.get("kind") != kind or params.get("persistence") != persistence:
+                    continue
+                outcome = fault_outcome(record)
+                if outcome is None:
+                    why = premise_not_met(record)
+                    parts.append(f"{profile}: " + ("premise not met" if why else f"failed ({record.error})"))
+                    continue
+                counts = [f"{outcome.count(o)} {OUTCOME_WORDS[o]}" for o in ("stranded", "failed", "duplicated")]
+                text = ", ".join([f"gone {outcome.gone} of {outcome.risk_text()}", *(c for c in counts if c[0] != "0")])
+                parts.append(f"{profile}: {text}")
+        if parts:
+            label = f"({PERSISTENCE_WORDS.get(str(persistence), persistence)}) " if len(kinds) > 1 else ""
+            found.append(label + " · ".join(parts))
+    return "; ".join(found)
+
+
+def _published(ctx: Context, backend: str) -> str:
+    """'shipped: 120 calls, 14 raised, of the 106 that returned 0 gone · safe: …' (publishing while the node
+    restarts); '' when not run."""
     parts = []
     for profile in ctx.scenario_profiles("faults"):
-        for record in ctx.results.select(backend=backend, profile=profile, scenario="faults"):
-            if record.params.get("kind") != "sigkill" or (outcome := fault_outcome(record)) is None:
+        for record in ctx.results.select(
+            backend=backend, profile=profile, scenario="faults", params={"kind": "publish_during_restart"}
+        ):
+            if not record.ok:
+                parts.append(f"{profile}: failed ({record.error})")
                 continue
-            counts = [f"{outcome.count(o)} {OUTCOME_WORDS[o]}" for o in ("stranded", "failed", "duplicated")]
-            text = ", ".join([f"gone {outcome.gone} of {outcome.risk_text()}", *(c for c in counts if c[0] != "0")])
-            parts.append(f"{profile}: {text}")
-    if parts:
-        return " · ".join(parts)
-    reason = (derived.description(ctx.results, backend).get("not_run") or {}).get("faults")
-    return f"not measured ({reason})" if reason else ""
+            v = record.values
+            gone = int(v.get("gone") or 0)
+            lost = f"**{gone} lost silently**" if gone else "none lost"
+            held = int(v.get("stranded") or 0)
+            parts.append(
+                f"{profile}: {v.get('calls')} calls, {v.get('raised')} raised; of the {v.get('accepted')} that "
+                f"returned, {lost}" + (f", {held} still held" if held else "")
+            )
+    return " · ".join(parts)
+
+
+def fault_parts(ctx: Context, pair: dict[str, str]) -> list[str]:
+    """The fault outcomes of one library on each broker (:data:`FAULTS_COMPARED`, then publishing while RabbitMQ
+    restarts), for a run that ran faults; a backend that does not run them says why (its ``not_run``)."""
+    if not ctx.results.select(scenario="faults"):
+        return []
+    missing = {}
+    for b in BROKERS:
+        reason = (derived.description(ctx.results, pair[b]).get("not_run") or {}).get("faults")
+        missing[b] = f"not measured ({reason})" if reason else "not in this run"
+    parts = []
+    for what, kinds in FAULTS_COMPARED:
+        texts = {b: _outcomes(ctx, pair[b], kinds[b]) for b in BROKERS}
+        if any(texts.values()):
+            parts.append(
+                f"{what} " + ", ".join(f"on {BROKER_NAMES[b]} {texts[b] or missing[b]}" for b in reversed(BROKERS))
+            )
+    published = _published(ctx, pair["rabbitmq"])
+    if published:
+        parts.append(f"enqueue calls while RabbitMQ restarts: {published}")
+    return parts
 
 
 def broker_lines(results: RunResults) -> list[str]:
@@ -101,15 +169,13 @@ def broker_lines(results: RunResults) -> list[str]:
     outcome on each broker. Empty when no library was measured on both."""
     ctx = make_context(results)
     profile = headline_profile(ctx, "enqueue")
-    if profile is None:
-        return []
     processes = derived.headline_processes(
         results, param_values(results.select(scenario="throughput", profile=profile), "processes")
     )
     lines = []
     for pair in broker_pairs(results):
         parts = []
-        for name in results.networks:
+        for name in results.networks if profile is not None else ():
             at = make_context(results.at_network(name))
             setting = network.throughput_params(at.results, profile, "noop", processes)
             figures = [
@@ -119,17 +185,13 @@ def broker_lines(results: RunResults) -> list[str]:
             found = [f for f in figures if f]
             if found:
                 parts.append(f"at {name}: " + "; ".join(found))
-        trips = {b: _round_trips(results, pair[b], profile) for b in BROKERS}
-        if all(trips.values()):
+        trips = {b: _round_trips(results, pair[b], profile) for b in BROKERS} if profile is not None else {}
+        if trips and all(trips.values()):
             parts.append(f"broker round trips {trips['rabbitmq']} on RabbitMQ vs {trips['redis']} on Redis")
-        killed = {b: _faults(ctx, pair[b]) for b in BROKERS}
-        if killed["redis"] or killed["rabbitmq"]:
-            parts.append(
-                "worker SIGKILL "
-                + ", ".join(f"on {BROKER_NAMES[b]} {killed[b] or 'not in this run'}" for b in reversed(BROKERS))
-            )
-        name = ctx.label(pair["redis"])
-        lines.append(f"**{name}** ({profile}) — " + "; ".join(parts))
+        parts += fault_parts(ctx, pair)
+        if parts:
+            name = ctx.label(pair["redis"])
+            lines.append(f"**{name}**" + (f" ({profile})" if profile else "") + " — " + "; ".join(parts))
     return lines
 
 

@@ -38,6 +38,9 @@ FAULT_ORDER = (
     ("redis_crash", "aof"),
     ("redis_kill", "none"),
     ("redis_kill", "aof"),
+    ("rabbitmq_restart", None),
+    ("rabbitmq_crash", None),
+    ("publish_during_restart", None),
     ("long_delay", None),
     ("transaction", None),
 )

@@ -47,6 +47,11 @@ FAULT_KIND_LABELS = {
     "redis_crash": "Redis crash (SIGKILL, AOF everysec)",
     "redis_kill": "Redis SIGKILL",
     "redis_down_enqueue": "Redis down at enqueue",
+    "rabbitmq_restart": "RabbitMQ restart",
+    "rabbitmq_crash": "RabbitMQ crash (SIGKILL of the node)",
+    "rabbitmq_down_enqueue": "RabbitMQ down at enqueue",
+    # The profile decides whether the library waits for publisher confirms (safe does: its settings table says so).
+    "publish_during_restart": "publishing while RabbitMQ restarts",
     # The timeouts themselves are in each profile's recorded settings (the settings table), not assumed here.
     "long_delay": "scheduled {delay} ahead (beyond the safe profile's shortened redelivery timeouts)",
     "transaction": "Enqueue inside a transaction",
@@ -60,9 +65,22 @@ FAULT_SHORT_LABELS = {
     ("redis_crash", "aof"): "Redis crash, AOF",
     ("redis_kill", "none"): "Redis crash",
     ("redis_kill", "aof"): "Redis crash, AOF",
+    ("rabbitmq_restart", None): "RabbitMQ restart",
+    ("rabbitmq_crash", None): "RabbitMQ crash",
+    ("publish_during_restart", None): "Publish during restart",
     ("long_delay", None): "Scheduled {delay} ahead",
     ("transaction", None): "In a transaction",
 }
+#: The faults that stop the broker with tasks at risk, and the enqueue-while-down faults, per broker.
+BROKER_FAULTS = ("redis_restart", "redis_crash", "redis_kill", "rabbitmq_restart", "rabbitmq_crash")
+DOWN_ENQUEUE_KINDS = ("redis_down_enqueue", "rabbitmq_down_enqueue")
+
+
+def fault_broker(kind: object) -> str:
+    """The broker a broker fault stops: 'RabbitMQ' for the RabbitMQ kinds, else 'Redis'."""
+    return "RabbitMQ" if str(kind).startswith(("rabbitmq_", "publish_")) else "Redis"
+
+
 #: Each transaction mode's short name in the Answers.
 TRANSACTION_MODE_NAMES = {
     "commit_late": "late commit",
@@ -578,7 +596,8 @@ def _due_from_samples(record: Record) -> tuple[float, float] | None:
 
 @dataclass(frozen=True)
 class DownEnqueue:
-    """What the enqueue call and the shop view did while Redis was down (``redis_down_enqueue``)."""
+    """What the enqueue call and the shop view did while the broker was down (``redis_down_enqueue``,
+    ``rabbitmq_down_enqueue``)."""
 
     call_s: float | None
     raised: bool | None
@@ -588,6 +607,7 @@ class DownEnqueue:
     view_s: float | None
     view_outcome: Any
     timeout_s: float | None
+    broker: str = "Redis"
 
     def call_text(self) -> str:
         """'raised redis.exceptions.ConnectionError after 1.9 ms', 'still blocked after 15 s' …"""
@@ -596,7 +616,7 @@ class DownEnqueue:
         when = f" after {_seconds(self.call_s)}" if self.call_s is not None else ""
         if self.raised:
             return f"raised `{self.exception or 'an exception'}`{when}"
-        return f"returned normally{when}, without an error (the task is not in Redis)"
+        return f"returned normally{when}, without an error (the task is not in {self.broker})"
 
     def view_text(self) -> str:
         """What the shop's view-side ``submit`` got."""
@@ -618,8 +638,8 @@ class DownEnqueue:
 
 
 def down_enqueue(record: Record) -> DownEnqueue | None:
-    """The redis_down_enqueue facts of a record; None for a failed record or another kind of fault."""
-    if not record.ok or record.params.get("kind") != "redis_down_enqueue":
+    """The down-enqueue facts of a record; None for a failed record or another kind of fault."""
+    if not record.ok or record.params.get("kind") not in DOWN_ENQUEUE_KINDS:
         return None
     notes = record.notes
     return DownEnqueue(
@@ -631,6 +651,7 @@ def down_enqueue(record: Record) -> DownEnqueue | None:
         view_s=number(record, "view_seconds"),
         view_outcome=notes.get("view_outcome"),
         timeout_s=number(record, "timeout_s"),
+        broker=fault_broker(record.params.get("kind")),
     )
 
 

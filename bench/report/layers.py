@@ -18,7 +18,7 @@ from bench.report.model import Block, Paragraph, Table
 #: The two profiles compared, library first.
 LIBRARY, INTEGRATION = "bare", "shipped"
 #: Fault kinds without tasks at risk (no outcome classes) or with their own comparison.
-_NOT_COMPARED = ("redis_down_enqueue", "transaction")
+_NOT_COMPARED = ("redis_down_enqueue", "rabbitmq_down_enqueue", "transaction")
 
 
 @dataclass(frozen=True)

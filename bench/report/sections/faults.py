@@ -1,5 +1,5 @@
-"""Faults: Redis down at enqueue, the FAQ's "What happens if Redis goes down?", the details table and the
-backend × fault grid."""
+"""Faults: the broker down at enqueue, the FAQ's "What happens when the broker goes down?", the details table and
+the backend × fault grid."""
 
 from __future__ import annotations
 
@@ -16,13 +16,16 @@ from bench.report.context import (
     profile_index,
 )
 from bench.report.facts import (
+    BROKER_FAULTS,
     CATEGORIES,
+    DOWN_ENQUEUE_KINDS,
     OUTCOME_WORDS,
     OUTCOMES,
     TRANSACTION_MODES,
     FaultOutcome,
     RuleNotes,
     down_enqueue,
+    fault_broker,
     fault_label,
     fault_outcome,
     number,
@@ -37,8 +40,10 @@ from bench.results import Record
 
 #: The section's heading in the report's Details.
 TITLE = "Faults"
-#: The Redis faults with tasks at risk (restart with or without AOF, crash).
-REDIS_FAULTS = ("redis_restart", "redis_crash", "redis_kill")
+#: Publishing while the broker restarts: calls that raised, and what became of the ones that returned.
+PUBLISH_FAULT = "publish_during_restart"
+#: Every broker fault of the FAQ answer and the per-backend lines.
+_BROKER_KINDS = (*DOWN_ENQUEUE_KINDS, *BROKER_FAULTS, PUBLISH_FAULT)
 
 
 def _range(values: Sequence[float], unit: str) -> str:
@@ -69,18 +74,21 @@ def _down_enqueue_summary(facts: Sequence[Any]) -> list[str]:
 
 
 def _down_sentence(ctx: Context, reps: Sequence[Record], notes: RuleNotes) -> str:
-    """Redis down at enqueue time and Redis restart outcomes for one backend and profile."""
+    """The broker down at enqueue time, its restart outcomes and publishing through a restart, for one backend and
+    profile."""
     parts = []
-    for r in sorted(reps, key=lambda r: (r.params.get("kind") != "redis_down_enqueue", fault_sort_key(r))):
+    for r in sorted(reps, key=lambda r: (r.params.get("kind") not in DOWN_ENQUEUE_KINDS, fault_sort_key(r))):
         kind = r.params.get("kind")
-        if kind == "redis_down_enqueue":
+        if kind in DOWN_ENQUEUE_KINDS:
             if not r.ok:
                 parts.append(f"enqueue while down: run failed ({r.error})")
                 continue
             d = down_enqueue(r)
             assert d is not None
-            parts.append(f"enqueue while Redis is down {d.call_text()}; the shop view got {d.view_text()}")
-        elif kind in REDIS_FAULTS:
+            parts.append(f"enqueue while {d.broker} is down {d.call_text()}; the shop view got {d.view_text()}")
+        elif kind == PUBLISH_FAULT:
+            parts.append(publish_text(r))
+        elif kind in BROKER_FAULTS:
             if not r.ok:
                 parts.append(f"{fault_label(r.params)}: run failed ({r.error})")
                 continue
@@ -92,7 +100,10 @@ def _down_sentence(ctx: Context, reps: Sequence[Record], notes: RuleNotes) -> st
             if o.manual_restart:
                 text += "workers did **not** resume on their own (manual restart needed)"
             elif o.reconnect_s is not None:
-                text += f"workers resumed on their own, a new task done {o.reconnect_s:.1f} s after Redis returned"
+                text += (
+                    f"workers resumed on their own, a new task done {o.reconnect_s:.1f} s after "
+                    f"{fault_broker(kind)} returned"
+                )
             else:
                 text += "recovery not measured"
             text += f"; {o.verdict(notes)}"
@@ -100,13 +111,27 @@ def _down_sentence(ctx: Context, reps: Sequence[Record], notes: RuleNotes) -> st
     return "; ".join(parts)
 
 
+def publish_text(record: Record) -> str:
+    """'publishing while RabbitMQ restarts: 140 calls, 12 raised; of the 128 that returned, 128 completed once,
+    0 gone (lost silently)'."""
+    label = fault_label(record.params)
+    if not record.ok:
+        return f"{label}: run failed ({record.error})"
+    calls, raised, accepted = (int(value(record, k) or 0) for k in ("calls", "raised", "accepted"))
+    outage = number(record, "outage_s")
+    text = f"{label} ({outage:.1f} s down): " if outage else f"{label}: "
+    text += f"{calls} enqueue calls, {raised} raised; of the {accepted} that returned, "
+    counts = [f"{int(value(record, o) or 0)} {OUTCOME_WORDS[o]}" for o in OUTCOMES if value(record, o)]
+    gone = int(value(record, "gone") or 0)
+    text += ", ".join(counts) or "none finished"
+    if gone:
+        text += f" (**{gone} lost silently**: the call returned, the broker kept nothing)"
+    return text
+
+
 def redis_down_lines(ctx: Context, notes: RuleNotes) -> list[str]:
     """One line per backend (or per backend and profile when the profiles differ)."""
-    records = [
-        r
-        for r in ctx.results.select(scenario="faults")
-        if r.params.get("kind") in ("redis_down_enqueue", *REDIS_FAULTS)
-    ]
+    records = [r for r in ctx.results.select(scenario="faults") if r.params.get("kind") in _BROKER_KINDS]
     lines = []
     for backend in ctx.backends(records):
         if ctx.is_floor(backend):
@@ -121,13 +146,14 @@ def redis_down_lines(ctx: Context, notes: RuleNotes) -> list[str]:
 
 
 def answer_redis_down(ctx: Context) -> Answer:
-    question = "What happens when Redis goes down?"
     records = [
         r
         for r in ctx.results.select(scenario="faults")
         # A fault session that failed as a whole has no kind: it did not measure Redis either.
-        if r.params.get("kind", "redis_down_enqueue" if not r.ok else None) in ("redis_down_enqueue", *REDIS_FAULTS)
+        if r.params.get("kind", "redis_down_enqueue" if not r.ok else None) in _BROKER_KINDS
     ]
+    brokers = sorted({fault_broker(r.params.get("kind")) for r in records}, key=lambda b: b != "Redis")
+    question = f"What happens when {' or '.join(brokers) or 'Redis'} goes down?"
     lines = []
     for backend in ctx.backends(records):
         if ctx.is_floor(backend):
@@ -140,9 +166,10 @@ def answer_redis_down(ctx: Context) -> Answer:
             if any(o.manual_restart for o in outcomes):
                 parts.append("after a restart the workers needed a **manual restart**")
             elif reconnect:
+                broker = " or ".join(sorted({fault_broker(o.kind) for o in outcomes if o.reconnect_s is not None}))
                 parts.append(
                     f"after a restart the workers resumed on their own (new tasks done {_range(reconnect, 's')} "
-                    "after Redis returned)"
+                    f"after {broker} returned)"
                 )
             for profile in ctx.scenario_profiles("faults"):
                 mine_p = [o for o in outcomes if o.record.profile == profile]
@@ -160,8 +187,8 @@ def answer_redis_down(ctx: Context) -> Answer:
         lines or [NOT_MEASURED],
         "Default client settings. The enqueue call is the library's own (`.delay()`, `.send()`, calling the Huey "
         "task, `async_task`); the view is the shop's `submit()`, which records a TaskRun and turns a refused "
-        "enqueue into `EnqueueFailed`. Lost after a restart: tasks that were in Redis (queued, delayed, retrying) "
-        "or running when it stopped. The FAQ below tells the whole story per backend.",
+        "enqueue into `EnqueueFailed`. Lost after a restart: tasks that were in the broker (queued, delayed, "
+        "retrying) or running when it stopped. The FAQ below tells the whole story per backend.",
     )
 
 
@@ -175,7 +202,7 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
             continue
         if not r.ok or r.params.get("kind") == "transaction":
             continue
-        if r.params.get("kind") == "redis_down_enqueue":
+        if r.params.get("kind") in DOWN_ENQUEUE_KINDS:
             d = down_enqueue(r)
             assert d is not None
             down_rows.append([ctx.label(r.backend), r.profile, d.call_text(), d.message or "–", d.view_text()])
