@@ -9,6 +9,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import sqlite3
 import sys
@@ -43,6 +44,7 @@ from bench.scenarios import (
 )
 from bench.services import (
     PostgresServer,
+    RabbitMQServer,
     RedisServer,
     SmtpSink,
     check_amqp_reachable,
@@ -434,11 +436,13 @@ def per_backend_side_by_side(
     *,
     label: str,
     threads: int | None = None,
+    own_rabbitmq: bool = False,
 ) -> None:
     """``work(spec, ctx)`` for every spec, one thread per backend (its specs one after the other), each backend with
     its own private Redis and SMTP sink (``redis-<label><backend>``, ``maildir-<label><backend>`` in the workdir), so
-    flushing or restarting one backend's broker hits nobody else. With ``--redis-url`` (one shared broker) the specs
-    run one after the other on it.
+    flushing or restarting one backend's broker hits nobody else; with ``own_rabbitmq`` (the fault phase) a backend
+    on RabbitMQ also gets a private node of its own when the run's node is private. With ``--redis-url`` (one
+    shared broker) the specs run one after the other on it.
     """
     if not isinstance(ctx.redis, RedisServer):
         for spec in specs:
@@ -449,11 +453,12 @@ def per_backend_side_by_side(
         by_backend.setdefault(spec.backend.name, []).append(spec)
 
     def run_backend(name: str, group: list[SessionSpec]) -> None:
-        with (
-            RedisServer(data_dir=ctx.workdir / f"redis-{label}{name}") as redis,
-            SmtpSink(ctx.workdir / f"maildir-{label}{name}") as smtp,
-        ):
+        with contextlib.ExitStack() as stack:
+            redis = stack.enter_context(RedisServer(data_dir=ctx.workdir / f"redis-{label}{name}"))
+            smtp = stack.enter_context(SmtpSink(ctx.workdir / f"maildir-{label}{name}"))
             own = replace(ctx, redis=redis, smtp=smtp)
+            if own_rabbitmq and isinstance(ctx.rabbitmq, RabbitMQServer) and group[0].backend.broker == "rabbitmq":
+                own = replace(own, rabbitmq=stack.enter_context(RabbitMQServer()))
             for spec in group:
                 work(spec, own)
 
@@ -498,10 +503,10 @@ def run_fault_sessions(
 
     They run after every performance session, so their concurrency never touches a performance number. Fault
     scenarios mostly wait (long tasks, observation windows), so running the backends side by side keeps the run
-    within its time budget; a backend's own Redis lets its restarts hit nobody else. With ``--redis-url`` (one
-    shared broker that cannot be restarted here) they run one after the other.
+    within its time budget; a backend's own Redis (and RabbitMQ node) lets its restarts hit nobody else. With
+    ``--redis-url`` (one shared broker that cannot be restarted here) they run one after the other.
     """
-    per_backend_side_by_side(specs, ctx, run_session, label="")
+    per_backend_side_by_side(specs, ctx, run_session, label="", own_rabbitmq=True)
 
 
 def available_backends(backends: list[Backend], say: Callable[[str], object]) -> list[Backend]:

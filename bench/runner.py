@@ -249,8 +249,9 @@ class Session:
         self.dir = Path(tempfile.mkdtemp(prefix=f"{spec.backend.name}-p{spec.processes}-", dir=ctx.workdir))
         self.channel_dir = self.dir / "channel"
         self.channel_dir.mkdir()
-        #: The RabbitMQ node's URL for a backend on RabbitMQ (``None`` for every other: no AMQP route to proxy).
-        self.amqp_url = ctx.amqp_url if spec.backend.broker == "rabbitmq" else None
+        #: The RabbitMQ node of a backend on RabbitMQ (``None`` for every other: no AMQP route to proxy).
+        self.rabbitmq = ctx.rabbitmq if spec.backend.broker == "rabbitmq" else None
+        self.amqp_url = self.rabbitmq.url if self.rabbitmq is not None else None
         self.env = self._environment(self.redis.url, ctx.smtp.port, self.database_url, self.amqp_url)
         #: The delay proxy the session's clients go through (``None``: a direct network); started by :meth:`run`.
         self.path: ProxiedPath | None = None
@@ -287,6 +288,10 @@ class Session:
             fast_faults=self.spec.profile == "safe",
         )
         env["BENCH_QUEUE_MODULE"] = self.backend.queue_module
+        if isinstance(self.rabbitmq, RabbitMQServer):
+            # The node's own counts of unacknowledged messages and its consumer_timeout, for the queue module's
+            # locate (projects/shop/amqpinspect.py): rabbitmqctl reaches the private node directly, never proxied.
+            env["SHOP_RABBITMQCTL"] = json.dumps(self.rabbitmq.ctl_spec())
         return env
 
     def connect_network(self) -> None:

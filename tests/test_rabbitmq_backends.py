@@ -7,6 +7,7 @@ loop, and a ``python -m bench`` run limited to them. The ``unit`` tests check th
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from bench.agent import run_agent
 from bench.backends import Backend, get_backend, get_backends, load_backends
 from bench.channel_wait import ChannelWatcher
 from bench.db_statements import COUNT_SETTINGS, measure_on
+from bench.faults.outcomes import OUTCOMES
 from bench.results import load_results
 from bench.runner import ProducerClient
 from bench.services import (
@@ -250,7 +252,7 @@ def test_fault_gate_holds_every_process_and_a_sigkilled_workers_messages_return(
         var_dir=var_dir,
         channel_dir=channel_dir,
         profile=profile,
-    ) | {"BENCH_QUEUE_MODULE": backend.queue_module}
+    ) | {"BENCH_QUEUE_MODULE": backend.queue_module, "SHOP_RABBITMQCTL": json.dumps(rabbitmq.ctl_spec())}
     run_agent(backend, env, "prepare", {"demo": False})
     producer = ProducerClient(env, REPO, tmp_path / "producer.log")
     producer.call("purge")  # what an earlier test left on the node's queue
@@ -299,6 +301,19 @@ def test_fault_gate_holds_every_process_and_a_sigkilled_workers_messages_return(
         if len(pids) != PROCESSES:
             pytest.xfail(f"{name}/{profile}: gated tasks did not hold {PROCESSES} processes: {state}")
         assert not started, f"a waiting task ran while every process was held: {state}"
+        # locate, from the broker's own view: every waiting task is held (ready in the queue, or delivered to a worker
+        # and unacknowledged), none unknown; a running task is held where the library acknowledges after the task
+        # and, where it acknowledged at the start (Celery's default), in no broker structure.
+        acks_late = profile == "safe" or name.startswith("dramatiq")
+        held = producer.call("locate", probes=running + waiting)
+        assert all(held[p]["where"] in ("queued", "reserved") for p in waiting), {p: held[p] for p in waiting}
+        assert all(held[p]["where"] == ("reserved" if acks_late else "nowhere") for p in running), held
+        reserved = [held[p] for p in running + waiting if held[p]["where"] == "reserved"]
+        assert all(loc["returns_in_s"] == 1800 and "consumer_timeout" in loc["rule"] for loc in reserved), reserved
+        queued_before = [p for p in waiting if held[p]["where"] == "queued"]
+        # The peek left each ready message in place: locate again and the same tasks are still queued.
+        again = producer.call("locate", probes=queued_before)
+        assert all(again[p]["where"] == "queued" for p in queued_before), again
 
         # -- the fault: SIGKILL of the whole worker tree, a new worker, then the gate opens ----------------------------
         worker.kill()
@@ -314,10 +329,15 @@ def test_fault_gate_holds_every_process_and_a_sigkilled_workers_messages_return(
         log = watcher.poll()
         rerun = [p for p in running if len(log.starts.get(p, ())) > 1 and log.finishes.get(p)]
         print(f"\n{name}/{profile}: {state}; after SIGKILL: waiting tasks back in {back_s:.1f} s, "
-              f"running tasks rerun: {len(rerun)} of {len(running)}")  # fmt: skip
+              f"running tasks rerun: {len(rerun)} of {len(running)}; held before: "
+              f"{sorted({h['where'] for h in held.values()})}")  # fmt: skip
         assert back_s < 30, "RabbitMQ should return a dead consumer's unacked messages when its connection closes"
-        acks_late = profile == "safe" or name.startswith("dramatiq")
         assert rerun == (running if acks_late else []), f"{name}/{profile}: rerun {rerun} of {running}"
+        # After it all: a running task lost with its worker (acks at start) is nowhere; nothing is held any more.
+        after = producer.call("locate", probes=running + waiting)
+        lost = [p for p in running if p not in rerun]
+        assert all(after[p]["where"] in ("done", "nowhere") for p in running + waiting), after
+        assert all(after[p]["where"] == "nowhere" for p in lost), after
     finally:
         worker.stop(timeout=15)
         producer.close()
@@ -396,3 +416,42 @@ def test_a_delayed_task_held_past_consumer_timeout(
     finally:
         worker.stop(timeout=15)
         producer.close()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The fault suite on RabbitMQ, in the smoke run of every backend (tests/conftest.py starts it at collection)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # waits for the smoke run
+@pytest.mark.parametrize("name", RABBITMQ_BACKENDS)
+def test_smoke_run_faults_on_rabbitmq_are_proven_and_every_task_accounted_for(name: str, smoke_run: Path) -> None:
+    """Each fault on the backend's own private node: the premise proven at the fault instant from the broker's view
+    (locate), every task id in exactly one outcome; the node restarted, crashed (where the preset asks) and stopped
+    at enqueue; publishing through a restart accounts for every call that returned."""
+    results = load_results(smoke_run / "results.json")
+    assert results.run.get("rabbitmq") == "private"
+    faults = results.select(backend=name, scenario="faults")
+    assert not [(r.params, r.status, r.error) for r in faults if not r.ok]
+    kinds = {r.params["kind"] for r in faults}
+    assert {"sigkill", "sigterm", "rabbitmq_restart", "rabbitmq_down_enqueue", "publish_during_restart"} <= kinds
+    assert not kinds & {"redis_restart", "redis_down_enqueue"}, "a RabbitMQ backend's broker faults stop its node"
+    for record in faults:
+        if record.accounting is None:
+            continue
+        if record.params["kind"] not in ("long_delay", "publish_during_restart"):
+            premise = record.notes["premise"]
+            assert premise["met"] and premise["seen"]["running"] == {"running": 1}, premise
+        ids = [p for bucket in record.accounting.values() for p in bucket]
+        assert len(ids) == len(set(ids)) == record.values["tasks"]
+        for bucket in OUTCOMES:
+            assert len(record.accounting[bucket]) == record.values[bucket], (record.params, bucket)
+        for probe in record.accounting["stranded"]:
+            assert record.samples["stranded"][probe]["where"] in ("queued", "reserved", "scheduled")
+    (published,) = results.select(backend=name, scenario="faults", params={"kind": "publish_during_restart"})
+    values = published.values
+    assert values["calls"] == values["raised"] + values["accepted"] > 0 and values["outage_s"] > 0
+    assert sum(values[o] for o in OUTCOMES) == values["accepted"]
+    (restart,) = results.select(backend=name, scenario="faults", params={"kind": "rabbitmq_restart"})
+    assert restart.values["down_s"] > 0 and not restart.values["needs_manual_restart"], restart.values
+    print(f"\n{name}: publish during restart {values}; restart {restart.values}")

@@ -1,4 +1,6 @@
-"""The faults: worker SIGKILL and SIGTERM, Redis restart (no persistence / AOF) and crash, Redis down at enqueue.
+"""The faults: worker SIGKILL and SIGTERM; the broker's: Redis restart (no persistence / AOF) and crash, Redis down at
+enqueue, or, for a backend on RabbitMQ, the node's restart and crash, the node down at enqueue, and publishing while
+it restarts.
 
 Each fault run is: arm the mixed workload (``workload.arm``) → prove the premise just before the fault → fire →
 open the gate → restart what the fault stopped → observe for the preset's window → ask the backend where every
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,10 +22,14 @@ from bench.faults.outcomes import classify, state_at
 from bench.faults.session import FaultSession
 from bench.faults.transactions import run_transactions
 from bench.faults.workload import Armed, arm, locate, prove
-from bench.services import RedisServer
+from bench.services import RabbitMQServer, RedisServer
 
 #: Arming attempts before a fault is recorded as ``premise_not_met``.
 ARM_ATTEMPTS = 2
+#: The safe profile's ``consumer_timeout`` on a RabbitMQ node, for the long-delay fault: the same 10 s as its
+#: shortened Redis visibility timeout. RabbitMQ's default, for the record of an unshortened node.
+SAFE_CONSUMER_TIMEOUT_MS = 10_000
+DEFAULT_CONSUMER_TIMEOUT_MS = 1_800_000
 
 
 def run_faults(session: FaultSession) -> None:
@@ -33,13 +40,15 @@ def run_faults(session: FaultSession) -> None:
         _long_delay(session)
     if session.has_database:
         run_transactions(session)
-    if isinstance(session.redis, RedisServer):
+    if session.rabbitmq is not None:
+        _rabbitmq_faults(session)
+    elif isinstance(session.redis, RedisServer):
         for persistence in session.preset.redis_persistence:
             _with_persistence(
                 session,
                 persistence,
                 lambda p=persistence: _fault(
-                    session, {"kind": "redis_restart", "persistence": p}, _redis_fault(crash=False)
+                    session, {"kind": "redis_restart", "persistence": p}, _broker_fault(crash=False)
                 ),
             )
         if session.preset.redis_crash:
@@ -47,9 +56,9 @@ def run_faults(session: FaultSession) -> None:
             _with_persistence(
                 session,
                 "aof",
-                lambda: _fault(session, {"kind": "redis_crash", "persistence": "aof"}, _redis_fault(crash=True)),
+                lambda: _fault(session, {"kind": "redis_crash", "persistence": "aof"}, _broker_fault(crash=True)),
             )
-        _redis_down_enqueue(session)
+        _broker_down_enqueue(session, "redis_down_enqueue")
     else:
         for persistence in session.preset.redis_persistence:
             session.record(
@@ -58,6 +67,25 @@ def run_faults(session: FaultSession) -> None:
                 status="failed",
                 error="needs a private Redis (not run with --redis-url)",
             )
+
+
+def _rabbitmq_faults(session: FaultSession) -> None:
+    """The broker faults of a backend on RabbitMQ, on the session's private node (never a user's broker): durable
+    queues and persistent messages are what survive a restart, so there is no persistence mode to choose."""
+    if not isinstance(session.rabbitmq, RabbitMQServer):
+        for kind in ("rabbitmq_restart", "rabbitmq_crash", "rabbitmq_down_enqueue", "publish_during_restart"):
+            session.record(
+                "faults",
+                {"kind": kind},
+                status="failed",
+                error="needs a private RabbitMQ node (not run with --amqp-url)",
+            )
+        return
+    _fault(session, {"kind": "rabbitmq_restart"}, _broker_fault(crash=False))
+    if session.preset.redis_crash:
+        _fault(session, {"kind": "rabbitmq_crash"}, _broker_fault(crash=True))
+    _publish_during_restart(session)
+    _broker_down_enqueue(session, "rabbitmq_down_enqueue")
 
 
 def _with_persistence(session: FaultSession, persistence: str, run: Callable[[], None]) -> None:
@@ -239,18 +267,27 @@ def _worker_fault(kind: str) -> Fire:
     return fire
 
 
-def _redis_fault(*, crash: bool) -> Fire:
-    """Stop (SIGTERM: Redis flushes its AOF) or crash (SIGKILL) the private Redis, keep it down, start it again."""
+def _broker_node(session: FaultSession) -> RedisServer | RabbitMQServer:
+    """The private broker a fault stops: the session's RabbitMQ node for a backend on RabbitMQ, else its Redis."""
+    node = session.rabbitmq if session.rabbitmq is not None else session.redis
+    assert isinstance(node, RedisServer | RabbitMQServer), "broker faults need a private broker"
+    return node
+
+
+def _broker_fault(*, crash: bool) -> Fire:
+    """Stop (SIGTERM: Redis flushes its AOF, RabbitMQ shuts down cleanly) or crash (SIGKILL) the private broker, keep
+    it down for the preset's ``redis_down_s``, start it again."""
 
     def fire(session: FaultSession, armed: Armed) -> dict[str, Any]:
-        redis = session.redis
-        assert isinstance(redis, RedisServer)
+        node = _broker_node(session)
+        t0 = time.monotonic()
         if crash:
-            redis.kill()
+            node.kill()
         else:
-            redis.stop()
+            node.stop()
         time.sleep(session.preset.redis_down_s)
-        redis.start()
+        node.start()
+        down_s = time.monotonic() - t0  # a RabbitMQ node takes seconds to stop and start: the real outage
         armed.gate.open()
         recovered_s = _wait_recovered(session)
         manual_restart = recovered_s is None
@@ -259,7 +296,7 @@ def _redis_fault(*, crash: bool) -> Fire:
             session.start_workers()
             recovered_s = _wait_recovered(session)
         return {
-            "down_s": session.preset.redis_down_s,
+            "down_s": round(down_s, 3) if isinstance(node, RabbitMQServer) else session.preset.redis_down_s,
             "reconnect_s": recovered_s,
             "needs_manual_restart": manual_restart,
         }
@@ -297,6 +334,15 @@ def _long_delay(session: FaultSession) -> None:
     """
     preset = session.preset
     assert session.producer is not None
+    node = session.rabbitmq
+    # On RabbitMQ a worker holds a delayed message unacknowledged until it is due; the node closes the channel of a
+    # consumer that holds one longer than consumer_timeout (30 min by default). The safe profile shortens it on the
+    # session's own node, as it shortens Redis visibility timeouts, so the delay outlasts it; shipped keeps it.
+    shorten = isinstance(node, RabbitMQServer) and session.profile == "safe"
+    if shorten:
+        assert isinstance(node, RabbitMQServer)
+        node.consumer_timeout_ms = SAFE_CONSUMER_TIMEOUT_MS
+        node.restart()
     session.start_workers()
     try:
         prefix = session.prefix("long-delay-")
@@ -321,6 +367,11 @@ def _long_delay(session: FaultSession) -> None:
                 "runs_max": max(runs, default=0),
                 "started_early": len(early),
                 "window_s": preset.long_delay_s + preset.fault_window_s,
+                **(
+                    {"consumer_timeout_ms": node.consumer_timeout_ms or DEFAULT_CONSUMER_TIMEOUT_MS}
+                    if isinstance(node, RabbitMQServer)
+                    else {}
+                ),
             },
             samples={"stranded": result.stranded},
             accounting=result.by_outcome,
@@ -331,22 +382,26 @@ def _long_delay(session: FaultSession) -> None:
         )
     finally:
         session.stop_workers()
+        if shorten:
+            assert isinstance(node, RabbitMQServer)
+            node.consumer_timeout_ms = None
+            node.restart()
 
 
-def _redis_down_enqueue(session: FaultSession) -> None:
-    """What the producer call (and the shop view's ``submit``) does while Redis is down."""
-    redis = session.redis
-    assert isinstance(redis, RedisServer) and session.producer is not None
-    redis.stop()
+def _broker_down_enqueue(session: FaultSession, kind: str) -> None:
+    """What the producer call (and the shop view's ``submit``) does while the private broker is down."""
+    node = _broker_node(session)
+    assert session.producer is not None
+    node.stop()
     try:
         answer = session.producer.call(
             "enqueue_while_down", task="noop", timeout_s=session.preset.down_enqueue_timeout_s
         )
     finally:
-        redis.start()
+        node.start()
     session.record(
         "faults",
-        {"kind": "redis_down_enqueue"},
+        {"kind": kind},
         values={
             "call_s": answer["seconds"],
             "raised": answer["raised"],
@@ -360,3 +415,86 @@ def _redis_down_enqueue(session: FaultSession) -> None:
             "view_outcome": answer.get("view_outcome"),
         },
     )
+
+
+#: Publishing during a broker restart: one noop every this many seconds, from before the stop until after the start.
+PUBLISH_INTERVAL_S = 0.05
+
+
+def _publish_during_restart(session: FaultSession) -> None:
+    """Enqueue a noop every :data:`PUBLISH_INTERVAL_S` while the private broker is stopped and started again (the
+    profile decides whether the library waits for publisher confirms: safe does): how many calls raised, and of those
+    that returned, how many ran, are still held, or are gone (accepted by the call, lost by the broker: silently)."""
+    node = _broker_node(session)
+    assert session.producer is not None
+    producer = session.producer
+    params = {"kind": "publish_during_restart"}
+    base = session.prefix("publish-")
+    calls: list[dict[str, Any]] = []
+    done = threading.Event()
+
+    def publish() -> None:
+        i = 0
+        while not done.is_set():
+            prefix = f"{base}{i}-"
+            t0 = time.monotonic()
+            error = None
+            try:
+                producer.call("produce", task="noop", args=[[]], prefix=prefix)
+            except BenchError as exc:
+                error = str(exc)[:200]
+            calls.append({"probe": f"{prefix}0", "at_s": t0, "call_s": time.monotonic() - t0, "error": error})
+            i += 1
+            time.sleep(PUBLISH_INTERVAL_S)
+
+    session.start_workers()
+    publisher = threading.Thread(target=publish, name="publish-during-restart", daemon=True)
+    try:
+        publisher.start()
+        time.sleep(1.0)
+        t_stop = time.monotonic()
+        node.stop()
+        time.sleep(session.preset.redis_down_s)
+        node.start()
+        t_up = time.monotonic()
+        time.sleep(1.0)
+        done.set()
+        publisher.join(timeout=session.preset.down_enqueue_timeout_s + 30)
+        if publisher.is_alive():
+            raise BenchError("a publish call did not return within the enqueue timeout + 30 s after the restart")
+        _wait_recovered(session)
+        accepted = [c["probe"] for c in calls if c["error"] is None]
+        _observe(session, accepted, session.preset.fault_window_s)
+        log = session.watcher.poll()
+        unfinished = [p for p in accepted if not log.finishes.get(p)]
+        locations = locate(session, unfinished)
+        unknown = [p for p, loc in locations.items() if loc["where"] == "unknown"]
+        if unknown:
+            raise BenchError(f"{len(unknown)} task(s) could not be located: {locations[unknown[0]]['detail']}"[:300])
+        result = classify({"accepted": accepted}, log.finishes, locations)
+        during = [c for c in calls if t_stop <= c["at_s"] + c["call_s"] and c["at_s"] <= t_up]
+        session.record(
+            "faults",
+            params,
+            values={
+                "calls": len(calls),
+                "calls_during_outage": len(during),
+                "raised": sum(c["error"] is not None for c in calls),
+                "accepted": len(accepted),
+                "tasks": len(accepted),
+                **result.values({"accepted": accepted}),
+                "outage_s": round(t_up - t_stop, 3),
+                "call_s_max": round(max((c["call_s"] for c in calls), default=0.0), 3),
+                "window_s": session.preset.fault_window_s,
+            },
+            samples={"stranded": result.stranded},
+            notes={"errors": sorted({c["error"] for c in calls if c["error"]})[:5]},
+            accounting=result.by_outcome,
+        )
+    except BenchError as exc:
+        session.record("faults", params, status="failed", error=str(exc)[:500])
+    finally:
+        done.set()
+        if not node.alive():
+            node.start()
+        session.stop_workers()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bench.channel_wait import ChannelWatcher
-from bench.services import ExternalRedis, ManagedProcess, RedisServer
+from bench.services import ExternalRabbitMQ, ExternalRedis, ManagedProcess, RabbitMQServer, RedisServer
 
 if TYPE_CHECKING:  # bench.scenarios imports this package (its retries and faults units)
     from bench.scenarios.preset import Preset
@@ -32,6 +32,8 @@ class FaultSession(Protocol):
     producer: Producer | None
     watcher: ChannelWatcher
     redis: RedisServer | ExternalRedis
+    #: The RabbitMQ node of a backend on RabbitMQ (``broker = "rabbitmq"``); ``None`` for every other backend.
+    rabbitmq: RabbitMQServer | ExternalRabbitMQ | None
     workers: ManagedProcess | None
     #: ``SHOP_VAR_DIR`` of the backend's processes (gates live there).
     var_dir: Path

@@ -54,6 +54,17 @@ def find_rabbitmq_server() -> Path:
     )
 
 
+def find_rabbitmqctl(server_script: Path) -> Path:
+    """``rabbitmqctl`` beside the start script (Debian's unwrapped one), else the one on PATH."""
+    beside = server_script.parent / "rabbitmqctl"
+    if os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("rabbitmqctl")
+    if found:
+        return Path(found)
+    raise ServiceError("rabbitmqctl not found beside rabbitmq-server or on PATH")
+
+
 def find_epmd() -> Path:
     """The Erlang port mapper daemon of the installed runtime."""
     found = shutil.which("epmd")
@@ -233,7 +244,6 @@ class RabbitMQServer(ServiceContext):
             (d / sub).mkdir()
         (d / "rabbitmq-env.conf").write_text("")
         (d / "enabled_plugins").write_text("[].\n")
-        (d / "rabbitmq.conf").write_text(self.config())
         cookie = d / ".erlang.cookie"
         cookie.write_text(secrets.token_hex(16).upper())
         cookie.chmod(0o400)  # Erlang refuses a cookie others can read
@@ -253,6 +263,12 @@ class RabbitMQServer(ServiceContext):
             assert self.base_dir is not None
             with contextlib.suppress(FileNotFoundError):
                 (self.base_dir / "keep").unlink()
+            # Written at every start: a restart applies a changed consumer_timeout_ms (a fault shortens it).
+            conf = self.base_dir / "rabbitmq.conf"
+            conf.write_text(self.config())
+            if self.user is not None:
+                entry = pwd.getpwnam(self.user)
+                os.chown(conf, entry.pw_uid, entry.pw_gid)
             if self.process is not None:
                 self.process.stop(5)  # reap the supervisor of a crashed node
             if self.epmd is None or not self.epmd.alive():
@@ -291,6 +307,17 @@ class RabbitMQServer(ServiceContext):
                 raise ServiceError(f"RabbitMQ on {LOOPBACK}:{self.port} did not accept AMQP within "
                                    f"{self.start_timeout:.0f} s: {last}")  # fmt: skip
             time.sleep(0.1)
+
+    def ctl_spec(self) -> dict[str, object]:
+        """How to run ``rabbitmqctl`` against this node: ``{"argv": [...], "env": {...}}`` (its name, its epmd's
+        port, the directory holding its cookie). A queue module's ``locate`` reads the node's counts with it."""
+        assert self.base_dir is not None, "not started"
+        env = self._environment()
+        keep = ("PATH", "HOME", "LC_ALL", "ERL_EPMD_PORT", "ERL_EPMD_ADDRESS", "RABBITMQ_CONF_ENV_FILE")
+        return {
+            "argv": [str(find_rabbitmqctl(self.script)), "-n", self.node_name],
+            "env": {k: env[k] for k in keep},
+        }
 
     def beam_pid(self) -> int | None:
         """The pid of the Erlang VM (``beam.smp``) running the node."""

@@ -180,6 +180,59 @@ def _broker_places(wanted: set[str]) -> tuple[dict[str, dict[str, Any]], dict[st
     return places, {"visibility_timeout": timeout}
 
 
+def _rabbitmq_places(wanted: set[str]) -> dict[str, dict[str, Any]]:
+    """Where RabbitMQ and Celery's workers hold each wanted task: ready in a queue (the node's own view, from a peek
+    that leaves every message in place: shop/amqpinspect.py), or delivered to a worker and not yet acknowledged.
+
+    RabbitMQ counts a consumer's unacknowledged messages but names none of them, so the held ones are named by
+    Celery's remote control (``inspect``; each worker's main process answers, also while every pool process runs a
+    task): ``scheduled`` (held for an ETA), ``reserved`` (prefetched) and ``active`` (running; acknowledged already
+    unless acks_late, and then held in the worker's memory only). The node takes back what a consumer holds when
+    its connection closes (a dead worker) or after ``consumer_timeout``.
+    """
+    from shop import amqpinspect
+
+    places: dict[str, dict[str, Any]] = {}
+    queues = sorted(app.amqp.queues) or [app.conf.task_default_queue]
+    for queue, messages in amqpinspect.peek(str(app.conf.broker_url), queues).items():
+        for message in messages:
+            task_id, eta = _message_id({"headers": amqpinspect.headers(message), "properties": message.properties})
+            if task_id in wanted and task_id not in places:
+                places[task_id] = _location(
+                    "queued",
+                    f"RabbitMQ queue {queue!r} (ready)"
+                    + (f", ETA {eta}: a worker will hold it until then" if eta else ""),
+                )
+    timeout: list[tuple[float, str]] = []  # the node's consumer_timeout, read once when a task is held
+    inspector = app.control.inspect(timeout=1.0)
+    for kind in ("scheduled", "reserved", "active"):
+        for worker, entries in (getattr(inspector, kind)() or {}).items():
+            for entry in entries:
+                request = entry.get("request", entry)  # scheduled(): {"eta": ..., "request": {...}}
+                task_id = request.get("id")
+                if task_id not in wanted or task_id in places:
+                    continue
+                if kind == "active" and request.get("acknowledged"):
+                    places[task_id] = _location(
+                        "nowhere",
+                        f"running in worker {worker}, acknowledged when it started (acks_late off): no broker holds "
+                        "it, only the worker's memory",
+                    )
+                    continue
+                what = {
+                    "scheduled": f"held for its ETA {entry.get('eta')}",
+                    "reserved": "prefetched",
+                    "active": "running, acknowledged when it ends (acks_late)",
+                }[kind]
+                timeout = timeout or [amqpinspect.consumer_timeout_s()]
+                places[task_id] = _location(
+                    "reserved",
+                    f"delivered to worker {worker} and not acknowledged: {what} (Celery inspect {kind}())",
+                    *timeout[0],
+                )
+    return places
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -195,9 +248,10 @@ def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
     """
     wanted = set(task_ids)
     try:
-        places, _ = ({}, {}) if _on_rabbitmq() else _broker_places(wanted)
-    except Exception as exc:  # Redis down or unreadable: say so, for every id
-        error = f"kombu Redis lookup failed: {type(exc).__name__}: {exc}"[:300]
+        places = _rabbitmq_places(wanted) if _on_rabbitmq() else _broker_places(wanted)[0]
+    except Exception as exc:  # the broker down or unreadable: say so, for every id
+        broker = "RabbitMQ" if _on_rabbitmq() else "kombu Redis"
+        error = f"{broker} lookup failed: {type(exc).__name__}: {exc}"[:300]
         return {task_id: _location("unknown", error) for task_id in task_ids}
     rest = [task_id for task_id in dict.fromkeys(task_ids) if task_id not in places]
     statuses: dict[str, str] = {}
@@ -218,17 +272,15 @@ def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
             places[task_id] = _location("done", "django_celery_results TaskResult row, status SUCCESS")
         elif status in (states.FAILURE, states.REVOKED):
             places[task_id] = _location("failed", f"django_celery_results TaskResult row, status {status}")
-        elif _on_rabbitmq():
-            # AMQP shows a queue's depth, never which messages it holds, without consuming them.
-            places[task_id] = _location(
-                "unknown",
-                "RabbitMQ: not recorded by the result backend, and AMQP cannot list a queue's messages without "
-                "consuming them (queued, reserved or gone cannot be told apart here)",
-            )
         else:
             places[task_id] = _location(
                 "nowhere",
-                "in no kombu Redis structure (a running task is acknowledged already unless acks_late) and "
+                (
+                    "in no RabbitMQ queue and held by no worker (Celery's inspect)"
+                    if _on_rabbitmq()
+                    else "in no kombu Redis structure"
+                )
+                + " (a running task is acknowledged already unless acks_late) and "
                 + (
                     "no result backend (Celery's default: a finished task is recorded nowhere)"
                     if not stored

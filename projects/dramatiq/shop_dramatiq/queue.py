@@ -271,21 +271,115 @@ def _broker_places(broker: Any, wanted: set[str]) -> dict[str, dict[str, Any]]:
     return places
 
 
+def _rabbitmq_places(broker: Any, wanted: set[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Where RabbitmqBroker's queues hold each wanted message, as far as the node names them: ready in ``<queue>``
+    (queued), ``<queue>.DQ`` (scheduled: not yet fetched by a worker's delay consumer) or ``<queue>.XQ``
+    (dead-lettered: failed), from a peek that leaves every message in place (shop/amqpinspect.py); and the
+    node's unacknowledged-message counts as one line per queue (for the ids it does not name)."""
+    from shop import amqpinspect
+    from shop.conf import ShopEnv
+
+    queues = sorted({actor.queue_name for actor in ACTORS.values()})
+    names = [name for q in queues for name in (q, dq_name(q), xq_name(q))]
+    now_ms = time.time() * 1000
+    places: dict[str, dict[str, Any]] = {}
+
+    def put(message_id: str, location: dict[str, Any]) -> None:
+        old = places.get(message_id)
+        if old is None or _RANK[location["where"]] < _RANK[old["where"]]:
+            places[message_id] = location
+
+    url = ShopEnv.from_environ().require_amqp_url()
+    for name, messages in amqpinspect.peek(url, names).items():
+        for raw in messages:
+            body = raw.body if isinstance(raw.body, bytes) else str(raw.body).encode()
+            message = dramatiq.Message.decode(body)
+            if message.message_id not in wanted:
+                continue
+            if name.endswith(".XQ"):
+                put(message.message_id, _location("failed", f"RabbitMQ dead-letter queue '{name}'"))
+            elif name.endswith(".DQ"):
+                eta_ms = message.options.get("eta")
+                due_s = None if eta_ms is None else round(max(0.0, (eta_ms - now_ms) / 1000), 3)
+                put(
+                    message.message_id,
+                    _location(
+                        "scheduled",
+                        f"RabbitMQ queue '{name}' (delay queue, ready: no worker's delay consumer fetched it yet)",
+                        due_s,
+                        "the message's eta (send_with_options(delay=...)); a worker's delay consumer then queues it",
+                    ),
+                )
+            else:
+                put(message.message_id, _location("queued", f"RabbitMQ queue '{name}' (ready)"))
+    return places, names
+
+
+def _held_unacknowledged(names: list[str], missing: list[str]) -> dict[str, dict[str, Any]]:
+    """The messages of ``missing`` (not ready in any queue, not done or failed) as the node's counts place them.
+
+    RabbitMQ counts the messages its consumers hold unacknowledged but names none of them. Dramatiq acknowledges a
+    message after its actor ran, so a worker holds every message it prefetched or runs. If the node holds at least
+    as many unacknowledged messages as are missing, each one is ``reserved``; if it holds none, each one is
+    ``nowhere``; in between, which ones are held cannot be told (``unknown``).
+    """
+    from shop import amqpinspect
+
+    try:
+        counts = amqpinspect.queue_counts()
+    except Exception as exc:
+        error = f"rabbitmqctl list_queues failed: {type(exc).__name__}: {exc}"[:300]
+        return {m: _location("unknown", error) for m in missing}
+    if counts is None:
+        why = "a user's RabbitMQ (--amqp-url): its unacknowledged messages cannot be counted without rabbitmqctl"
+        return {m: _location("unknown", why) for m in missing}
+    unacked = {name: counts[name][1] for name in names if name in counts}
+    held = sum(unacked.values())
+    shown = ", ".join(f"{name}: {n}" for name, n in unacked.items() if n) or "none"
+    if held == 0:
+        return {
+            m: _location(
+                "nowhere",
+                "in no RabbitMQ queue, and the node holds no unacknowledged message of the "
+                "shop's queues (rabbitmqctl list_queues)",
+            )
+            for m in missing
+        }
+    if held >= len(missing):
+        timeout_s, rule = amqpinspect.consumer_timeout_s()
+        detail = (
+            f"held unacknowledged by a consumer: one of the {held} unacknowledged messages the node counts ({shown}; "
+            "RabbitMQ counts them but names none: prefetched, running, or held by a delay consumer for its eta)"
+        )
+        return {m: _location("reserved", detail, timeout_s, rule) for m in missing}
+    why = (
+        f"{len(missing)} message(s) are in no RabbitMQ queue and the node holds {held} unacknowledged ({shown}): "
+        "which of them it holds cannot be told (RabbitMQ counts unacknowledged messages but names none)"
+    )
+    return {m: _location("unknown", why) for m in missing}
+
+
 def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Where each message is now: queued, reserved by a worker (its ack set), scheduled (delay queue), dead-lettered
     (failed), done/failed as django_dramatiq's Task rows say (AdminMiddleware: shipped/safe profiles), or nowhere.
 
-    A message being processed stays in its worker's ack set until the ack, so ``reserved`` covers running and
-    prefetched messages alike (the broker cannot tell them apart). Never raises: a failed lookup is ``unknown``.
+    A message being processed stays unacknowledged until its actor ran, so ``reserved`` covers running and
+    prefetched messages alike (the broker cannot tell them apart). On RabbitMQ the ready messages are named by a
+    peek and the held ones only counted (:func:`_held_unacknowledged`). Never raises: a failed lookup is
+    ``unknown``.
     """
     from django_dramatiq.middleware import AdminMiddleware
 
     broker = dramatiq.get_broker()
     rabbitmq = _on_rabbitmq(broker)
+    names: list[str] = []
     try:
-        places = {} if rabbitmq else _broker_places(broker, set(task_ids))
-    except Exception as exc:  # Redis down or unreadable
-        error = f"Redis broker lookup failed: {type(exc).__name__}: {exc}"[:300]
+        if rabbitmq:
+            places, names = _rabbitmq_places(broker, set(task_ids))
+        else:
+            places = _broker_places(broker, set(task_ids))
+    except Exception as exc:  # the broker down or unreadable
+        error = f"{'RabbitMQ' if rabbitmq else 'Redis'} broker lookup failed: {type(exc).__name__}: {exc}"[:300]
         return {task_id: _location("unknown", error) for task_id in task_ids}
     rest = [task_id for task_id in dict.fromkeys(task_ids) if task_id not in places]
     admin_on = any(isinstance(m, AdminMiddleware) for m in broker.middleware)
@@ -300,17 +394,13 @@ def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
             error = f"django_dramatiq Task lookup failed: {type(exc).__name__}: {exc}"[:300]
             places.update({task_id: _location("unknown", error) for task_id in rest})
             rest = []
+    missing = []
     for task_id in rest:
         status = statuses.get(str(_as_uuid(task_id)))
         if status in ("done", "failed"):
             places[task_id] = _location(status, f"django_dramatiq Task row, status {status!r}")
         elif rabbitmq:
-            # AMQP shows a queue's depth, never which messages it holds, without consuming them.
-            places[task_id] = _location(
-                "unknown",
-                "RabbitMQ: AMQP cannot list a queue's messages without consuming them"
-                + (f"; django_dramatiq Task row status {status!r}" if status else ""),
-            )
+            missing.append(task_id)
         else:
             places[task_id] = _location(
                 "nowhere",
@@ -318,4 +408,6 @@ def locate(task_ids: list[str]) -> dict[str, dict[str, Any]]:
                 + (f"; django_dramatiq Task row status {status!r}" if status else "")
                 + ("" if admin_on else " (no AdminMiddleware: acked messages leave no record)"),
             )
+    if missing:
+        places.update(_held_unacknowledged(names, missing))
     return {task_id: places[task_id] for task_id in task_ids}
