@@ -110,8 +110,7 @@ def test_faults_say_why_they_are_missing_on_a_broker() -> None:
     assert "SIGKILL" not in brokers.broker_lines(results)[0]
 
 
-def test_the_fault_outcomes_of_each_broker_side_by_side() -> None:
-    """Restart and publishing through a restart, from the records of each broker's own fault kinds."""
+def _with_broker_faults() -> RunResults:
     results = _run()
     described = {
         **DESCRIPTIONS,
@@ -127,7 +126,13 @@ def test_the_fault_outcomes_of_each_broker_side_by_side() -> None:
                values={"calls": 10, "raised": 3, "accepted": 7, "tasks": 7, "completed": 6, "gone": 1},
                accounting={**empty, "completed": list("abcdef"), "gone": ["g"]}),
     ]  # fmt: skip
-    results = RunResults(results.run, results.environment, described, (*results.records, *faults))
+    return RunResults(results.run, results.environment, described, (*results.records, *faults))
+
+
+def test_the_fault_outcomes_of_each_broker_side_by_side(tmp_path: Path) -> None:
+    """Restart and publishing through a restart, from the records of each broker's own fault kinds; the README's
+    broker-faults region says the same."""
+    results = _with_broker_faults()
     (line,) = brokers.broker_lines(results)
     restart = "broker restart on RabbitMQ shipped: gone 0 of 2 at risk, on Redis (without persistence) shipped: gone 2"
     assert restart in line
@@ -135,6 +140,9 @@ def test_the_fault_outcomes_of_each_broker_side_by_side() -> None:
     assert (
         "enqueue calls while RabbitMQ restarts: shipped: 10 calls, 3 raised; of the 7 that returned, **1 lost" in line
     )
+    write_results(tmp_path / "results" / "synthetic-faults" / "results.json", results)
+    page = "x\n<!-- generated: broker-faults from results/synthetic-faults -->\n<!-- end generated: broker-faults -->\n"
+    assert restart in readme.render(page, tmp_path / "results")
 
 
 def test_the_report_answers_and_the_readme_region_says_the_same(tmp_path: Path) -> None:

@@ -38,6 +38,8 @@ def run_faults(session: FaultSession) -> None:
         _fault(session, {"kind": kind}, _worker_fault(kind))
     if session.preset.long_delay_s > 0:
         _long_delay(session)
+        if isinstance(session.rabbitmq, RabbitMQServer) and session.profile == "safe":
+            _long_task(session)
     if session.has_database:
         run_transactions(session)
     if session.rabbitmq is not None:
@@ -386,6 +388,56 @@ def _long_delay(session: FaultSession) -> None:
             assert isinstance(node, RabbitMQServer)
             node.consumer_timeout_ms = None
             node.restart()
+
+
+def _long_task(session: FaultSession) -> None:
+    """A task that runs longer than the node's ``consumer_timeout`` while its message is unacknowledged (the safe
+    profile acknowledges after the task: Celery acks_late, Dramatiq always): the node closes the worker's channel
+    and requeues the message. Does the task run again, and does the worker carry on? On the session's own node, with
+    ``consumer_timeout`` shortened to :data:`SAFE_CONSUMER_TIMEOUT_MS` for it (RabbitMQ's default is 30 min)."""
+    node = session.rabbitmq
+    assert isinstance(node, RabbitMQServer) and session.producer is not None
+    preset = session.preset
+    timeout_s = SAFE_CONSUMER_TIMEOUT_MS / 1000
+    run_s = timeout_s + 5.0  # past the timeout and the node's 1-s check of it
+    params = {"kind": "long_task", "run_s": run_s}
+    node.consumer_timeout_ms = SAFE_CONSUMER_TIMEOUT_MS
+    node.restart()
+    try:
+        session.start_workers()
+        prefix = session.prefix("long-task-")
+        session.producer.call("produce_tracked", task="sleep", args=[[run_s]], prefix=prefix)
+        probes = [f"{prefix}0"]
+        t0 = time.monotonic_ns()
+        # The whole window, also after the first finish: a redelivered copy starts when the first run ends.
+        time.sleep(2 * run_s + preset.fault_window_s)
+        log = session.watcher.poll()
+        unfinished = [p for p in probes if not log.finishes.get(p)]
+        locations = locate(session, unfinished)
+        result = classify({"long": probes}, log.finishes, locations)
+        starts = [(t - t0) / 1e9 for t in log.starts.get(probes[0], ())]
+        workers = session.workers
+        session.record(
+            "faults",
+            params,
+            values={
+                "tasks": len(probes),
+                **result.values({"long": probes}),
+                "runs_max": len(starts),
+                "second_start_s": round(starts[1], 3) if len(starts) > 1 else None,
+                "workers_alive": bool(workers is not None and workers.alive()),
+                "consumer_timeout_ms": SAFE_CONSUMER_TIMEOUT_MS,
+                "window_s": 2 * run_s + preset.fault_window_s,
+            },
+            samples={"stranded": result.stranded, "start_s": starts},
+            accounting=result.by_outcome,
+        )
+    except BenchError as exc:
+        session.record("faults", params, status="failed", error=str(exc)[:500])
+    finally:
+        session.stop_workers()
+        node.consumer_timeout_ms = None
+        node.restart()
 
 
 def _broker_down_enqueue(session: FaultSession, kind: str) -> None:

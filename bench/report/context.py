@@ -41,6 +41,7 @@ FAULT_ORDER = (
     ("rabbitmq_restart", None),
     ("rabbitmq_crash", None),
     ("publish_during_restart", None),
+    ("long_task", None),
     ("long_delay", None),
     ("transaction", None),
 )

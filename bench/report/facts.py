@@ -52,6 +52,7 @@ FAULT_KIND_LABELS = {
     "rabbitmq_down_enqueue": "RabbitMQ down at enqueue",
     # The profile decides whether the library waits for publisher confirms (safe does: its settings table says so).
     "publish_during_restart": "publishing while RabbitMQ restarts",
+    "long_task": "a {run_s} task, longer than RabbitMQ's consumer_timeout (shortened to 10 s)",
     # The timeouts themselves are in each profile's recorded settings (the settings table), not assumed here.
     "long_delay": "scheduled {delay} ahead (beyond the safe profile's shortened redelivery timeouts)",
     "transaction": "Enqueue inside a transaction",
@@ -68,6 +69,7 @@ FAULT_SHORT_LABELS = {
     ("rabbitmq_restart", None): "RabbitMQ restart",
     ("rabbitmq_crash", None): "RabbitMQ crash",
     ("publish_during_restart", None): "Publish during restart",
+    ("long_task", None): "Task past consumer_timeout",
     ("long_delay", None): "Scheduled {delay} ahead",
     ("transaction", None): "In a transaction",
 }
@@ -121,6 +123,7 @@ def fault_label(params: Mapping[str, Any]) -> str:
     """'worker SIGKILL', 'Redis restart (AOF)', 'Redis restart (no persistence)', 'scheduled 15 s ahead (…)' …"""
     kind = str(params.get("kind", "?"))
     label = FAULT_KIND_LABELS.get(kind, kind).replace("{delay}", _delay(params))
+    label = label.replace("{run_s}", f"{params.get('run_s', '?'):g} s" if "run_s" in params else "long")
     persistence = params.get("persistence")
     if persistence is not None and "AOF" not in label:
         label += (

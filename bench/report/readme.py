@@ -278,14 +278,31 @@ def render_brokers(runs: Sequence[Run]) -> str:
     return _bullets(head, brokers.broker_lines(run.results), " It measured no library on both brokers.")
 
 
+def render_broker_faults(runs: Sequence[Run]) -> str:
+    """What survives on each broker: the fault lines of the same answer (``broker_lines`` of a run that ran the fault
+    scenarios for a library on both brokers), from the first run named; one line without such a run."""
+    from bench.report import brokers
+
+    if not runs:
+        return "No fault run of a library on both brokers is named yet.\n"
+    run = runs[0]
+    profiles = ", ".join(run.results.run.get("fault_profiles") or run.results.run.get("profiles") or [])
+    head = (
+        f"{_measured_in(run, 'rabbitmq', 'redis')}, fault profiles {profiles}: each backend on a broker of its own; "
+        "gone = held nowhere, stranded = still held where the library would run it from (its report says when)."
+    )
+    return _bullets(head, brokers.broker_lines(run.results), " It measured no library's faults on both brokers.")
+
+
 #: Region kind → renderer of its text from its runs.
 REGIONS: dict[str, Callable[[Sequence[Run]], str]] = {
     "answer": render_answer,
     "network": render_network,
     "brokers": render_brokers,
+    "broker-faults": render_broker_faults,
 }
 #: Kinds of region that may name no run yet (their reference run is still to be made): ``from (no run yet)``.
-OPTIONAL_RUN = ("network",)
+OPTIONAL_RUN = ("network", "broker-faults")
 NO_RUN = "(no run yet)"
 
 
