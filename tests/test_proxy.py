@@ -36,7 +36,8 @@ def echo() -> Iterator[int]:
     server.server_close()
 
 
-def _p50_rtt_s(port: int, rounds: int = ROUNDS) -> float:
+def _rtt_quantiles_s(port: int, rounds: int = ROUNDS) -> dict[str, float]:
+    """p10 and p50 of ``rounds`` echo round trips on one connection (after 20 warm-up ones)."""
     with socket.create_connection((LOOPBACK, port)) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         times = []
@@ -47,7 +48,8 @@ def _p50_rtt_s(port: int, rounds: int = ROUNDS) -> float:
             while len(got) < 4:
                 got += sock.recv(64)
             times.append(time.perf_counter() - started)
-    return statistics.median(times[20:])
+    deciles = statistics.quantiles(times[20:], n=10)
+    return {"p10": deciles[0], "p50": deciles[4]}
 
 
 #: Measurements of the added delay before the test gives up: other processes on a shared 2-core machine can
@@ -57,15 +59,40 @@ ATTEMPTS = 3
 
 @pytest.mark.parametrize("rtt_ms", [0.5, 2.0])
 def test_the_proxy_adds_the_configured_round_trip_within_10_percent(echo: int, rtt_ms: float) -> None:
-    added_ms: list[float] = []
+    # The delay the proxy adds is judged on the p10 round trip: with the test tier's cases running side by side
+    # on 2 cores, a median round trip also holds wake-ups other processes delayed (seen: +0.06-0.09 ms at 0.5 ms),
+    # which is the machine, not the proxy (the harness judges a session's median against its 25 % tolerance).
+    added: list[dict[str, float]] = []
     with DelayProxy({"echo": (LOOPBACK, echo, rtt_ms)}) as proxy:
         for _ in range(ATTEMPTS):
-            direct = _p50_rtt_s(echo)
-            proxied = _p50_rtt_s(proxy.port("echo"))
-            added_ms.append((proxied - direct) * 1e3)
-            if added_ms[-1] == pytest.approx(rtt_ms, rel=0.10):
+            direct = _rtt_quantiles_s(echo)
+            proxied = _rtt_quantiles_s(proxy.port("echo"))
+            added.append({q: round((proxied[q] - direct[q]) * 1e3, 3) for q in direct})
+            if added[-1]["p10"] == pytest.approx(rtt_ms, rel=0.10):
                 break
-    assert added_ms[-1] == pytest.approx(rtt_ms, rel=0.10), f"added {added_ms} ms for {rtt_ms} ms"
+    assert added[-1]["p10"] == pytest.approx(rtt_ms, rel=0.10), f"added {added} ms for {rtt_ms} ms"
+
+
+def test_chunks_in_flight_do_not_wait_behind_each_others_delay(echo: int) -> None:
+    # 20 pings written 1 ms apart on one connection: each comes back RTT after it was written, so the last one is
+    # back ~20 ms + RTT after the first was sent; a proxy that delayed each chunk after the previous one was
+    # released would take 20 × RTT (800 ms).
+    rtt_ms, pings = 40.0, 20
+    with (
+        DelayProxy({"echo": (LOOPBACK, echo, rtt_ms)}) as proxy,
+        socket.create_connection((LOOPBACK, proxy.port("echo"))) as sock,
+    ):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        started = time.perf_counter()
+        for _ in range(pings):
+            sock.sendall(b"ping")
+            time.sleep(0.001)
+        got = b""
+        while len(got) < 4 * pings:
+            got += sock.recv(4096)
+        elapsed_ms = (time.perf_counter() - started) * 1e3
+    assert got == b"ping" * pings
+    assert rtt_ms <= elapsed_ms < rtt_ms + pings * 1.0 + 100, f"{pings} pipelined pings took {elapsed_ms:.1f} ms"
 
 
 def test_byte_order_is_kept_under_concurrent_connections(echo: int) -> None:
@@ -97,7 +124,7 @@ def test_turns_are_counted_per_request_and_response(echo: int) -> None:
     with DelayProxy({"echo": (LOOPBACK, echo, 0.0), "other": (LOOPBACK, echo, 0.0)}) as proxy:
         before = proxy.turns()
         for _ in range(3):
-            _p50_rtt_s(proxy.port("echo"), rounds=10)  # 30 round trips + 20 warm-up ones per call
+            _rtt_quantiles_s(proxy.port("echo"), rounds=10)  # 30 round trips + 20 warm-up ones per call
         time.sleep(0.1)
         stats = proxy.stats()
     assert before == {"echo": 0, "other": 0}
