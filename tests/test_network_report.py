@@ -191,7 +191,19 @@ def test_the_readme_says_which_findings_change_with_the_network(tmp_path: Path) 
     run_id = "2026-12-06T00-00-00Z-aaaaaaa"
     text = _readme(tmp_path, f"results/{run_id}", {run_id: synthetic_run(LOOPBACK.as_dict(), AZ)})
     assert f"[`{run_id}`](results/{run_id}/report.md)" in text
-    assert "- **enqueue p50** (shipped, `noop`): from loopback to az the ranking changes" in text
+    # The best backend at each end, the loser's figure at the far end beside it (Chatty's 4 round trips per enqueue).
+    assert (
+        "- **enqueue p50** (shipped, `noop`): Chatty at loopback (60.6 µs); at az Lean (2.10 ms), where Chatty takes "
+        "8.14 ms." in text
+    )
+    assert "- **tasks/s** (shipped, `noop`): Chatty at loopback (2,970 tasks/s); at az Lean (412 tasks/s)" in text
+    # One table: every backend at each network beside its counted round trips; the floor last, never the best.
+    assert (
+        "| backend | enqueue p50 at loopback | enqueue p50 at az | round trips per enqueue | tasks/s at loopback | "
+        "tasks/s at az | round trips per task |" in text
+    )
+    assert "| Chatty | 60.6 µs | 8.14 ms | 4 | 2,970 tasks/s | 95.8 tasks/s | 10 |" in text
+    assert text.index("| Lean |") < text.index("| Redis floor | 20.2 µs |")
     # No multi-network run named yet: one generated line says so.
     none = _readme(tmp_path / "none", readme.NO_RUN, {})
     assert none.count("\n") == 4 and "No run at several networks is named yet" in none

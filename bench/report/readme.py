@@ -223,9 +223,12 @@ def render_answer(runs: Sequence[Run]) -> str:
 
 
 def render_network(runs: Sequence[Run]) -> str:
-    """Which findings change with the network, from a run at several networks: one line per figure (enqueue p50,
-    noop and shop-task tasks/s) saying which backends swap rank between loopback and the run's highest round trip,
-    and why (``bench.report.sections.network.ranking_changes``: the report's Answer); one line without such a run."""
+    """Which findings change with the network, from a run at several networks: a line per figure (enqueue p50, noop
+    tasks/s) naming the best backend at loopback and at the run's highest round trip, then a table of every backend's
+    figure at each network beside the round trips it makes (``bench.report.sections.network.overview``); the report's
+    Answer has the full ranking changes. One line without such a run."""
+    from bench.report.markdown import render as markdown
+    from bench.report.model import Table
     from bench.report.sections import network
 
     if not runs:
@@ -235,15 +238,19 @@ def render_network(runs: Sequence[Run]) -> str:
             "measured (`--network loopback,lan,az`).\n"
         )
     run = runs[0]
-    networks = run.results.networks
-    if len(networks) < 2:
-        return f"{run.link} was measured at {', '.join(networks)} only: it cannot say what changes with the network.\n"
-    lines = network.ranking_changes(run.results)
+    found = network.overview(run.results)
+    if found is None:
+        networks = ", ".join(run.results.networks)
+        return f"{run.link} was measured at {networks} only: it cannot say what changes with the network.\n"
+    lines, header, rows = found
     head = (
-        f"{_measured_in(run)}; the round trip of each network, measured, and every figure per network are in its "
-        "report's 'Sensitivity to the network'."
+        f"{_measured_in(run)}; its report's 'Sensitivity to the network' has each network's measured round trip, "
+        "every figure as a ratio to the floor at that network, and which backends swap places."
     )
-    return _bullets(head, lines, " No figure was measured for two backends at both ends of its networks.")
+    table = markdown([Table(header, rows)], Path("."))
+    return _bullets(head, lines, " No figure was measured for two backends at both ends of its networks.") + (
+        "\n" + table if rows else ""
+    )
 
 
 def _measured_in(run: Run, *services: str) -> str:

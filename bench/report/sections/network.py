@@ -395,3 +395,61 @@ def answers(results: RunResults) -> list[Block]:
             f"trips. Every network's figures with their floor ratios: '{SENSITIVITY_TITLE}'.",
         )
     ]
+
+
+def overview(results: RunResults) -> tuple[list[str], list[str], list[list[str]]] | None:
+    """The README's view of a run at several networks: a line per figure naming the best backend at the lowest and
+    at the highest round trip, and a table (header, rows) of each backend's enqueue p50 and noop tasks/s at every
+    network beside the round trips it makes per enqueue and per task; None for a run at one network."""
+    found = ends(results)
+    if found is None:
+        return None
+    low, high = found
+    networks = sorted(results.networks, key=lambda n: float(_nominal(results.at_network(n)).get("rtt_ms") or 0.0))
+    ctx = make_context(results.at_network(low))
+    round_trips = results.select(scenario="round_trips", status="ok")
+    columns: list[tuple[figures.Figure, str, dict[str, Any], str]] = []
+    profile = opening.headline_profile(ctx, "enqueue")
+    if profile is not None:
+        columns.append((FIGURES["enqueue_p50"], profile, {"task": "noop"}, "enqueue"))
+    profile = opening.headline_profile(ctx, "throughput")
+    if profile is not None:
+        processes = derived.headline_processes(
+            results, param_values(results.select(scenario="throughput", profile=profile), "processes")
+        )
+        columns.append(
+            (FIGURES["tasks_per_s"], profile, throughput_params(results, profile, "noop", processes), "task")
+        )
+    at = {n: results.at_network(n) for n in networks}
+    ranked = [b for b in ctx.backends(results.records) if not ctx.is_floor(b) and b not in ctx.unverified]
+    # The floors (raw broker and database loops) close the table: each network's figures are read against them.
+    backends = ranked + [b for b in ctx.backends(results.records) if ctx.is_floor(b)]
+    header = ["backend"]
+    rows = [[ctx.label(b)] for b in backends]
+    lines = []
+    for of, profile, params, phase in columns:
+        header += [f"{of.label} at {n}" for n in networks] + [f"round trips per {phase}"]
+        values = {b: {n: derived.figure(at[n], b, profile, of, params, n).median for n in networks} for b in backends}
+        for row, b in zip(rows, backends, strict=True):
+            row += [of.text(values[b][n]) for n in networks]
+            row.append(_count(round_trips_of(round_trips, b, profile, phase)))
+        best = {}
+        for n in (low, high):
+            measured = {b: values[b][n] for b in ranked if values[b][n]}
+            if measured:
+                pick = max if of.higher_is_better else min
+                best[n] = pick(measured, key=lambda b, m=measured: m[b])
+        if len(best) == 2:
+            what = f"**{of.label}** ({profile}, `noop`)"
+            a, b = best[low], best[high]
+            if a == b:
+                lines.append(
+                    f"{what}: {ctx.label(a)} at both ends ({of.text(values[a][low])} at {low}, "
+                    f"{of.text(values[a][high])} at {high})."
+                )
+            else:
+                lines.append(
+                    f"{what}: {ctx.label(a)} at {low} ({of.text(values[a][low])}); at {high} {ctx.label(b)} "
+                    f"({of.text(values[b][high])}), where {ctx.label(a)} takes {of.text(values[a][high])}."
+                )
+    return lines, header, rows
