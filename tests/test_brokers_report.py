@@ -140,9 +140,28 @@ def test_the_fault_outcomes_of_each_broker_side_by_side(tmp_path: Path) -> None:
     assert (
         "enqueue calls while RabbitMQ restarts: shipped: 10 calls, 3 raised; of the 7 that returned, **1 lost" in line
     )
+    # The README's table: a row per fault, a column per backend; a fault not run on a broker is '–'.
+    header, rows = brokers.fault_table(results)
+    assert header == ["fault", "Lib · Redis", "Lib · RabbitMQ"]
+    assert rows == [
+        ["worker SIGKILL", "shipped: gone 1/4", "–"],
+        ["broker restart", "shipped, without persistence: gone 2/2", "shipped: gone 0/2"],
+        [
+            "publishing while RabbitMQ restarts",
+            "–",
+            "shipped: 10 calls, 3 raised; of the 7 that returned, **1 lost silently**",
+        ],
+    ]
     write_results(tmp_path / "results" / "synthetic-faults" / "results.json", results)
     page = "x\n<!-- generated: broker-faults from results/synthetic-faults -->\n<!-- end generated: broker-faults -->\n"
-    assert restart in readme.render(page, tmp_path / "results")
+    rendered = readme.render(page, tmp_path / "results")
+    assert "| fault | Lib · Redis | Lib · RabbitMQ |" in rendered
+    assert "| broker restart | shipped, without persistence: gone 2/2 | shipped: gone 0/2 |" in rendered
+    # Only the Redis backend ran a fault: its row alone, "–" where the RabbitMQ one did not run it.
+    assert brokers.fault_table(_run()) == (
+        ["fault", "Lib · Redis", "Lib · RabbitMQ"],
+        [["worker SIGKILL", "shipped: gone 1/4", "–"]],
+    )
 
 
 def test_the_report_answers_and_the_readme_region_says_the_same(tmp_path: Path) -> None:
@@ -154,7 +173,14 @@ def test_the_report_answers_and_the_readme_region_says_the_same(tmp_path: Path) 
     write_results(tmp_path / "results" / "synthetic-brokers" / "results.json", results)
     page = "x\n<!-- generated: brokers from results/synthetic-brokers -->\n<!-- end generated: brokers -->\n"
     rendered = readme.render(page, tmp_path / "results")
-    assert "RabbitMQ ÷ Redis 0.75×" in rendered and "RabbitMQ ÷ Redis 0.12×" in rendered
+    # The README: where each figure favours a broker (RabbitMQ ÷ Redis), then the figures per network as a table.
+    assert (
+        "- **Lib** (shipped; RabbitMQ ÷ Redis in brackets) — enqueue p50: faster on RabbitMQ at loopback (0.75×), az "
+        "(0.12×); noop tasks/s: higher on RabbitMQ at loopback (1.3×), az (2.4×). Broker round trips: 0 per enqueue, "
+        "2 per task on RabbitMQ vs 1 per enqueue, 10 per task on Redis." in rendered
+    )
+    assert "| library | network | enqueue p50 on Redis | on RabbitMQ | tasks/s on Redis | on RabbitMQ |" in rendered
+    assert "| Lib | az | 2.40 ms (1.2× floor) | 300 µs (4.0× floor) | 60.0 tasks/s (12 % of floor) |" in rendered
 
 
 def test_a_run_without_a_library_on_two_brokers_has_no_broker_answer(tmp_path: Path) -> None:
@@ -173,3 +199,5 @@ def test_a_run_without_a_library_on_two_brokers_has_no_broker_answer(tmp_path: P
 def test_the_committed_readme_has_the_brokers_region() -> None:
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "<!-- generated: brokers from results/" in text and "<!-- end generated: brokers -->" in text
+    # The fault comparison is written from a committed fault run of both libraries on both brokers.
+    assert "<!-- generated: broker-faults from results/" in text and "| fault | Celery · Redis |" in text

@@ -14,10 +14,17 @@ from collections.abc import Sequence
 from bench.report import derived
 from bench.report.answers import figure_text, headline_profile
 from bench.report.context import Context, make_context, param_values
-from bench.report.facts import OUTCOME_WORDS, fault_outcome, premise_not_met
-from bench.report.figures import FIGURES
+from bench.report.facts import (
+    FAULT_KIND_LABELS,
+    OUTCOME_WORDS,
+    FaultOutcome,
+    down_enqueue,
+    fault_outcome,
+    premise_not_met,
+)
+from bench.report.figures import FIGURES, NEAR_BEST
 from bench.report.model import Answer
-from bench.report.numbers import ratio_text
+from bench.report.numbers import due_text, ratio_text, seconds_text
 from bench.report.sections import network
 from bench.results import RunResults
 
@@ -193,6 +200,163 @@ def broker_lines(results: RunResults) -> list[str]:
             name = ctx.label(pair["redis"])
             lines.append(f"**{name}**" + (f" ({profile})" if profile else "") + " — " + "; ".join(parts))
     return lines
+
+
+def _side(ratio: float, lower_is_better: bool) -> str:
+    """Which broker a RabbitMQ ÷ Redis ratio favours: 'RabbitMQ', 'Redis' or 'tie' (within :data:`NEAR_BEST`)."""
+    if 1 / NEAR_BEST <= ratio <= NEAR_BEST:
+        return "tie"
+    return "RabbitMQ" if (ratio < 1) == lower_is_better else "Redis"
+
+
+def _verdict(what: str, ratios: dict[str, float], lower_is_better: bool) -> str:
+    """'enqueue p50: a tie at loopback; faster on RabbitMQ at lan (0.33×), az (0.12×)'."""
+    if not ratios:
+        return ""
+    better = "faster" if lower_is_better else "higher"
+    by_side: dict[str, list[str]] = {}
+    for name, ratio in ratios.items():
+        side = _side(ratio, lower_is_better)
+        by_side.setdefault(side, []).append(name if side == "tie" else f"{name} ({ratio_text(ratio)})")
+    if set(by_side) == {"tie"}:
+        return f"{what}: within {NEAR_BEST:g}× on both brokers at every network"
+    parts = []
+    for side in ("RabbitMQ", "Redis", "tie"):
+        if side in by_side:
+            head = f"within {NEAR_BEST:g}×" if side == "tie" else f"{better} on {side}"
+            parts.append(f"{head} at {', '.join(by_side[side])}")
+    return f"{what}: " + "; ".join(parts)
+
+
+def figure_table(results: RunResults) -> tuple[list[str], list[str], list[list[str]]]:
+    """The README's performance view: a line per library (where each figure favours a broker, RabbitMQ ÷ Redis in
+    brackets, and the broker round trips that explain it) and a table, a row per library and network, each figure
+    on each broker with its ratio to that broker's own floor. Empty when no library was measured on both."""
+    ctx = make_context(results)
+    profile = headline_profile(ctx, "enqueue")
+    pairs = broker_pairs(results)
+    if profile is None or not pairs:
+        return [], [], []
+    processes = derived.headline_processes(
+        results, param_values(results.select(scenario="throughput", profile=profile), "processes")
+    )
+    header = ["library", "network", "enqueue p50 on Redis", "on RabbitMQ", "tasks/s on Redis", "on RabbitMQ"]
+    lines, rows = [], []
+    for pair in pairs:
+        ratios: dict[str, dict[str, float]] = {"enqueue_p50": {}, "tasks_per_s": {}}
+        for name in results.networks:
+            at = make_context(results.at_network(name))
+            settings = {
+                "enqueue_p50": {"task": "noop"},
+                "tasks_per_s": network.throughput_params(at.results, profile, "noop", processes),
+            }
+            row = [ctx.label(pair["redis"]), name]
+            for key, params in settings.items():
+                found = {b: derived.figure(at.results, pair[b], profile, FIGURES[key], params, name) for b in BROKERS}
+                for b in BROKERS:
+                    main, absolute = figure_text(at, pair[b], found[b], FIGURES[key].unit)
+                    row.append(
+                        f"{absolute} ({main})" if absolute and found[b].values else main if found[b].values else "–"
+                    )
+                mq, redis = found["rabbitmq"].median, found["redis"].median
+                if mq and redis:
+                    ratios[key][name] = mq / redis
+            rows.append(row)
+        trips = {b: _round_trips(results, pair[b], profile) for b in BROKERS}
+        verdicts = [
+            _verdict("enqueue p50", ratios["enqueue_p50"], lower_is_better=True),
+            _verdict("noop tasks/s", ratios["tasks_per_s"], lower_is_better=False),
+        ]
+        line = f"**{ctx.label(pair['redis'])}** ({profile}; RabbitMQ ÷ Redis in brackets) — " + "; ".join(
+            v for v in verdicts if v
+        )
+        if all(trips.values()):
+            line += f". Broker round trips: {trips['rabbitmq']} on RabbitMQ vs {trips['redis']} on Redis"
+        lines.append(line + ".")
+    return lines, header, rows
+
+
+#: Rows of :func:`fault_table` after the compared faults: (what, {broker: kind}); a broker without the kind gets '–'.
+MORE_FAULTS = (
+    (
+        "task scheduled {delay} ahead (safe: past its shortened redelivery timeout)",
+        {"redis": "long_delay", "rabbitmq": "long_delay"},
+    ),
+    ("broker down at enqueue", {"redis": "redis_down_enqueue", "rabbitmq": "rabbitmq_down_enqueue"}),
+    ("a task longer than RabbitMQ's consumer_timeout (shortened to 10 s)", {"rabbitmq": "long_task"}),
+)
+
+
+def _compact(outcome: FaultOutcome) -> str:
+    """A table cell's outcome: 'gone 2/30, 14 stranded (due in ~3,582 s)', 'gone 0/30, 2 duplicated'; the rules
+    behind each 'due' are in the report."""
+    if outcome.kind == "long_delay":
+        parts = [f"{outcome.completed}/{outcome.tasks} ran once"]
+        if outcome.duplicated:
+            parts.append(f"**{outcome.duplicated} ran more than once**")
+        parts += [f"{outcome.count(o)} {o}" for o in ("stranded", "failed", "gone") if outcome.count(o)]
+        return ", ".join(parts)
+    parts = [f"gone {outcome.gone}/{outcome.at_risk if outcome.at_risk is not None else outcome.tasks}"]
+    for name in ("stranded", "failed", "duplicated"):
+        if outcome.count(name):
+            text = f"{outcome.count(name)} {name}"
+            if name == "stranded" and outcome.stranded_due_s is not None:
+                text += f" ({due_text(*outcome.stranded_due_s)})"
+            parts.append(text)
+    eventually = outcome.eventually_text()
+    return ", ".join(parts) + (f"; {eventually}" if eventually else "")
+
+
+def _cell(ctx: Context, backend: str, kinds: Sequence[tuple[str, str | None]]) -> str:
+    """One backend's outcome of one fault row, per fault profile ('shipped: gone 1 of 18 at risk · safe: …')."""
+    parts = []
+    for profile in ctx.scenario_profiles("faults"):
+        for kind, persistence in kinds:
+            for record in ctx.results.select(
+                backend=backend, profile=profile, scenario="faults", params={"kind": kind}
+            ):
+                if record.params.get("persistence") != persistence:
+                    continue
+                label = f"{profile}" + (
+                    f", {PERSISTENCE_WORDS.get(persistence, persistence)}" if len(kinds) > 1 else ""
+                )
+                down = down_enqueue(record)
+                outcome = fault_outcome(record)
+                if down is not None:
+                    parts.append(f"{label}: {down.call_text()}")
+                elif outcome is not None:
+                    parts.append(f"{label}: {_compact(outcome)}")
+                else:
+                    why = premise_not_met(record)
+                    parts.append(f"{label}: " + ("premise not met" if why else f"failed ({record.error})"))
+    return " · ".join(parts) or "–"
+
+
+def fault_table(results: RunResults) -> tuple[list[str], list[list[str]]]:
+    """The README's fault view: a row per fault (:data:`FAULTS_COMPARED`, publishing through a RabbitMQ restart, the
+    faults of one broker), a column per backend of each library measured on both brokers; empty without faults."""
+    ctx = make_context(results)
+    pairs = broker_pairs(results)
+    if not pairs or not results.select(scenario="faults"):
+        return [], []
+    columns = [pair[b] for pair in pairs for b in BROKERS]
+    # The Redis backend's label has no broker in it ("Celery"): the column says it.
+    header = ["fault", *(ctx.label(p[b]) + (" · Redis" if b == "redis" else "") for p in pairs for b in BROKERS)]
+    rows = []
+    for what, kinds in FAULTS_COMPARED:
+        rows.append([what, *(_cell(ctx, b, kinds[derived.broker_of(results, b)]) for b in columns)])
+    rows.append(
+        [FAULT_KIND_LABELS["publish_during_restart"]]
+        + [_published(ctx, b) or "–" if derived.broker_of(results, b) == "rabbitmq" else "–" for b in columns]
+    )
+    for what, kind_of in MORE_FAULTS:
+        cells = [_cell(ctx, b, [(kind_of[derived.broker_of(results, b)], None)]) if derived.broker_of(results, b)
+                 in kind_of else "–" for b in columns]  # fmt: skip
+        if "{delay}" in what:
+            delays = {r.params.get("delay_s") for r in results.select(scenario="faults", params={"kind": "long_delay"})}
+            what = what.format(delay=seconds_text(delays.pop()) if len(delays) == 1 else "far")
+        rows.append([what, *cells])
+    return header, [row for row in rows if any(cell != "–" for cell in row[1:])]
 
 
 def answer(ctx: Context) -> Answer | None:

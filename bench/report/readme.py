@@ -227,8 +227,6 @@ def render_network(runs: Sequence[Run]) -> str:
     tasks/s) naming the best backend at loopback and at the run's highest round trip, then a table of every backend's
     figure at each network beside the round trips it makes (``bench.report.sections.network.overview``); the report's
     Answer has the full ranking changes. One line without such a run."""
-    from bench.report.markdown import render as markdown
-    from bench.report.model import Table
     from bench.report.sections import network
 
     if not runs:
@@ -247,10 +245,8 @@ def render_network(runs: Sequence[Run]) -> str:
         f"{_measured_in(run)}; its report's 'Sensitivity to the network' has each network's measured round trip, "
         "every figure as a ratio to the floor at that network, and which backends swap places."
     )
-    table = markdown([Table(header, rows)], Path("."))
-    return _bullets(head, lines, " No figure was measured for two backends at both ends of its networks.") + (
-        "\n" + table if rows else ""
-    )
+    text = _bullets(head, lines, " No figure was measured for two backends at both ends of its networks.")
+    return text + ("\n" + _table(header, rows) if rows else "")
 
 
 def _measured_in(run: Run, *services: str) -> str:
@@ -275,30 +271,44 @@ def _bullets(head: str, lines: Sequence[str], none: str) -> str:
     return "\n".join([head, "", *(f"- {line}" for line in lines)]) + "\n"
 
 
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table ('' without rows)."""
+    from bench.report.markdown import render as markdown
+    from bench.report.model import Table
+
+    return markdown([Table(list(header), [list(r) for r in rows])], Path(".")) if rows else ""
+
+
 def render_brokers(runs: Sequence[Run]) -> str:
-    """Redis or RabbitMQ, for each library measured on both (``bench.report.brokers.broker_lines``: the report's
-    Answer), from the first run named; one line when it measured no library on both."""
+    """Redis or RabbitMQ, for each library measured on both: a line saying where each figure favours a broker and a
+    table of the figures per network (``bench.report.brokers.figure_table``; the report's Answer has the same
+    figures as sentences), from the first run named; one line when it measured no library on both."""
     from bench.report import brokers
 
     run = runs[0]
     head = f"{_measured_in(run, 'rabbitmq', 'redis')}; its report's Answer '{brokers.QUESTION}' has the caveats."
-    return _bullets(head, brokers.broker_lines(run.results), " It measured no library on both brokers.")
+    lines, header, rows = brokers.figure_table(run.results)
+    text = _bullets(head, lines, " It measured no library on both brokers.")
+    return text + ("\n" + _table(header, rows) if rows else "")
 
 
 def render_broker_faults(runs: Sequence[Run]) -> str:
-    """What survives on each broker: the fault lines of the same answer (``broker_lines`` of a run that ran the fault
-    scenarios for a library on both brokers), from the first run named; one line without such a run."""
+    """What survives on each broker: a row per fault, a column per backend of each library run on both brokers
+    (``bench.report.brokers.fault_table``), from the first run named; one line without such a run."""
     from bench.report import brokers
 
     if not runs:
         return "No fault run of a library on both brokers is named yet.\n"
     run = runs[0]
-    profiles = ", ".join(run.results.run.get("fault_profiles") or run.results.run.get("profiles") or [])
+    profiles = ", ".join(make_context(run.results).scenario_profiles("faults"))
     head = (
-        f"{_measured_in(run, 'rabbitmq', 'redis')}, fault profiles {profiles}: each backend on a broker of its own; "
-        "gone = held nowhere, stranded = still held where the library would run it from (its report says when)."
+        f"{_measured_in(run, 'rabbitmq', 'redis')}, fault profiles {profiles}; gone n/m = n of the m tasks at risk "
+        "held nowhere; the report has the rule behind each 'due'."
     )
-    return _bullets(head, brokers.broker_lines(run.results), " It measured no library's faults on both brokers.")
+    header, rows = brokers.fault_table(run.results)
+    if not rows:
+        return head + " It measured no library's faults on both brokers.\n"
+    return head + "\n\n" + _table(header, rows)
 
 
 #: Region kind → renderer of its text from its runs.
