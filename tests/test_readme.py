@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.network import NAMED
 from bench.report import readme
 from bench.report.__main__ import main
-from bench.results import load_results
+from bench.report.context import SYNTHETIC_PRESET
+from bench.results import Record, RunResults, load_results
 
 pytestmark = pytest.mark.unit
 
@@ -89,3 +91,45 @@ def test_bad_regions_are_one_line_and_nothing_is_written(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert path.read_text() == text
+
+
+def _io_run() -> RunResults:
+    """A SYNTHETIC run (never written to results/): the io_bound scenario at lan for three backends — a threaded one
+    (io 6× shipped), one whose shipped session did not meet its premise, one whose io profile is declared the same
+    as shipped."""
+    lan = NAMED["lan"].as_dict()
+
+    def record(backend: str, profile: str, rate: float | None, rss: float | None = None) -> Record:
+        values = {"tasks_per_s": rate, "rss_per_task_in_flight_bytes": rss} if rate else {}
+        status = "ok" if rate else "premise_not_met"
+        error = None if rate else "premise not met: redis: the proxy added 0.629 ms per round trip, not 0.5 ms"
+        return Record(backend, profile, "io_bound", {"task": "send_invoice_email"}, 0, values=values, network=lan,
+                      status=status, error=error)  # fmt: skip
+
+    records = (
+        record("threads", "shipped", 6.0),
+        record("threads", "io", 36.0, 3 * 2**20),
+        record("flaky", "shipped", None),
+        record("flaky", "io", 38.0, 5 * 2**20),
+        record("single", "shipped", 6.5),
+    )
+    backends = {
+        "threads": {"label": "Threads", "api": "native", "broker": "redis"},
+        "flaky": {"label": "Flaky", "api": "native", "broker": "redis"},
+        "single": {"label": "Single", "api": "native", "broker": "redis",
+                   "profiles": {"io": {"same_as": "shipped", "same_reason": "no thread option"}}},
+    }  # fmt: skip
+    run = {"id": "synthetic-io", "preset": SYNTHETIC_PRESET, "profiles": ["shipped", "io"], "repetitions": 1,
+           "networks": ["lan"], "started_at": "2026-12-06T00:00:00+00:00"}  # fmt: skip
+    return RunResults(run, {"cpu_model": "Synthetic CPU", "cpu_count": 2}, backends, records)
+
+
+def test_the_io_region_ranks_emails_per_second_and_says_what_is_missing() -> None:
+    line = readme.io_line(readme.Run("synthetic-io", _io_run()))
+    assert line == (
+        "at lan, [`synthetic-io`](results/synthetic-io/report.md): "
+        "Flaky 38.0 emails/s (shipped premise not met, 5.00 MiB RSS per waiting task); "
+        "Threads 36.0 emails/s (6.0× shipped's 6, 3.00 MiB RSS per waiting task); "
+        "Single 6.50 emails/s (io same as shipped)."
+    )
+    assert readme.io_line(readme.Run("none", RunResults({"id": "none"}, {}, {}, ()))) is None
