@@ -202,8 +202,10 @@ def test_the_readme_says_which_findings_change_with_the_network(tmp_path: Path) 
         "| backend | enqueue p50 at loopback | enqueue p50 at az | round trips per enqueue | tasks/s at loopback | "
         "tasks/s at az | round trips per task |" in text
     )
-    assert "| Chatty | 60.6 µs | 8.14 ms | 4 | 2,970 tasks/s | 95.8 tasks/s | 10 |" in text
-    assert text.index("| Lean |") < text.index("| Redis floor | 20.2 µs |")
+    # Each figure with its ratio to the floor at the same network (60.6 ÷ 20.2 µs = 3.0×; 95.8 ÷ 469 tasks/s = 20 %).
+    assert "| Chatty | 60.6 µs (3.0×) | 8.14 ms (4.0×) | 4 | 2,970 tasks/s (33 %) | 95.8 tasks/s (20 %) | 10 |" in text
+    assert "| Redis floor | 20.2 µs | 2.04 ms | – | 8,910 tasks/s | 469 tasks/s | – |" in text
+    assert text.index("| Lean |") < text.index("| Redis floor |")
     # No multi-network run named yet: one generated line says so.
     none = _readme(tmp_path / "none", readme.NO_RUN, {})
     assert none.count("\n") == 4 and "No run at several networks is named yet" in none

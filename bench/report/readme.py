@@ -242,8 +242,9 @@ def render_network(runs: Sequence[Run]) -> str:
         return f"{run.link} was measured at {networks} only: it cannot say what changes with the network.\n"
     lines, header, rows = found
     head = (
-        f"{_measured_in(run)}; its report's 'Sensitivity to the network' has each network's measured round trip, "
-        "every figure as a ratio to the floor at that network, and which backends swap places."
+        f"{_measured_in(run)}. In brackets: each figure ÷ its broker's floor at the same network (tasks/s: % of "
+        "it); the floors close the table. Its report's 'Sensitivity to the network' has each network's measured "
+        "round trip and every pair of backends that swaps places."
     )
     text = _bullets(head, lines, " No figure was measured for two backends at both ends of its networks.")
     return text + ("\n" + _table(header, rows) if rows else "")

@@ -429,9 +429,13 @@ def overview(results: RunResults) -> tuple[list[str], list[str], list[list[str]]
     lines = []
     for of, profile, params, phase in columns:
         header += [f"{of.label} at {n}" for n in networks] + [f"round trips per {phase}"]
-        values = {b: {n: derived.figure(at[n], b, profile, of, params, n).median for n in networks} for b in backends}
+        measured = {b: {n: derived.figure(at[n], b, profile, of, params, n) for n in networks} for b in backends}
+        values = {b: {n: m.median for n, m in by_network.items()} for b, by_network in measured.items()}
         for row, b in zip(rows, backends, strict=True):
-            row += [of.text(values[b][n]) for n in networks]
+            for n in networks:
+                # Each figure beside its ratio to the floor measured at the same network (floors: absolute only).
+                main, absolute = opening.figure_text(make_context(at[n]), b, measured[b][n], of.unit)
+                row.append(f"{absolute} ({main.removesuffix(' floor').removesuffix(' of')})" if absolute else main)
             row.append(_count(round_trips_of(round_trips, b, profile, phase)))
         best = {}
         for n in (low, high):
