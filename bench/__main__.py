@@ -52,6 +52,7 @@ from bench.services import (
     postgres_available,
     rabbitmq_available,
 )
+from bench.services.hosts import unavailable_reason as hosts_unavailable_reason
 
 #: Log levels every backend's logging accepts (Python's logging names; the worker CLIs take the same).
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -133,6 +134,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "loopback+proxy (through the delay proxy at zero delay: its own cost), lan (0.5 ms round trip), az (2 ms), "
         "rtt=1.5ms (any round trip); the SMTP hop is 40 ms away on lan/az/rtt=, or as given: rtt=1.5ms:smtp=10ms. "
         "The report's main part shows the first; a 'Sensitivity to the network' section compares them",
+    )
+    parser.add_argument(
+        "--hosts",
+        choices=("one", "netns"),
+        default="one",
+        help="one: every process on this host's loopback (the default); netns: the app (producer), the workers and "
+        "the broker on three hosts of their own, network namespaces joined by links, the broker at 198.18.0.1 "
+        "(needs root; without it the run says so in one line and runs on one host)",
     )
     parser.add_argument("--out", type=Path, help="results directory (default: results/<run id>)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the run order shuffle (default: random)")
@@ -544,6 +553,9 @@ def main(argv: list[str] | None = None) -> int:
         options = parse_args(sys.argv[1:] if argv is None else argv)
         options.backend_list = available_backends(options.backend_list, console.print)
         options.backend_list = with_rabbitmq(options.backend_list, options.amqp_url, console.print)
+        if options.hosts == "netns" and (reason := hosts_unavailable_reason()):
+            console.print(f"--hosts netns {reason}: running on one host", highlight=False)
+            options.hosts = "one"
         return run(options)
     except BenchError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)  # one line, however long
@@ -576,6 +588,7 @@ def run(options: argparse.Namespace) -> int:
         database_url=options.database_url,
         rabbitmq=any(b.broker == "rabbitmq" for b in options.backend_list),
         amqp_url=options.amqp_url,
+        hosts=options.hosts == "netns",
         log_level=options.log_level,
         seed=options.seed,
         progress=lambda message: console.print(message, highlight=False, markup=False),
@@ -624,6 +637,7 @@ def run(options: argparse.Namespace) -> int:
                     **({"rabbitmq": "external" if options.amqp_url else "private"} if ctx.rabbitmq else {}),
                     "database": environment["database"]["engine"],
                     "networks": [n.name for n in options.networks],
+                    "hosts": options.hosts,
                     "session_order": [s.label for s in sessions],
                 },
                 environment=environment,

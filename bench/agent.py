@@ -205,7 +205,10 @@ def run_agent(
     Raises :class:`AgentError` with the agent's error and the tail of its stderr when the command fails, prints no
     JSON, or runs longer than ``timeout`` seconds.
     """
-    argv = agent_argv(command_name, args)
+    from bench.services.hosts import on_app_host
+
+    # The agent is the app's side (Django management, the queue's API): on the app host with --hosts netns.
+    argv = on_app_host(env, agent_argv(command_name, args))
     try:
         proc = subprocess.run(
             argv,

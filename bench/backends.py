@@ -134,6 +134,7 @@ class Backend:
         var_dir: str | os.PathLike[str],
         amqp_url: str | None = None,
         smtp_port: int | None = None,
+        smtp_host: str | None = None,
         channel_dir: str | os.PathLike[str] | None = None,
         profile: str = "shipped",
         log_level: str = DEFAULT_LOG_LEVEL,
@@ -173,6 +174,8 @@ class Backend:
         env["SHOP_LOG_LEVEL"] = log_level.upper()
         if smtp_port is not None:
             env["SHOP_SMTP_PORT"] = str(smtp_port)
+        if smtp_host is not None:
+            env["SHOP_SMTP_HOST"] = smtp_host
         if channel_dir is not None:
             env["SHOP_CHANNEL_DIR"] = str(Path(channel_dir).resolve())
         if database_url:

@@ -48,6 +48,7 @@ from bench.services import (
     rabbitmq_service,
     redis_service,
 )
+from bench.services.hosts import APP_HOST_ENV, NetnsHosts, on_app_host
 from bench.services.proxy import ProxiedPath
 from bench.verify import verify_backend
 
@@ -102,6 +103,8 @@ class RunContext:
     floor_databases: dict[str, Any] = field(default_factory=dict)
     #: The run's RabbitMQ (private node or ``--amqp-url``), when a backend of the run has ``broker = "rabbitmq"``.
     rabbitmq: RabbitMQServer | ExternalRabbitMQ | None = None
+    #: ``--hosts netns``: app, workers and broker on hosts of their own (``None``: one host, the loopback).
+    hosts: NetnsHosts | None = None
 
     @property
     def amqp_url(self) -> str | None:
@@ -181,7 +184,7 @@ class ProducerClient:
     def __init__(self, env: dict[str, str], cwd: Path, log_path: Path) -> None:
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.producer"],
+            on_app_host(env, [sys.executable, "-m", "bench.producer"]),
             cwd=cwd,
             env=env,
             stdin=subprocess.PIPE,
@@ -272,13 +275,19 @@ class Session:
         self.warm_enqueue_rate: float | None = None
 
     def _environment(
-        self, redis_url: str, smtp_port: int, database_url: str | None, amqp_url: str | None
+        self,
+        redis_url: str,
+        smtp_port: int,
+        database_url: str | None,
+        amqp_url: str | None,
+        smtp_host: str | None = None,
     ) -> dict[str, str]:
         env = self.backend.environment(
             redis_url=redis_url,
             amqp_url=amqp_url,
             var_dir=self.var_dir,
             smtp_port=smtp_port,
+            smtp_host=smtp_host,
             channel_dir=self.channel_dir,
             profile=self.spec.profile,
             log_level=self.ctx.log_level,
@@ -288,10 +297,18 @@ class Session:
             fast_faults=self.spec.profile == "safe",
         )
         env["BENCH_QUEUE_MODULE"] = self.backend.queue_module
+        hosts = self.ctx.hosts if getattr(self, "path", None) is not None else None
         if isinstance(self.rabbitmq, RabbitMQServer):
             # The node's own counts of unacknowledged messages and its consumer_timeout, for the queue module's
-            # locate (projects/shop/amqpinspect.py): rabbitmqctl reaches the private node directly, never proxied.
-            env["SHOP_RABBITMQCTL"] = json.dumps(self.rabbitmq.ctl_spec())
+            # locate (projects/shop/amqpinspect.py): rabbitmqctl reaches the private node directly, never proxied
+            # (from another host: back in the harness's namespace, where the node is).
+            ctl = self.rabbitmq.ctl_spec()
+            if hosts is not None:
+                ctl = {**ctl, "argv": hosts.root_argv(ctl["argv"])}
+            env["SHOP_RABBITMQCTL"] = json.dumps(ctl)
+        if hosts is not None:
+            # The producer, the agent commands and pytest-benchmark are the app's side: they run on the app host.
+            env[APP_HOST_ENV] = json.dumps(hosts.argv("app", []))
         return env
 
     def connect_network(self) -> None:
@@ -299,8 +316,10 @@ class Session:
         the round trip it really adds (a raw PING / ``SELECT 1`` loop, through it and direct); a measured RTT off
         the nominal one by more than :data:`bench.network.RTT_TOLERANCE` fails the session's premise."""
         network = self.spec.network
-        if not network.proxied:
+        hosts = self.ctx.hosts
+        if not network.proxied and hosts is None:
             return
+        # On separate hosts the proxy is the way across (at loopback with no delay: its own cost, the floors' too).
         self.path = ProxiedPath(
             redis_url=self.redis.url,
             smtp_port=self.ctx.smtp.port,
@@ -309,12 +328,19 @@ class Session:
             rtt_ms=network.rtt_ms,
             smtp_rtt_ms=network.smtp_rtt_ms,
             log_path=self.dir / "proxy.log",
+            hosts=hosts,
         ).start()
+        if hosts is not None:
+            # Through the proxy at the nominal delay (0 at loopback: its own cost and the link's, which the floors
+            # pay alike), never direct.
+            self.network["proxied"] = True
+            self.network["hosts"] = hosts.as_dict()
         self.env = self._environment(
             self.path.redis_url(self.redis.url),
             self.path.smtp_port,
             self.path.database_url(self.database_url),
             self.path.amqp_url(self.amqp_url),
+            self.path.smtp_host,
         )
         measured = self.path.measure()
         self.network["measured"] = measured
@@ -417,8 +443,11 @@ class Session:
 
         ``probe=False`` skips the round trip (the backlog scenario: a probe would queue behind the backlog).
         """
+        argv = self.backend.worker_argv(self.spec.processes, self.spec.profile, self.ctx.log_level)
+        if self.path is not None and self.ctx.hosts is not None:
+            argv = self.ctx.hosts.argv("workers", argv)
         self.workers = ManagedProcess(
-            self.backend.worker_argv(self.spec.processes, self.spec.profile, self.ctx.log_level),
+            argv,
             env=self.env | self.backend.worker_env(self.spec.processes, self.ctx.log_level),
             cwd=self.backend.project_dir,
             log_path=self.dir / "worker.log",
@@ -625,10 +654,12 @@ def run_context(
     database_url: str | None = None,
     rabbitmq: bool = False,
     amqp_url: str | None = None,
+    hosts: bool = False,
 ) -> Iterator[RunContext]:
     """Private Redis, SMTP sink, database (``database``: ``sqlite`` or ``postgres``, a private cluster unless
-    ``database_url`` is given), with ``rabbitmq`` a RabbitMQ node (private unless ``amqp_url`` is given), and a
-    scratch directory for one run; all stopped and removed afterwards."""
+    ``database_url`` is given), with ``rabbitmq`` a RabbitMQ node (private unless ``amqp_url`` is given), with
+    ``hosts`` the app, workers and broker hosts (``--hosts netns``), and a scratch directory for one run; all
+    stopped and removed afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="queue-bench-"))
     try:
         with contextlib.ExitStack() as stack:
@@ -644,6 +675,7 @@ def run_context(
             smtp = stack.enter_context(SmtpSink(workdir / "maildir"))
             if rabbitmq and node is None:
                 node = stack.enter_context(rabbitmq_service(None))
+            separate = stack.enter_context(NetnsHosts(workdir / "hosts")) if hosts else None
             yield RunContext(
                 preset=preset,
                 redis=redis,
@@ -655,6 +687,7 @@ def run_context(
                 progress=progress,
                 database=db,
                 rabbitmq=node,
+                hosts=separate,
             )
     finally:
         if os.environ.get("BENCH_KEEP_WORKDIR"):

@@ -150,11 +150,19 @@ def measured_at(results: RunResults) -> list[str]:
 def nominal_text(network: Mapping[str, Any]) -> str:
     """'direct loopback connections' or '2 ms round trip to the broker and the database, 40 ms to SMTP, through the
     delay proxy': a record's network as a reader needs it."""
+    hosts = network.get("hosts") or {}
+    where = ""
+    if hosts.get("mode") == "netns":
+        addresses = hosts.get("addresses") or {}
+        where = (
+            f"; app, workers and broker on separate hosts (network namespaces), the broker at "
+            f"{addresses.get('broker', '?')}"
+        )
     if not network.get("proxied"):
-        return "direct loopback connections"
+        return "direct loopback connections" + where
     return (
         f"{network.get('rtt_ms', 0):g} ms round trip to the broker and the database, "
-        f"{network.get('smtp_rtt_ms', 0):g} ms to SMTP, through the delay proxy"
+        f"{network.get('smtp_rtt_ms', 0):g} ms to SMTP, through the delay proxy{where}"
     )
 
 

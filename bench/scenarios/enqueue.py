@@ -16,6 +16,7 @@ from typing import Any
 from bench.scenarios.estimate import ENQUEUE_CALL_S, MICROBENCH_S, SETTLE_S
 from bench.scenarios.preset import Preset
 from bench.scenarios.session import ScenarioSession
+from bench.services.hosts import on_app_host
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -52,7 +53,8 @@ def microbench(session: ScenarioSession) -> dict[str, Any]:
         "-p", "no:cacheprovider", f"--benchmark-json={out}", "--benchmark-min-rounds=200",
         "--benchmark-max-time=2", "--benchmark-disable-gc",
     ]  # fmt: skip
-    done = subprocess.run(cmd, cwd=REPO, env=session.env, capture_output=True, text=True, timeout=300)
+    argv = on_app_host(session.env, cmd)  # the enqueue call is the app's: on its host with --hosts netns
+    done = subprocess.run(argv, cwd=REPO, env=session.env, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
         return {"status": "failed", "error": "pytest-benchmark failed: " + " | ".join(tail)}

@@ -32,9 +32,9 @@ CALIBRATION_TASKS = 64
 SMTP_PROBES = 20
 
 
-def _noop_times(port: int) -> list[int]:
-    """Nanoseconds of each of :data:`SMTP_PROBES` ``NOOP`` commands on one SMTP connection to ``port``."""
-    with smtplib.SMTP(LOOPBACK, port, timeout=10) as smtp:
+def _noop_times(port: int, host: str = LOOPBACK) -> list[int]:
+    """Nanoseconds of each of :data:`SMTP_PROBES` ``NOOP`` commands on one SMTP connection to ``host:port``."""
+    with smtplib.SMTP(host, port, timeout=10) as smtp:
         smtp.ehlo()
         times = []
         for _ in range(SMTP_PROBES):
@@ -49,7 +49,8 @@ def measure_smtp_rtt(session: ScenarioSession) -> dict[str, float]:
     assert session.path is not None
     direct_port = session.path.proxy.upstreams["smtp"][1]
     direct = statistics.median(_noop_times(direct_port)) / 1e6
-    proxied = statistics.median(_noop_times(session.path.smtp_port)) / 1e6
+    path = session.path
+    proxied = statistics.median(path.on_app(lambda: _noop_times(path.smtp_port, path.smtp_host))) / 1e6
     return {"direct_p50_ms": round(direct, 3), "p50_ms": round(proxied, 3), "added_p50_ms": round(proxied - direct, 3)}
 
 

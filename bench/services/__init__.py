@@ -12,6 +12,8 @@ when the harness is killed; for faults, restart or crash):
 - :mod:`bench.services.smtp`: :class:`SmtpSink`, where the invoice emails go;
 - :mod:`bench.services.proxy`: :class:`DelayProxy` (a userspace TCP proxy adding a round-trip time and counting
   round trips) and :class:`ProxiedPath` (a session's services through one).
+- :mod:`bench.services.hosts`: :class:`NetnsHosts` (``--hosts netns``: app, workers and broker as three network
+  namespaces joined by links).
 
 No Django here: the harness talks to the backends through subprocesses only. The names below are the public ones
 other modules use; import them from ``bench.services``.

@@ -14,22 +14,36 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from bench.errors import ServiceError
+from bench.services.hosts import BROKER_ADDRESS, NetnsHosts, in_namespace
 from bench.services.process import LOOPBACK, ManagedProcess, OneProcessService, free_port
+
+T = TypeVar("T")
 
 
 class DelayProxy(OneProcessService):
     """A proxy process with one route per upstream: ``upstreams`` maps a name to ``(host, port, rtt_ms)``.
 
     ``port(name)`` is where clients connect instead of the upstream; :meth:`url` rewrites a URL to go through it.
+    ``listen`` = (host, network namespace): where the routes listen (``--hosts netns``: the broker host's address in
+    its namespace; the control port stays on the harness's loopback).
     """
 
-    def __init__(self, upstreams: dict[str, tuple[str, int, float]], *, log_path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        upstreams: dict[str, tuple[str, int, float]],
+        *,
+        log_path: str | Path | None = None,
+        listen: tuple[str, str] | None = None,
+    ) -> None:
         self.upstreams = dict(upstreams)
+        self.listen = listen
+        self.host = listen[0] if listen else LOOPBACK
         self.ports = {name: free_port() for name in self.upstreams}
         self.control_port = free_port()
         self.log_path = Path(log_path) if log_path else Path(tempfile.mkdtemp(prefix="bench-proxy-")) / "proxy.log"
@@ -44,6 +58,8 @@ class DelayProxy(OneProcessService):
         for name, (host, port, rtt_ms) in self.upstreams.items():
             one_way_us = round(rtt_ms * 1000 / 2)
             argv += ["--route", f"{name}={self.ports[name]}:{host}:{port}:{one_way_us}"]
+        if self.listen:
+            argv += ["--listen-host", self.listen[0], "--listen-netns", self.listen[1]]
         return argv
 
     def start(self, timeout: float = 15.0) -> Self:
@@ -64,7 +80,7 @@ class DelayProxy(OneProcessService):
         """``url`` (``redis://``, ``postgres://``) with its host and port replaced by the proxy's route ``name``."""
         parts = urllib.parse.urlsplit(url)
         userinfo = parts.netloc.rpartition("@")[0]
-        netloc = (userinfo + "@" if userinfo else "") + f"{LOOPBACK}:{self.ports[name]}"
+        netloc = (userinfo + "@" if userinfo else "") + f"{self.host}:{self.ports[name]}"
         return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
     def stats(self) -> dict[str, dict[str, Any]]:
@@ -149,16 +165,23 @@ def _percentile_us(values: list[int], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] / 1e3, 1)
 
 
-def measure_added_rtt(kind: str, direct_url: str, proxied_url: str) -> dict[str, float]:
+def measure_added_rtt(
+    kind: str,
+    direct_url: str,
+    proxied_url: str,
+    run_proxied: Callable[[Callable[[], list[int]]], list[int]] | None = None,
+    run_direct: Callable[[Callable[[], list[int]]], list[int]] | None = None,
+) -> dict[str, float]:
     """The round trip a raw client loop (``redis``: PING; ``postgres``: ``SELECT 1``; ``amqp``: ``basic.qos``)
     takes directly and through the proxy, p50/p99 in µs, and the p50 the proxy added. Direct and proxied loops
-    alternate in halves so drift on the machine hits both alike."""
+    alternate in halves so drift on the machine hits both alike. ``run_proxied`` / ``run_direct`` run a loop
+    elsewhere (in another host's namespace)."""
     loop = {"redis": _redis_pings, "postgres": _postgres_selects, "amqp": _amqp_rpcs}[kind]
     direct: list[int] = []
     proxied: list[int] = []
     for _ in range(2):
-        direct += loop(direct_url)
-        proxied += loop(proxied_url)
+        direct += run_direct(lambda: loop(direct_url)) if run_direct else loop(direct_url)
+        proxied += run_proxied(lambda: loop(proxied_url)) if run_proxied else loop(proxied_url)
     values = {
         "direct_p50_us": _percentile_us(direct, 50),
         "direct_p99_us": _percentile_us(direct, 99),
@@ -184,14 +207,23 @@ class ProxiedPath:
         smtp_rtt_ms: float,
         log_path: Path,
         amqp_url: str | None = None,
+        hosts: NetnsHosts | None = None,
     ) -> None:
         upstreams = {"redis": (*_host_port(redis_url, 6379), rtt_ms), "smtp": (LOOPBACK, smtp_port, smtp_rtt_ms)}
         if database_url:
             upstreams["postgres"] = (*_host_port(database_url, 5432), rtt_ms)
         if amqp_url:
             upstreams["amqp"] = (*_host_port(amqp_url, 5672), rtt_ms)
-        self.proxy = DelayProxy(upstreams, log_path=log_path)
+        if hosts is not None:
+            # The same upstreams at zero delay: what the link between the hosts costs by itself, the base the
+            # added delay is judged against on separate hosts (see :meth:`measure`).
+            for kind in [k for k in ("redis", "postgres", "amqp") if k in upstreams]:
+                upstreams[f"{kind}-base"] = (*upstreams[kind][:2], 0.0)
+        listen = (BROKER_ADDRESS, hosts.netns("broker")) if hosts is not None else None
+        self.proxy = DelayProxy(upstreams, log_path=log_path, listen=listen)
         self.direct = {"redis": redis_url, "postgres": database_url, "amqp": amqp_url}
+        #: ``--hosts netns``: the proxied loops of :meth:`measure` run on the app host, through its link.
+        self.hosts = hosts
 
     def start(self) -> Self:
         """Start the proxy."""
@@ -219,13 +251,33 @@ class ProxiedPath:
         """The port the shop sends its mail to."""
         return self.proxy.port("smtp")
 
+    @property
+    def smtp_host(self) -> str:
+        """The address the shop sends its mail to (the broker host's with ``--hosts netns``)."""
+        return self.proxy.host
+
+    def on_app(self, fn: Callable[[], T]) -> T:
+        """``fn()`` as a client of the proxy: on the app host with ``--hosts netns`` (a thread in its namespace),
+        else here."""
+        return in_namespace(self.hosts.netns("app"), fn) if self.hosts is not None else fn()
+
     def measure(self) -> dict[str, dict[str, float]]:
         """The round trip the proxy adds, per proxied upstream a client loop can probe (Redis, PostgreSQL,
-        RabbitMQ)."""
+        RabbitMQ); with ``--hosts netns`` the proxied loop runs on the app host, so the link counts too."""
         measured = {}
         for kind, url in self.direct.items():
-            if url:
-                measured[kind] = measure_added_rtt(kind, url, self.proxy.url(kind, url))
+            if not url:
+                continue
+            proxied = self.proxy.url(kind, url)
+            if self.hosts is None:
+                measured[kind] = measure_added_rtt(kind, url, proxied)
+                continue
+            # Separate hosts: the delay is judged against the same link at zero delay (a real network's round trip
+            # includes its link; here the link is a veth pair and a bridge), the link's own cost recorded beside.
+            base = self.proxy.url(f"{kind}-base", url)
+            values = measure_added_rtt(kind, base, proxied, self.on_app, self.on_app)
+            link = measure_added_rtt(kind, url, base, self.on_app)
+            measured[kind] = {**values, "base": "link at zero delay", "link_added_p50_us": link["added_p50_us"]}
         return measured
 
 

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import select
 import selectors
 import signal
@@ -221,10 +222,29 @@ def _prepare(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 
 
-async def serve_route(route: Route, counter: list[int]) -> asyncio.Task[None]:
-    """Listen for ``route``; the returned task accepts connections until cancelled."""
+def make_listener(port: int, host: str = LOOPBACK, netns: str | None = None) -> socket.socket:
+    """A listening socket on ``host:port``; with ``netns`` (``/proc/PID/ns/net``) inside that network namespace
+    (``--hosts netns``: the broker host), the process itself staying in its own, where the upstreams are."""
+    if netns is None:
+        return socket.create_server((host, port), backlog=512)
+    from bench.services.hosts import setns
+
+    back = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        setns(netns)
+        try:
+            return socket.create_server((host, port), backlog=512)
+        finally:
+            setns(back)
+    finally:
+        os.close(back)
+
+
+async def serve_route(route: Route, counter: list[int], listen: tuple[str, str | None]) -> asyncio.Task[None]:
+    """Listen for ``route`` on ``listen`` (host, network namespace or None); the returned task accepts connections
+    until cancelled."""
     loop = asyncio.get_running_loop()
-    listener = socket.create_server((LOOPBACK, route.listen_port), backlog=512)
+    listener = make_listener(route.listen_port, *listen)
     listener.setblocking(False)
 
     async def handle(client: socket.socket) -> None:
@@ -265,10 +285,11 @@ async def serve_route(route: Route, counter: list[int]) -> asyncio.Task[None]:
     return asyncio.create_task(accept())
 
 
-async def serve(routes: list[Route], control_port: int) -> None:
-    """Serve every route and the control port until SIGTERM/SIGINT."""
+async def serve(routes: list[Route], control_port: int, listen: tuple[str, str | None] = (LOOPBACK, None)) -> None:
+    """Serve every route (on ``listen``: host and network namespace) and the control port (on the harness's
+    loopback) until SIGTERM/SIGINT."""
     counter = [0]
-    accepting = [await serve_route(route, counter) for route in routes]
+    accepting = [await serve_route(route, counter, listen) for route in routes]
 
     async def control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -302,12 +323,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--route", action="append", default=[], help="name=listen_port:host:port:one_way_us (repeatable)"
     )
+    parser.add_argument("--listen-host", default=LOOPBACK, help="address the routes listen on")
+    parser.add_argument("--listen-netns", help="network namespace the routes listen in (/proc/PID/ns/net)")
     options = parser.parse_args(argv)
     routes = [parse_route(text) for text in options.route]
     set_timer_slack_ns(1)
     loop = asyncio.SelectorEventLoop(FineSelector())
     try:
-        loop.run_until_complete(serve(routes, options.control))
+        loop.run_until_complete(serve(routes, options.control, (options.listen_host, options.listen_netns)))
     finally:
         loop.close()
     return 0

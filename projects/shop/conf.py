@@ -53,6 +53,8 @@ class ShopEnv:
     database_url: str | None
     var_dir: Path
     smtp_port: int
+    #: ``SHOP_SMTP_HOST``: where the SMTP server is (another host with ``--hosts netns``).
+    smtp_host: str
     channel_dir: Path | None
     profile: str
     log_level: str
@@ -79,6 +81,7 @@ class ShopEnv:
             database_url=os.environ.get("SHOP_DATABASE_URL") or None,
             var_dir=Path(var_dir).resolve(),
             smtp_port=int(os.environ.get("SHOP_SMTP_PORT") or 8025),
+            smtp_host=os.environ.get("SHOP_SMTP_HOST") or "127.0.0.1",
             channel_dir=Path(channel_dir).resolve() if channel_dir else None,
             profile=profile,
             log_level=(os.environ.get("SHOP_LOG_LEVEL") or "WARNING").upper(),

@@ -93,7 +93,7 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = SHOP_VAR_DIR / "media"
 
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-EMAIL_HOST = "127.0.0.1"
+EMAIL_HOST = SHOP_ENV.smtp_host
 EMAIL_PORT = SHOP_ENV.smtp_port
 # Short, so that "SMTP down" fails fast and the backend's retry policy can act.
 EMAIL_TIMEOUT = 5
