@@ -180,13 +180,22 @@ def admin_count(page: str) -> int:
     return int(re.findall(r"\b(\d+)\b", re.sub(r"<[^>]+>", " ", text))[-1])
 
 
+def _cmdline(pid: int) -> str:
+    """The command line of ``pid``; '' for a process that ended since it was listed (a short-lived helper of the
+    tree: the programs the test looks for run for the whole shop)."""
+    try:
+        return " ".join(psutil.Process(pid).cmdline())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return ""
+
+
 def _flower_and_results_page(profile: str, tmp_path: Path) -> None:
     """One case of :func:`test_celery_shop_shows_its_tasks_in_flower_and_stops_everything` (its assertions)."""
     with RunningShop("celery", profile, tmp_path) as shop:
         flower = re.search(r"^  Flower +(http://127\.0\.0\.1:\d+/) ", shop.banner, re.MULTILINE)
         dashboard = re.search(r"^  Dashboards +(http://\S+) +django-celery-results", shop.banner, re.MULTILINE)
         assert flower and dashboard, shop.banner
-        names = " ".join(" ".join(psutil.Process(p).cmdline()) for p in shop.pids)
+        names = " ".join(_cmdline(p) for p in shop.pids)
         assert "flower" in names and "worker" in names and "--task-events" in names and "runserver" in names
 
         # A sales report requested through the shop's own form runs as a Celery task, which Flower shows from the
