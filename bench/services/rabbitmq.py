@@ -37,6 +37,10 @@ from bench.services.process import (
 #: The account the node runs as when the harness is root: Debian's own, as its ``rabbitmq-server`` wrapper does
 #: (the Erlang runtime refuses nothing as root, but the package's files are readable to this account).
 RABBITMQ_SERVICE_USER = "rabbitmq"
+#: Starts of the node before a start fails (a start script that exits at once is tried again), and the pause
+#: between them.
+START_ATTEMPTS = 3
+RETRY_PAUSE_S = 2.0
 #: Debian's unwrapped start script (its /usr/sbin wrapper `su`s and `cd`s into the machine node's home).
 _DEBIAN_SCRIPT = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 
@@ -178,6 +182,8 @@ class RabbitMQServer(ServiceContext):
         self.base_dir: Path | None = None
         self.process: ManagedProcess | None = None
         self.epmd: ManagedProcess | None = None
+        #: Starts tried again because the start script exited at once (see :meth:`start`).
+        self.start_retries = 0
 
     def __repr__(self) -> str:
         return f"<RabbitMQServer {self.node_name} {self.url} dir={self.base_dir}>"
@@ -261,8 +267,9 @@ class RabbitMQServer(ServiceContext):
             if self.base_dir is None:
                 self._prepare()
             assert self.base_dir is not None
-            with contextlib.suppress(FileNotFoundError):
-                (self.base_dir / "keep").unlink()
+            # Kept while the node starts (a start that fails is tried again on the same data); removed once it is
+            # up, so the directory goes with a node that later ends by itself.
+            (self.base_dir / "keep").touch()
             # Written at every start: a restart applies a changed consumer_timeout_ms (a fault shortens it).
             conf = self.base_dir / "rabbitmq.conf"
             conf.write_text(self.config())
@@ -277,14 +284,27 @@ class RabbitMQServer(ServiceContext):
                     env=self._environment(), cwd=self.base_dir, log_path=self.base_dir / "epmd.log",
                     name="epmd", user=self.user,
                 ).start()  # fmt: skip
-            # Under process.supervised: the start script turns SIGTERM into a graceful stop of the VM; the
-            # directory goes with the node unless stop()/kill() left a ``keep`` file for a restart.
-            self.process = ManagedProcess(
-                supervised("bench-rabbitmq", self.base_dir, "TERM", [self.script]),
-                env=self._environment(), cwd=self.base_dir, log_path=self.log_path, name="rabbitmq-server",
-                user=self.user,
-            ).start()  # fmt: skip
-            self._wait_ready()
+            for attempt in range(1, START_ATTEMPTS + 1):
+                # Under process.supervised: the start script turns SIGTERM into a graceful stop of the VM; the
+                # directory goes with the node unless stop()/kill() left a ``keep`` file for a restart.
+                self.process = ManagedProcess(
+                    supervised("bench-rabbitmq", self.base_dir, "TERM", [self.script]),
+                    env=self._environment(), cwd=self.base_dir, log_path=self.log_path, name="rabbitmq-server",
+                    user=self.user,
+                ).start()  # fmt: skip
+                try:
+                    self._wait_ready()
+                    break
+                except ServiceError:
+                    # Seen under load on a restart: the start script exits at once (status 0, nothing logged),
+                    # as while the stopped VM's name is still registered; a node that stays up and never answers
+                    # is not retried.
+                    if attempt == START_ATTEMPTS or self.process.alive():
+                        raise
+                    self.start_retries += 1
+                    self.process.stop(5)
+                    time.sleep(RETRY_PAUSE_S)
+            (self.base_dir / "keep").unlink()
         except BaseException:
             self.cleanup()
             raise
