@@ -255,9 +255,9 @@ class Session:
         #: The RabbitMQ node of a backend on RabbitMQ (``None`` for every other: no AMQP route to proxy).
         self.rabbitmq = ctx.rabbitmq if spec.backend.broker == "rabbitmq" else None
         self.amqp_url = self.rabbitmq.url if self.rabbitmq is not None else None
-        self.env = self._environment(self.redis.url, ctx.smtp.port, self.database_url, self.amqp_url)
         #: The delay proxy the session's clients go through (``None``: a direct network); started by :meth:`run`.
         self.path: ProxiedPath | None = None
+        self.env = self._environment(self.redis.url, ctx.smtp.port, self.database_url, self.amqp_url)
         #: Every record's ``network``: the nominal round trips, and what the session measured through the proxy.
         self.network = spec.network.as_dict()
         self.premise_problems: list[str] = []
@@ -297,7 +297,7 @@ class Session:
             fast_faults=self.spec.profile == "safe",
         )
         env["BENCH_QUEUE_MODULE"] = self.backend.queue_module
-        hosts = self.ctx.hosts if getattr(self, "path", None) is not None else None
+        hosts = self.ctx.hosts if self.path is not None else None
         if isinstance(self.rabbitmq, RabbitMQServer):
             # The node's own counts of unacknowledged messages and its consumer_timeout, for the queue module's
             # locate (projects/shop/amqpinspect.py): rabbitmqctl reaches the private node directly, never proxied

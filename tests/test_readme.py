@@ -127,7 +127,7 @@ def _io_run() -> RunResults:
 def test_the_io_region_ranks_emails_per_second_and_says_what_is_missing() -> None:
     line = readme.io_line(readme.Run("synthetic-io", _io_run()))
     assert line == (
-        "at lan, [`synthetic-io`](results/synthetic-io/report.md): "
+        "at lan (SMTP 40 ms away), [`synthetic-io`](results/synthetic-io/report.md): "
         "Flaky 38.0 emails/s (shipped premise not met, 5.00 MiB RSS per waiting task); "
         "Threads 36.0 emails/s (6.0× shipped's 6, 3.00 MiB RSS per waiting task); "
         "Single 6.50 emails/s (io same as shipped)."

@@ -26,7 +26,7 @@ from bench.report.figures import FIGURES, NEAR_BEST
 from bench.report.model import Answer
 from bench.report.numbers import due_text, ratio_text, seconds_text
 from bench.report.sections import network
-from bench.results import RunResults
+from bench.results import Record, RunResults
 
 #: The report's Answer and the README's question.
 QUESTION = "Redis or RabbitMQ?"
@@ -101,6 +101,17 @@ FAULTS_COMPARED = (
 PERSISTENCE_WORDS = {"none": "without persistence", "aof": "with AOF"}
 
 
+def _fault_records(ctx: Context, backend: str, profile: str, kind: str, persistence: str | None) -> list[Record]:
+    """The fault records of ``backend`` in ``profile`` of one kind (and Redis persistence mode, None for the rest)."""
+    records = ctx.results.select(backend=backend, profile=profile, scenario="faults", params={"kind": kind})
+    return [r for r in records if r.params.get("persistence") == persistence]
+
+
+def _unmeasured(record: Record) -> str:
+    """What a fault record without outcomes says instead: its premise did not hold, or it failed (and why)."""
+    return "premise not met" if premise_not_met(record) else f"failed ({record.error})"
+
+
 def _outcomes(ctx: Context, backend: str, kinds: Sequence[tuple[str, str | None]]) -> str:
     """'shipped: gone 2 of 18 at risk, 12 stranded · safe: gone 0 of 18 at risk' for each fault of ``kinds`` (its
     short label first when there are several, as Redis's restart without and with AOF); '' when none was run."""
@@ -108,14 +119,10 @@ def _outcomes(ctx: Context, backend: str, kinds: Sequence[tuple[str, str | None]
     for kind, persistence in kinds:
         parts = []
         for profile in ctx.scenario_profiles("faults"):
-            for record in ctx.results.select(backend=backend, profile=profile, scenario="faults"):
-                params = record.params
-                if params.get("kind") != kind or params.get("persistence") != persistence:
-                    continue
+            for record in _fault_records(ctx, backend, profile, kind, persistence):
                 outcome = fault_outcome(record)
                 if outcome is None:
-                    why = premise_not_met(record)
-                    parts.append(f"{profile}: " + ("premise not met" if why else f"failed ({record.error})"))
+                    parts.append(f"{profile}: {_unmeasured(record)}")
                     continue
                 counts = [f"{outcome.count(o)} {OUTCOME_WORDS[o]}" for o in ("stranded", "failed", "duplicated")]
                 text = ", ".join([f"gone {outcome.gone} of {outcome.risk_text()}", *(c for c in counts if c[0] != "0")])
@@ -255,9 +262,10 @@ def figure_table(results: RunResults) -> tuple[list[str], list[str], list[list[s
                 found = {b: derived.figure(at.results, pair[b], profile, FIGURES[key], params, name) for b in BROKERS}
                 for b in BROKERS:
                     main, absolute = figure_text(at, pair[b], found[b], FIGURES[key].unit)
-                    row.append(
-                        f"{absolute} ({main})" if absolute and found[b].values else main if found[b].values else "–"
-                    )
+                    if not found[b].values:
+                        row.append("–")
+                    else:
+                        row.append(f"{absolute} ({main})" if absolute else main)
                 mq, redis = found["rabbitmq"].median, found["redis"].median
                 if mq and redis:
                     ratios[key][name] = mq / redis
@@ -308,27 +316,15 @@ def _compact(outcome: FaultOutcome) -> str:
 
 
 def _cell(ctx: Context, backend: str, kinds: Sequence[tuple[str, str | None]]) -> str:
-    """One backend's outcome of one fault row, per fault profile ('shipped: gone 1 of 18 at risk · safe: …')."""
+    """One backend's outcome of one fault row, per fault profile ('shipped: gone 1/18 · safe: …')."""
     parts = []
     for profile in ctx.scenario_profiles("faults"):
         for kind, persistence in kinds:
-            for record in ctx.results.select(
-                backend=backend, profile=profile, scenario="faults", params={"kind": kind}
-            ):
-                if record.params.get("persistence") != persistence:
-                    continue
-                label = f"{profile}" + (
-                    f", {PERSISTENCE_WORDS.get(persistence, persistence)}" if len(kinds) > 1 else ""
-                )
-                down = down_enqueue(record)
-                outcome = fault_outcome(record)
-                if down is not None:
-                    parts.append(f"{label}: {down.call_text()}")
-                elif outcome is not None:
-                    parts.append(f"{label}: {_compact(outcome)}")
-                else:
-                    why = premise_not_met(record)
-                    parts.append(f"{label}: " + ("premise not met" if why else f"failed ({record.error})"))
+            label = profile + (f", {PERSISTENCE_WORDS.get(str(persistence), persistence)}" if len(kinds) > 1 else "")
+            for record in _fault_records(ctx, backend, profile, kind, persistence):
+                down, outcome = down_enqueue(record), fault_outcome(record)
+                text = down.call_text() if down else _compact(outcome) if outcome else _unmeasured(record)
+                parts.append(f"{label}: {text}")
     return " · ".join(parts) or "–"
 
 

@@ -323,11 +323,15 @@ def io_line(run: Run) -> str | None:
     if not every:
         return None
     ctx = make_context(run.results)
-    networks = sorted({str(r.network.get("name")) for r in every})
+    # Where and how many at once, as the run recorded them: the network's SMTP round trip, the peak of tasks in flight.
+    smtp = sorted({float(r.network.get("smtp_rtt_ms") or 0) for r in every})
+    networks = ", ".join(sorted({str(r.network.get("name")) for r in every}))
+    networks += f" (SMTP {', '.join(f'{ms:g}' for ms in smtp)} ms away)"
+    peak = io_bound.median_of([r for r in every if r.ok and r.profile == "io"], "peak_in_flight")
     parts = []
     for backend in ctx.backends(every):
         mine = {p: [r for r in every if r.backend == backend and r.profile == p] for p in ("shipped", "io")}
-        rate = {p: io_bound._median([r for r in rs if r.ok], "tasks_per_s") for p, rs in mine.items()}
+        rate = {p: io_bound.median_of([r for r in rs if r.ok], "tasks_per_s") for p, rs in mine.items()}
         # What a profile without a figure had instead: its status ('premise_not_met', 'failed'), or its declaration.
         status = {p: next((r.status for r in rs if not r.ok), "not run") for p, rs in mine.items()}
         same_as = ((ctx.results.backends.get(backend) or {}).get("profiles", {}).get("io") or {}).get("same_as")
@@ -337,7 +341,7 @@ def io_line(run: Run) -> str | None:
                 if rate["shipped"]
                 else f"shipped {status['shipped'].replace('_', ' ')}"
             )
-            rss = io_bound._median([r for r in mine["io"] if r.ok], "rss_per_task_in_flight_bytes")
+            rss = io_bound.median_of([r for r in mine["io"] if r.ok], "rss_per_task_in_flight_bytes")
             extra = [shipped, f"{bytes_text(rss)} RSS per waiting task" if rss else ""]
             parts.append((rate["io"], f"{ctx.label(backend)} {rate_text(rate['io'], 'emails/s')} "
                                       f"({', '.join(e for e in extra if e)})"))  # fmt: skip
@@ -347,7 +351,8 @@ def io_line(run: Run) -> str | None:
     parts.sort(key=lambda part: -part[0])
     if not parts:
         return None
-    return f"at {', '.join(networks)}, {run.link}: " + "; ".join(text for _, text in parts) + "."
+    at_once = f", io {peak:.0f} tasks in flight" if peak else ""
+    return f"at {networks}{at_once}, {run.link}: " + "; ".join(text for _, text in parts) + "."
 
 
 def render_io(runs: Sequence[Run]) -> str:
@@ -355,9 +360,9 @@ def render_io(runs: Sequence[Run]) -> str:
     line mixes two runs."""
     lines = [line for run in runs if (line := io_line(run))]
     head = (
-        "`send_invoice_email` confirmed done per second with the SMTP server 40 ms away: `--profile io` (each "
-        "library's documented way to run many waiting tasks: 32 at once on 2 cores, threads where the library has "
-        "them; command lines in each report) against `shipped` (2 processes, one task each)."
+        "`send_invoice_email` confirmed done per second with the SMTP server far away: `--profile io` (each "
+        "library's documented way to run many waiting tasks at once, threads where the library has them; command "
+        "lines in each report) against `shipped` (one task per worker process)."
     )
     return _bullets(head, lines, " None of the runs named measured it.")
 

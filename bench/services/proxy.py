@@ -170,17 +170,16 @@ def measure_added_rtt(
     direct_url: str,
     proxied_url: str,
     run_proxied: Callable[[Callable[[], list[int]]], list[int]] | None = None,
-    run_direct: Callable[[Callable[[], list[int]]], list[int]] | None = None,
 ) -> dict[str, float]:
     """The round trip a raw client loop (``redis``: PING; ``postgres``: ``SELECT 1``; ``amqp``: ``basic.qos``)
     takes directly and through the proxy, p50/p99 in µs, and the p50 the proxy added. Direct and proxied loops
-    alternate in halves so drift on the machine hits both alike. ``run_proxied`` / ``run_direct`` run a loop
-    elsewhere (in another host's namespace)."""
+    alternate in halves so drift on the machine hits both alike. ``run_proxied`` runs the proxied loop elsewhere
+    (on another host's namespace)."""
     loop = {"redis": _redis_pings, "postgres": _postgres_selects, "amqp": _amqp_rpcs}[kind]
     direct: list[int] = []
     proxied: list[int] = []
     for _ in range(2):
-        direct += run_direct(lambda: loop(direct_url)) if run_direct else loop(direct_url)
+        direct += loop(direct_url)
         proxied += run_proxied(lambda: loop(proxied_url)) if run_proxied else loop(proxied_url)
     values = {
         "direct_p50_us": _percentile_us(direct, 50),
@@ -268,16 +267,13 @@ class ProxiedPath:
         for kind, url in self.direct.items():
             if not url:
                 continue
-            proxied = self.proxy.url(kind, url)
-            if self.hosts is None:
-                measured[kind] = measure_added_rtt(kind, url, proxied)
-                continue
-            # Separate hosts: the round trip from the app host through its link and the proxy, against a direct one
-            # on the harness's loopback (a real network's round trip includes its link, and the proxy's delay
-            # absorbs its own forwarding cost); what the link and the proxy cost at zero delay is recorded beside.
-            values = measure_added_rtt(kind, url, proxied, self.on_app)
-            link = measure_added_rtt(kind, url, self.proxy.url(f"{kind}-base", url), self.on_app)
-            measured[kind] = {**values, "link_added_p50_us": link["added_p50_us"]}
+            # On separate hosts the proxied loop runs on the app host, against a direct one on the harness's loopback
+            # (a real network's round trip includes its link, and the proxy's delay absorbs its own forwarding
+            # cost); what the link and the proxy cost at zero delay is recorded beside.
+            measured[kind] = measure_added_rtt(kind, url, self.proxy.url(kind, url), self.on_app)
+            if self.hosts is not None:
+                link = measure_added_rtt(kind, url, self.proxy.url(f"{kind}-base", url), self.on_app)
+                measured[kind]["link_added_p50_us"] = link["added_p50_us"]
         return measured
 
 

@@ -17,7 +17,8 @@ TITLE = "IO-bound work: invoice emails with a distant SMTP server"
 IO_PROFILE, BASE_PROFILE = "io", "shipped"
 
 
-def _median(records: Sequence[Record], key: str) -> float | None:
+def median_of(records: Sequence[Record], key: str) -> float | None:
+    """The median of ``key`` over the records that have it (None: none has)."""
     values = [float(v) for r in records if isinstance(v := r.values.get(key), int | float)]
     return statistics.median(values) if values else None
 
@@ -42,11 +43,11 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                 mine = [r for r in here if r.backend == backend and r.profile == profile and r.ok]
                 if not mine:
                     continue
-                rate = rates[profile] = _median(mine, "tasks_per_s")
+                rate = rates[profile] = median_of(mine, "tasks_per_s")
                 smtp = [r.values.get("smtp_rtt") for r in mine]
                 measured = [s["added_p50_ms"] for s in smtp if isinstance(s, dict)]
-                per_task = _median(mine, "rss_per_task_in_flight_bytes")
-                pss_per_task = _median(mine, "pss_per_task_in_flight_bytes")
+                per_task = median_of(mine, "rss_per_task_in_flight_bytes")
+                pss_per_task = median_of(mine, "pss_per_task_in_flight_bytes")
                 base = rates.get(BASE_PROFILE)
                 rows.append(
                     [
@@ -54,7 +55,7 @@ def details(ctx: Context, records: Sequence[Record]) -> list[Block]:
                         profile,
                         f"{network} (SMTP +{statistics.median(measured):.1f} ms)" if measured else network,
                         worker_command(ctx, backend, profile),
-                        f"{_median(mine, 'peak_in_flight') or 0:.0f}",
+                        f"{median_of(mine, 'peak_in_flight') or 0:.0f}",
                         rate_text(rate),
                         rate_text(rate / cores) if rate and cores else "–",
                         bytes_text(per_task),

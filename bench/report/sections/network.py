@@ -421,6 +421,7 @@ def overview(results: RunResults) -> tuple[list[str], list[str], list[list[str]]
             (FIGURES["tasks_per_s"], profile, throughput_params(results, profile, "noop", processes), "task")
         )
     at = {n: results.at_network(n) for n in networks}
+    at_ctx = {n: make_context(at[n]) for n in networks}
     ranked = [b for b in ctx.backends(results.records) if not ctx.is_floor(b) and b not in ctx.unverified]
     # The floors (raw broker and database loops) close the table: each network's figures are read against them.
     backends = ranked + [b for b in ctx.backends(results.records) if ctx.is_floor(b)]
@@ -434,15 +435,15 @@ def overview(results: RunResults) -> tuple[list[str], list[str], list[list[str]]
         for row, b in zip(rows, backends, strict=True):
             for n in networks:
                 # Each figure beside its ratio to the floor measured at the same network (floors: absolute only).
-                main, absolute = opening.figure_text(make_context(at[n]), b, measured[b][n], of.unit)
+                main, absolute = opening.figure_text(at_ctx[n], b, measured[b][n], of.unit)
                 row.append(f"{absolute} ({main.removesuffix(' floor').removesuffix(' of')})" if absolute else main)
             row.append(_count(round_trips_of(round_trips, b, profile, phase)))
         best = {}
         for n in (low, high):
-            measured = {b: values[b][n] for b in ranked if values[b][n]}
-            if measured:
+            candidates = {b: values[b][n] for b in ranked if values[b][n]}
+            if candidates:
                 pick = max if of.higher_is_better else min
-                best[n] = pick(measured, key=lambda b, m=measured: m[b])
+                best[n] = pick(candidates, key=lambda b, m=candidates: m[b])
         if len(best) == 2:
             what = f"**{of.label}** ({profile}, `noop`)"
             a, b = best[low], best[high]
